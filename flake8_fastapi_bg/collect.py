@@ -1,0 +1,217 @@
+"""Collect: find every place in a module where work is scheduled to run after the response.
+
+Sites are `tasks.add_task(f, ...)` on a value the evaluator proves is a `BackgroundTasks`,
+`BackgroundTask(f, ...)`, and calls of project helpers that receive a `BackgroundTasks` and
+register a callable they were given (reported at the helper's call, where the real callable is
+visible). `add_task` on anything else — rich progress bars, job queues — is not a site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import libcst as cst
+
+from .scopes import FunctionScope, Scope
+from .values import (BACKGROUND_TASK, Bound, Evaluator, Func, Value, ext_name,
+                     is_background_tasks)
+
+_MAX_FORWARD_DEPTH = 4
+
+
+@dataclass
+class TaskSite:
+    """One registration of a task.
+
+    `callable_expr` is evaluated in `callable_scope`; `args` are the arguments the task will be
+    called with, or None when they cannot be known (forwarded through `*args`).
+    """
+
+    kind: str  # "add_task", "BackgroundTask", "forwarded"
+    call: cst.Call  # the reported call
+    scope: Scope  # scope of the reported call
+    callable_expr: Optional[cst.BaseExpression]
+    callable_scope: Scope
+    args: Optional[Tuple[cst.Arg, ...]]
+    receiver: Optional[cst.BaseExpression] = None
+    helper: Optional[str] = None  # "schedule_email (app/helpers.py:12)" for forwarded sites
+    helper_chain: Tuple[str, ...] = field(default_factory=tuple)
+
+
+def split_task_args(args: Sequence[cst.Arg]) -> Tuple[Optional[cst.BaseExpression], Tuple[cst.Arg, ...]]:
+    """`add_task(func, *args, **kwargs)` -> (func expression, the task's own arguments)."""
+    positional = [a for a in args if a.keyword is None and not a.star]
+    for arg in args:
+        if arg.keyword is not None and arg.keyword.value == "func":
+            return arg.value, tuple(a for a in args if a is not arg)
+    if not positional or args[0] is not positional[0]:
+        return None, tuple(args)
+    return positional[0].value, tuple(args[1:])
+
+
+class _SiteFinder(cst.CSTVisitor):
+    def __init__(self, evaluator: Evaluator, module_scope: Scope) -> None:
+        self.evaluator = evaluator
+        self.stack: List[Scope] = [module_scope]
+        self.sites: List[TaskSite] = []
+
+    @property
+    def scope(self) -> Scope:
+        return self.stack[-1]
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        # Decorators and defaults belong to the enclosing scope; libcst visits them as children
+        # of the def, which is close enough: they rarely schedule tasks.
+        self.stack.append(self.scope.child(node))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.stack.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(self.scope.child(node))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.stack.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.stack.append(self.scope.child(node))
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self.stack.pop()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        try:
+            self.sites.extend(sites_of_call(node, self.scope, self.evaluator))
+        except RecursionError:
+            pass
+
+
+def sites_of_call(node: cst.Call, scope: Scope, evaluator: Evaluator) -> List[TaskSite]:
+    func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "add_task":
+        if is_background_tasks(evaluator.expr(func.value, scope)):
+            callable_expr, args = split_task_args(node.args)
+            return [TaskSite("add_task", node, scope, callable_expr, scope, args, receiver=func.value)]
+        return []
+    callee = evaluator.expr(func, scope)
+    if ext_name(callee) in BACKGROUND_TASK:
+        callable_expr, args = split_task_args(node.args)
+        return [TaskSite("BackgroundTask", node, scope, callable_expr, scope, args)]
+    if isinstance(callee, (Func, Bound)) and any(
+            is_background_tasks(evaluator.expr(a.value, scope)) for a in node.args):
+        return list(forwarded_sites(node, scope, callee, evaluator, depth=0, chain=()))
+    return []
+
+
+def bind_arguments(func: FunctionScope, args: Sequence[cst.Arg], skip_self: bool) -> Dict[str, cst.Arg]:
+    """Map a call's plain arguments to the parameters of `func` (splats are not mapped)."""
+    params = func.params()
+    positional = list(params.posonly_params) + list(params.params)
+    if skip_self and positional:
+        positional = positional[1:]
+    names = {p.name.value for p in positional} | {p.name.value for p in params.kwonly_params}
+    mapping: Dict[str, cst.Arg] = {}
+    index = 0
+    for arg in args:
+        if arg.star:
+            break
+        if arg.keyword is None:
+            if index < len(positional):
+                mapping[positional[index].name.value] = arg
+            index += 1
+        elif arg.keyword.value in names:
+            mapping[arg.keyword.value] = arg
+    return mapping
+
+
+class _AddTaskCalls(cst.CSTVisitor):
+    """Calls made on a given parameter name inside one function body (not nested defs)."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        self.root = root
+        self.calls: List[cst.Call] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.root
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _calls_in(func: FunctionScope) -> List[cst.Call]:
+    finder = _AddTaskCalls(func.node)
+    func.node.visit(finder)
+    return finder.calls
+
+
+def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator, depth: int,
+                    chain: Tuple[str, ...]):
+    """Sites created by a helper that receives a BackgroundTasks and registers tasks on it."""
+    if depth >= _MAX_FORWARD_DEPTH:
+        return
+    func = callee.func if isinstance(callee, Bound) else callee
+    assert isinstance(func, Func)
+    helper = func.scope
+    if isinstance(helper.node, cst.Lambda):
+        return
+    mapping = bind_arguments(helper, call.args, skip_self=isinstance(callee, Bound))
+    bg_params = {name for name, arg in mapping.items() if is_background_tasks(evaluator.expr(arg.value, scope))}
+    if not bg_params:
+        return
+    line, _ = helper.module.position(helper.node)
+    label = f"{helper.name} ({helper.module.display}:{line})"
+    param_bindings = {p.name.value: p for p in helper.all_params()}
+    for inner in _calls_in(helper):
+        target = inner.func
+        if isinstance(target, cst.Attribute) and target.attr.value == "add_task" \
+                and isinstance(target.value, cst.Name) and target.value.value in bg_params:
+            param = param_bindings.get(target.value.value)
+            callable_expr, args = split_task_args(inner.args)
+            if callable_expr is None:
+                continue
+            annotated = param is not None and param.annotation is not None and \
+                is_background_tasks(evaluator.expr(target.value, helper))
+            if isinstance(callable_expr, cst.Name) and callable_expr.value in mapping \
+                    and callable_expr.value in param_bindings:
+                # The task is whatever the caller passed: judge it here, at the caller.
+                passed = mapping[callable_expr.value].value
+                yield TaskSite("forwarded", call, scope, passed, scope,
+                               _forwarded_args(args, mapping), helper=label,
+                               helper_chain=chain + (label,))
+            elif not annotated:
+                # The helper's own file cannot prove its parameter is a BackgroundTasks; the
+                # caller can, so the caller reports the concrete task.
+                yield TaskSite("forwarded", call, scope, callable_expr, helper, None,
+                               helper=label, helper_chain=chain + (label,))
+        elif depth + 1 < _MAX_FORWARD_DEPTH:
+            inner_callee = evaluator.expr(inner.func, helper)
+            if isinstance(inner_callee, (Func, Bound)) and any(
+                    isinstance(a.value, cst.Name) and a.value.value in bg_params for a in inner.args):
+                for site in forwarded_sites(inner, helper, inner_callee, evaluator, depth + 1,
+                                            chain + (label,)):
+                    if site.callable_scope is helper and isinstance(site.callable_expr, cst.Name) \
+                            and site.callable_expr.value in mapping:
+                        site.callable_expr = mapping[site.callable_expr.value].value
+                        site.callable_scope = scope
+                    site.call, site.scope = call, scope
+                    yield site
+
+
+def _forwarded_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> Optional[Tuple[cst.Arg, ...]]:
+    """The task's arguments when the helper passes its own parameters one by one, else None."""
+    out = []
+    for arg in args:
+        if arg.star or not isinstance(arg.value, cst.Name) or arg.value.value not in mapping:
+            return None
+        out.append(arg.with_changes(value=mapping[arg.value.value].value))
+    return tuple(out)
+
+
+def collect_sites(evaluator: Evaluator, module_scope: Scope) -> List[TaskSite]:
+    finder = _SiteFinder(evaluator, module_scope)
+    module_scope.module.module.visit(finder)
+    return finder.sites

@@ -1,0 +1,126 @@
+"""The engine: one linted file in, findings out. The flake8 plugin and the standalone command
+are thin adapters over `lint_source`.
+
+collect (task sites) -> resolve (the callable that runs) -> analyse (evidence) -> judge (rules).
+Nothing raises out of `lint_source`: an internal error becomes an FBG901 finding on the file.
+"""
+
+from __future__ import annotations
+
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from . import pragmas
+from .model import Finding
+from .prefilter import may_schedule_tasks
+from .settings import Settings
+
+ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
+
+# Extra per-module checks (FBG2xx) register here: fn(context) -> iterable of Finding.
+MODULE_CHECKS: List[Callable] = []
+
+# Fault injection for the reliability tests: when set, called at the start of analysis.
+_FAULT_HOOK: Optional[Callable[[str], None]] = None
+
+
+def lint_source(display: str, source: str, settings: Settings, path: Optional[Path] = None) -> List[Finding]:
+    """Findings for one file. `display` is the name to report; `path` locates the project."""
+    try:
+        findings = list(_pragma_findings(source))
+        if may_schedule_tasks(source):
+            findings.extend(_lint(display, source, settings, path))
+        return _unique_sorted(findings)
+    except Exception as exc:  # the barrier: a linter must never crash the run
+        return [internal_error(exc)]
+
+
+def internal_error(exc: BaseException) -> Finding:
+    frames = traceback.extract_tb(exc.__traceback__)
+    here = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
+                 if "flake8_fastapi_bg" in f.filename), "?")
+    detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return Finding("FBG901", 1, 0,
+                   f"internal error while analysing this file: {type(exc).__name__}"
+                   f"{': ' + detail if detail else ''} (at {here}); the file was not checked "
+                   f"for background-task problems — please report it at {ISSUES_URL}")
+
+
+def _pragma_findings(source: str):
+    for line, col, word in pragmas.unknown_tags(source.splitlines()):
+        yield Finding("FBG902", line, col,
+                      f"unknown '# fastapi-bg:' tag '{word}'; known tags: {', '.join(pragmas.TAGS)}")
+
+
+def _unique_sorted(findings: Sequence[Finding]) -> List[Finding]:
+    seen = {}
+    for finding in findings:
+        seen.setdefault((finding.line, finding.col, finding.code, finding.message), finding)
+    return [seen[k] for k in sorted(seen)]
+
+
+@lru_cache(maxsize=8)
+def knowledge_for(settings: Settings):
+    from .knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.default()
+    for category, globs, option in (("cpu", settings.cpu_heavy, "cpu-heavy"),
+                                    ("long", settings.long_running, "long-running"),
+                                    ("critical", settings.critical, "critical")):
+        if globs:
+            kb = kb.extended(category, globs, f"matches fastapi-bg-{option}")
+    return kb
+
+
+def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -> List[Finding]:
+    # libcst is imported only here, for files that passed the text test.
+    import libcst as cst
+
+    from . import rules
+    from .analyse import Analyser, resolve
+    from .collect import collect_sites
+    from .model import Where
+    from .project import parse, project_for
+    from .values import Evaluator
+
+    if _FAULT_HOOK is not None:
+        _FAULT_HOOK(display)
+    try:
+        module = parse(source)
+    except (cst.ParserSyntaxError, RecursionError):
+        return []  # flake8 reports E999 for real syntax errors; nothing to add
+    file_path = path if path is not None else Path(display)
+    project = project_for(file_path)
+    name, is_package = project.module_name_for(file_path)
+    info = project.adopt(name, file_path if file_path.exists() else None, display, module, is_package)
+    kb = knowledge_for(settings)
+    evaluator = Evaluator(project, kb)
+    analyser = Analyser(evaluator, kb, settings)
+    task_rules = [r for code, r in sorted(rules.REGISTRY.items()) if code.startswith("FBG1") and r.check]
+    findings: List[Finding] = []
+    context = ModuleContext(info, evaluator, analyser, settings, [])
+    for site in collect_sites(evaluator, info.scope):
+        line, col = info.position(site.call)
+        task = resolve(site, evaluator)
+        context.sites.append((site, task))
+        facts = analyser.facts(site, task, Where(display, line, col))
+        for rule in task_rules:
+            message = rule.check(facts, settings)  # type: ignore[misc]
+            if message:
+                findings.append(Finding(rule.code, line, col, message))
+    for check in MODULE_CHECKS:
+        findings.extend(check(context))
+    return findings
+
+
+class ModuleContext:
+    """What the per-module checks (FBG2xx) receive: the module, its sites, the engine parts."""
+
+    def __init__(self, info, evaluator, analyser, settings: Settings, sites: list) -> None:
+        self.info = info
+        self.evaluator = evaluator
+        self.analyser = analyser
+        self.settings = settings
+        self.sites = sites  # list of (TaskSite, ResolvedTask)

@@ -1,0 +1,78 @@
+"""`# fastapi-bg: <tags>` annotations on function definitions.
+
+A pragma sits on the `def` line, or on comment lines directly above the `def` or its
+decorators. Tags: cpu-heavy, long-running, critical (mark work), best-effort (not critical),
+light (not CPU-heavy, not long-running). Several are comma-separated.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import FrozenSet, Iterable, Iterator, List, Optional, Tuple
+
+TAGS = ("best-effort", "cpu-heavy", "critical", "light", "long-running")
+PRAGMA = re.compile(r"#\s*fastapi-bg\s*:\s*(?P<tags>[^#]*)", re.IGNORECASE)
+
+
+class PragmaError(ValueError):
+    """A pragma with a tag that does not exist."""
+
+
+def parse_tags(comment: str) -> Tuple[FrozenSet[str], List[str]]:
+    """The known tags in one comment, and the unknown words found there."""
+    match = PRAGMA.search(comment)
+    if match is None:
+        return frozenset(), []
+    words = [w.strip().lower() for w in match.group("tags").split(",")]
+    words = [w for w in words if w]
+    known = frozenset(w for w in words if w in TAGS)
+    unknown = [w for w in words if w not in TAGS]
+    return known, unknown
+
+
+def unknown_tags(lines: Iterable[str]) -> Iterator[Tuple[int, int, str]]:
+    """(line, column, word) of every unknown tag in the file's pragmas — checked without parsing."""
+    for number, line in enumerate(lines, start=1):
+        if "fastapi-bg" not in line.lower():
+            continue
+        match = PRAGMA.search(line)
+        if match is None:
+            continue
+        _, unknown = parse_tags(line)
+        for word in unknown:
+            yield number, match.start(), word
+
+
+def function_tags(node) -> FrozenSet[str]:
+    """The tags annotating a libcst FunctionDef (empty for lambdas)."""
+    import libcst as cst
+
+    if not isinstance(node, cst.FunctionDef):
+        return frozenset()
+    comments: List[Optional[str]] = []
+    comments.extend(_adjacent_comments(node.leading_lines))
+    for decorator in node.decorators:
+        comments.extend(_adjacent_comments(decorator.leading_lines))
+    comments.extend(_adjacent_comments(node.lines_after_decorators))
+    body = node.body
+    if isinstance(body, cst.IndentedBlock):
+        comments.append(body.header.comment.value if body.header.comment else None)
+    else:
+        trailing = body.trailing_whitespace.comment
+        comments.append(trailing.value if trailing else None)
+    tags: FrozenSet[str] = frozenset()
+    for comment in comments:
+        if comment:
+            tags |= parse_tags(comment)[0]
+    return tags
+
+
+def _adjacent_comments(lines) -> List[str]:
+    """Comment lines directly above the next line: the run not broken by a blank line."""
+    run: List[str] = []
+    for line in lines:
+        if line.comment is None:
+            run = []
+        else:
+            run.append(line.comment.value)
+    return run

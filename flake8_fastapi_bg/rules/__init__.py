@@ -1,0 +1,6 @@
+"""The rule registry. Importing this package registers every rule."""
+
+from . import work  # noqa: F401  (registers FBG1xx)
+from .base import REGISTRY, Example, Rule, register
+
+__all__ = ["REGISTRY", "Example", "Rule", "register"]

@@ -1,0 +1,47 @@
+"""The rule record: one definition per rule, the single source for checks, docs and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple
+
+DOCS_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/blob/main/docs/rules/{code}.md"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A snippet for the docs and the tests. `files` maps extra module paths to their source,
+    for examples whose task lives in another module."""
+
+    source: str
+    files: Tuple[Tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str  # one line: what the rule flags
+    what: str  # "What it does"
+    why: str  # "Why is this bad?"
+    bad: Example  # must produce exactly one finding of this code
+    good: Example  # must produce none
+    fix: str  # "Use instead" prose, shown above the good example
+    options: Tuple[str, ...] = ()  # names of fastapi-bg-* options that affect the rule
+    references: Tuple[Tuple[str, str], ...] = ()  # (title, url)
+    check: Optional[Callable] = field(default=None, compare=False)
+    fixable: bool = False
+
+    @property
+    def url(self) -> str:
+        return DOCS_URL.format(code=self.code)
+
+
+REGISTRY: Dict[str, Rule] = {}
+
+
+def register(rule: Rule) -> Rule:
+    if rule.code in REGISTRY:
+        raise ValueError(f"duplicate rule code {rule.code}")
+    REGISTRY[rule.code] = rule
+    return rule

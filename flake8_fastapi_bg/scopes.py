@@ -1,0 +1,353 @@
+"""A light lexical binder: which statements bind a name in a module, class or function.
+
+libcst's ScopeProvider costs about five parses per module. Background-task analysis only needs
+to know, for a name used in a function, the statement that binds it (a parameter, an
+assignment, a def, an import, a `with ... as`), so each scope collects its bindings in one
+shallow pass over its own body, on first use. The same binder serves the linted file and the
+modules that tasks reach, so a module is summarised the same way wherever it is met.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import libcst as cst
+
+FuncNode = Union[cst.FunctionDef, cst.Lambda]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One statement binding a name.
+
+    kind: "param", "assign", "annotated", "def", "class", "import", "with", "for", "other".
+    """
+
+    kind: str
+    node: cst.CSTNode
+    value: Optional[cst.BaseExpression] = None  # assigned value, `with` context, `for` iterable
+    qualname: Optional[str] = None  # for imports: the imported dotted name
+    annotation: Optional[cst.BaseExpression] = None
+
+
+def dotted(node: cst.CSTNode) -> Optional[str]:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def resolve_relative(package: str, level: int, module: Optional[str]) -> Optional[str]:
+    """The absolute module of `from <level dots><module> import ...` inside `package`."""
+    if level == 0:
+        return module
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts):
+        return None
+    base = parts[: len(parts) - (level - 1)]
+    if module:
+        base.append(module)
+    return ".".join(base) or None
+
+
+class _Collector(cst.CSTVisitor):
+    """Collects the bindings of one scope's body without entering nested scopes."""
+
+    def __init__(self, scope: "Scope") -> None:
+        self.scope = scope
+        self.bindings: Dict[str, List[Binding]] = {}
+        self.star_imports: List[str] = []
+        self.self_attrs: Dict[str, List[Binding]] = {}
+        self.declared_global: set = set()
+
+    def add(self, name: str, binding: Binding) -> None:
+        self.bindings.setdefault(name, []).append(binding)
+
+    # Nested scopes: bind their name, do not enter their bodies.
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.add(node.name.value, Binding("def", node))
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.add(node.name.value, Binding("class", node))
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.declared_global.update(n.name.value for n in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.declared_global.update(n.name.value for n in node.names)
+
+    def _target(self, target: cst.BaseExpression, binding: Binding) -> None:
+        if isinstance(target, cst.Name):
+            self.add(target.value, binding)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                inner = element.value
+                if isinstance(inner, cst.StarredElement):
+                    inner = inner.value
+                self._target(inner, Binding("other", binding.node))
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            if target.value.value == self.scope.self_name:
+                self.self_attrs.setdefault(target.attr.value, []).append(binding)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._target(target.target, Binding("assign", node, value=node.value))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        kind = "assign" if node.value is not None else "annotated"
+        self._target(node.target, Binding(kind, node, value=node.value,
+                                          annotation=node.annotation.annotation))
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._target(node.target, Binding("assign", node, value=node.value))
+
+    def visit_For(self, node: cst.For) -> None:
+        self._target(node.target, Binding("for", node, value=node.iter))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._target(node.asname.name, Binding("with", node, value=node.item))
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._target(node.name.name, Binding("other", node))
+
+    def visit_TypeAlias(self, node: cst.TypeAlias) -> None:
+        self.add(node.name.value, Binding("assign", node, value=node.value))
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = dotted(alias.name)
+            if full is None:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.add(alias.asname.name.value, Binding("import", node, qualname=full))
+            else:
+                top = full.split(".")[0]
+                self.add(top, Binding("import", node, qualname=top))
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        module = dotted(node.module) if node.module is not None else None
+        base = resolve_relative(self.scope.module.package, len(node.relative), module)
+        if base is None:
+            return
+        if isinstance(node.names, cst.ImportStar):
+            self.star_imports.append(base)
+            return
+        for alias in node.names:
+            if not isinstance(alias.name, cst.Name):
+                continue
+            name = alias.name.value
+            bound = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                bound = alias.asname.name.value
+            self.add(bound, Binding("import", node, qualname=f"{base}.{name}"))
+
+
+class Scope:
+    """A module, class or function body and the names it binds."""
+
+    kind = "scope"
+    self_name: Optional[str] = None
+
+    def __init__(self, node: cst.CSTNode, parent: Optional["Scope"], module, qualname: str) -> None:
+        self.node = node
+        self.parent = parent
+        self.module = module  # project.ModuleInfo
+        self.qualname = qualname
+        self._collector: Optional[_Collector] = None
+        self._children: Dict[cst.CSTNode, "Scope"] = {}
+
+    def _body(self) -> Sequence[cst.CSTNode]:
+        raise NotImplementedError
+
+    def _collect(self) -> _Collector:
+        if self._collector is None:
+            collector = _Collector(self)
+            self._seed(collector)
+            for statement in self._body():
+                statement.visit(collector)
+            self._collector = collector
+        return self._collector
+
+    def _seed(self, collector: _Collector) -> None:
+        """Bindings that do not come from body statements (parameters)."""
+
+    @property
+    def bindings(self) -> Dict[str, List[Binding]]:
+        return self._collect().bindings
+
+    @property
+    def star_imports(self) -> List[str]:
+        return self._collect().star_imports
+
+    def local(self, name: str) -> List[Binding]:
+        return self.bindings.get(name, [])
+
+    def lookup(self, name: str) -> Optional[Tuple[Binding, "Scope"]]:
+        """The binding of `name` seen from this scope, following Python's scoping rules."""
+        scope: Optional[Scope] = self
+        first = True
+        while scope is not None:
+            skip = isinstance(scope, ClassScope) and not first
+            if not skip and name not in scope._collect().declared_global:
+                found = scope.local(name)
+                if found:
+                    return found[-1], scope
+            first = False
+            scope = scope.parent
+        return None
+
+    def child(self, node: cst.CSTNode) -> "Scope":
+        """The scope of a def, lambda or class defined directly in this scope (cached)."""
+        existing = self._children.get(node)
+        if existing is not None:
+            return existing
+        if isinstance(node, cst.ClassDef):
+            scope: Scope = ClassScope(node, self, self.module, f"{self.qualname_prefix}{node.name.value}")
+        elif isinstance(node, cst.FunctionDef):
+            scope = FunctionScope(node, self, self.module, f"{self.qualname_prefix}{node.name.value}")
+        elif isinstance(node, cst.Lambda):
+            scope = FunctionScope(node, self, self.module, f"{self.qualname_prefix}<lambda>")
+        else:
+            raise TypeError(f"not a scope node: {type(node).__name__}")
+        self._children[node] = scope
+        return scope
+
+    @property
+    def qualname_prefix(self) -> str:
+        return f"{self.qualname}." if self.qualname else ""
+
+    def enclosing_class(self) -> Optional["ClassScope"]:
+        return self.parent if isinstance(self.parent, ClassScope) else None
+
+    def walk_up(self) -> Iterator["Scope"]:
+        scope: Optional[Scope] = self
+        while scope is not None:
+            yield scope
+            scope = scope.parent
+
+
+class ModuleScope(Scope):
+    kind = "module"
+
+    def __init__(self, module) -> None:
+        super().__init__(module.module, None, module, module.name)
+
+    def _body(self) -> Sequence[cst.CSTNode]:
+        return self.module.module.body
+
+
+class ClassScope(Scope):
+    kind = "class"
+
+    def _body(self) -> Sequence[cst.CSTNode]:
+        body = self.node.body  # type: ignore[attr-defined]
+        return body.body if isinstance(body, cst.IndentedBlock) else [body]
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value  # type: ignore[attr-defined]
+
+    def methods(self) -> Dict[str, cst.FunctionDef]:
+        return {name: b[-1].node for name, b in self.bindings.items()  # type: ignore[misc]
+                if b and b[-1].kind == "def"}
+
+    def instance_attrs(self) -> Dict[str, List[Tuple[Binding, "FunctionScope"]]]:
+        """`self.x = value` assignments in the methods, with the method they are in."""
+        found: Dict[str, List[Tuple[Binding, FunctionScope]]] = {}
+        for node in self.methods().values():
+            method = self.child(node)
+            assert isinstance(method, FunctionScope)
+            for attr, bindings in method._collect().self_attrs.items():
+                found.setdefault(attr, []).extend((b, method) for b in bindings)
+        return found
+
+
+class FunctionScope(Scope):
+    kind = "function"
+
+    def __init__(self, node: FuncNode, parent: Optional[Scope], module, qualname: str) -> None:
+        super().__init__(node, parent, module, qualname)
+        self.self_name = self._self_param()
+
+    @property
+    def func(self) -> FuncNode:
+        return self.node  # type: ignore[return-value]
+
+    @property
+    def name(self) -> str:
+        node = self.node
+        return node.name.value if isinstance(node, cst.FunctionDef) else "<lambda>"
+
+    @property
+    def is_async(self) -> bool:
+        node = self.node
+        return isinstance(node, cst.FunctionDef) and node.asynchronous is not None
+
+    def decorator_names(self) -> List[str]:
+        node = self.node
+        if not isinstance(node, cst.FunctionDef):
+            return []
+        names = []
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            if isinstance(expr, cst.Call):
+                expr = expr.func
+            name = dotted(expr)
+            if name:
+                names.append(name)
+        return names
+
+    def is_static(self) -> bool:
+        return "staticmethod" in self.decorator_names()
+
+    def is_classmethod(self) -> bool:
+        return "classmethod" in self.decorator_names()
+
+    def _self_param(self) -> Optional[str]:
+        if not isinstance(self.parent, ClassScope) or not isinstance(self.node, cst.FunctionDef):
+            return None
+        params = self.node.params
+        positional = list(params.posonly_params) + list(params.params)
+        if not positional or self.is_static():
+            return None
+        return positional[0].name.value
+
+    def params(self) -> cst.Parameters:
+        return self.node.params  # type: ignore[attr-defined]
+
+    def all_params(self) -> List[cst.Param]:
+        p = self.params()
+        out = list(p.posonly_params) + list(p.params)
+        if isinstance(p.star_arg, cst.Param):
+            out.append(p.star_arg)
+        out.extend(p.kwonly_params)
+        if p.star_kwarg is not None:
+            out.append(p.star_kwarg)
+        return out
+
+    def _seed(self, collector: _Collector) -> None:
+        for param in self.all_params():
+            collector.add(param.name.value, Binding("param", param, value=param.default,
+                                                    annotation=param.annotation.annotation
+                                                    if param.annotation else None))
+
+    def _body(self) -> Sequence[cst.CSTNode]:
+        node = self.node
+        if isinstance(node, cst.Lambda):
+            return [node.body]
+        body = node.body
+        return body.body if isinstance(body, cst.IndentedBlock) else [body]
+
+    def body_statements(self) -> Sequence[cst.CSTNode]:
+        return self._body()

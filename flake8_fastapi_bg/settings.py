@@ -1,0 +1,216 @@
+"""Options: defined once, registered with flake8 and the standalone command, validated once.
+
+Each option is an `OptionSpec`; the flake8 adapter, the standalone command's argument parser,
+the pyproject.toml reader and the generated configuration reference all read `OPTIONS`.
+`Settings` is the frozen record the engine receives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+PREFIX = "fastapi-bg-"
+
+
+class ConfigError(ValueError):
+    """Invalid configuration, reported as one clear line."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # key without the prefix, as in pyproject.toml
+    kind: str  # "globs", "version", "int"
+    default: Any
+    help: str
+    metavar: str = ""
+
+    @property
+    def flag(self) -> str:
+        return f"--{PREFIX}{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return (PREFIX + self.name).replace("-", "_")
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+
+OPTIONS: Tuple[OptionSpec, ...] = (
+    OptionSpec("cpu-heavy", "globs", (),
+               "Qualified-name globs of functions that are CPU-heavy; a task matches when its own "
+               "name matches or it calls a matching function (FBG101).", "GLOBS"),
+    OptionSpec("long-running", "globs", (),
+               "Qualified-name globs of functions that run long; a task matches when its own "
+               "name matches or it calls a matching function (FBG103).", "GLOBS"),
+    OptionSpec("critical", "globs", (),
+               "Qualified-name globs of work that must not be lost; a task matches when its own "
+               "name matches or it calls a matching function (FBG104).", "GLOBS"),
+    OptionSpec("best-effort", "globs", (),
+               "Qualified-name globs of tasks that are not critical: suppresses FBG104.", "GLOBS"),
+    OptionSpec("light", "globs", (),
+               "Qualified-name globs of tasks that are light: suppresses FBG101 and FBG103.", "GLOBS"),
+    OptionSpec("fastapi-version", "version", None,
+               "FastAPI version whose semantics apply (FBG203). Default: the installed version, "
+               "else the newest known.", "VERSION"),
+    OptionSpec("max-depth", "int", 6,
+               "How many call levels to follow from a task into project code.", "N"),
+)
+
+NEWEST_KNOWN_FASTAPI = (0, 165, 0)
+_GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
+_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    cpu_heavy: Tuple[str, ...] = ()
+    long_running: Tuple[str, ...] = ()
+    critical: Tuple[str, ...] = ()
+    best_effort: Tuple[str, ...] = ()
+    light: Tuple[str, ...] = ()
+    fastapi_version: Optional[Tuple[int, ...]] = None
+    max_depth: int = 6
+    extra: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def effective_fastapi_version(self) -> Tuple[int, ...]:
+        return self.fastapi_version or installed_fastapi_version() or NEWEST_KNOWN_FASTAPI
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> "Settings":
+        """Build settings from raw option values keyed by pyproject name or field name."""
+        kwargs: Dict[str, Any] = {}
+        for spec in OPTIONS:
+            raw = values.get(spec.name, values.get(spec.field))
+            if raw is None:
+                continue
+            kwargs[spec.field] = _convert(spec, raw)
+        return cls(**kwargs)
+
+    def merged(self, other: "Settings") -> "Settings":
+        """`other` on top of self: glob lists add up, set scalars of `other` win."""
+        changes: Dict[str, Any] = {}
+        for spec in OPTIONS:
+            mine, theirs = getattr(self, spec.field), getattr(other, spec.field)
+            if spec.kind == "globs":
+                changes[spec.field] = tuple(dict.fromkeys(mine + theirs))
+            elif theirs != spec.default and theirs is not None:
+                changes[spec.field] = theirs
+        return replace(self, **changes)
+
+
+def _convert(spec: OptionSpec, raw: Any) -> Any:
+    where = f"{PREFIX}{spec.name}"
+    if spec.kind == "globs":
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        globs = tuple(str(i).strip() for i in items if str(i).strip())
+        for glob in globs:
+            if not _GLOB.match(glob) or glob.count("[") != glob.count("]") or ".." in glob:
+                raise ConfigError(f"{where}: {glob!r} is not a qualified-name glob "
+                                  f"(like 'app.billing.*' or 'stripe.*')")
+        return globs
+    if spec.kind == "version":
+        text = str(raw).strip()
+        if not _VERSION.match(text):
+            raise ConfigError(f"{where}: {text!r} is not a version (like '0.115' or '0.115.2')")
+        return tuple(int(p) for p in text.split("."))
+    if spec.kind == "int":
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{where}: {raw!r} is not a whole number") from None
+        if not 0 <= number <= 50:
+            raise ConfigError(f"{where}: {number} is out of range (0 to 50)")
+        return number
+    raise AssertionError(spec.kind)
+
+
+_installed: Dict[str, Optional[Tuple[int, ...]]] = {}
+
+
+def installed_fastapi_version() -> Optional[Tuple[int, ...]]:
+    if "fastapi" not in _installed:
+        try:
+            from importlib.metadata import version
+
+            text = version("fastapi")
+            _installed["fastapi"] = tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+        except Exception:
+            _installed["fastapi"] = None
+    return _installed["fastapi"]
+
+
+def find_pyproject(start: Optional[Path] = None) -> Optional[Path]:
+    current = (start or Path.cwd()).absolute()
+    for candidate in (current, *current.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_pyproject(path: Optional[Path]) -> Settings:
+    """Settings from `[tool.flake8-fastapi-bg]` in a pyproject.toml (empty when absent)."""
+    if path is None:
+        return Settings()
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    table = data.get("tool", {}).get("flake8-fastapi-bg", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.flake8-fastapi-bg] must be a table")
+    known = {spec.name for spec in OPTIONS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [tool.flake8-fastapi-bg]: {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
+    return Settings.from_values(table)
+
+
+def settings_from_env_and_pyproject(overrides: Optional[Mapping[str, Any]] = None,
+                                    start: Optional[Path] = None) -> Settings:
+    base = load_pyproject(find_pyproject(start))
+    if not overrides:
+        return base
+    return base.merged(Settings.from_values(overrides))
+
+
+def option_values(namespace: Any) -> Dict[str, Any]:
+    """Raw option values from an argparse/flake8 namespace, keyed by pyproject name."""
+    values: Dict[str, Any] = {}
+    for spec in OPTIONS:
+        raw = getattr(namespace, spec.dest, None)
+        if raw is None or raw == [] or raw == "":
+            continue
+        if spec.kind == "globs" and isinstance(raw, (list, tuple)):
+            raw = ",".join(str(r) for r in raw)
+        values[spec.name] = raw
+    return values
+
+
+def describe_defaults(spec: OptionSpec) -> str:
+    if spec.kind == "version":
+        return "installed FastAPI, else newest"
+    if spec.kind == "globs":
+        return "(none)"
+    return str(spec.default)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+
+__all__ = ["OPTIONS", "OptionSpec", "Settings", "ConfigError", "PREFIX", "load_pyproject",
+           "find_pyproject", "settings_from_env_and_pyproject", "option_values", "Sequence"]
