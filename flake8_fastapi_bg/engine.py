@@ -19,9 +19,6 @@ from .settings import Settings
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
-# Extra per-module checks (FBG2xx) register here: fn(context) -> iterable of Finding.
-MODULE_CHECKS: List[Callable] = []
-
 # Fault injection for the reliability tests: when set, called at the start of analysis.
 _FAULT_HOOK: Optional[Callable[[str], None]] = None
 
@@ -98,7 +95,8 @@ def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
-    task_rules = [r for code, r in sorted(rules.REGISTRY.items()) if code.startswith("FBG1") and r.check]
+    task_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "task" and r.check]
+    module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "module" and r.check]
     findings: List[Finding] = []
     context = ModuleContext(info, evaluator, analyser, settings, [])
     for site in collect_sites(evaluator, info.scope):
@@ -110,8 +108,8 @@ def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -
             message = rule.check(facts, settings)  # type: ignore[misc]
             if message:
                 findings.append(Finding(rule.code, line, col, message))
-    for check in MODULE_CHECKS:
-        findings.extend(check(context))
+    for rule in module_rules:
+        findings.extend(rule.check(context))  # type: ignore[misc]
     return findings
 
 

@@ -59,13 +59,17 @@ class ModuleInfo:
 
     def position(self, node: cst.CSTNode) -> Tuple[int, int]:
         """(1-based line, 0-based column) of `node`'s start; computed once per module."""
+        return self.span(node)[0]
+
+    def span(self, node: cst.CSTNode) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        """((line, col), (line, col)) of `node`'s start and end (end exclusive)."""
         if self._positions is None:
             wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
             self._positions = dict(wrapper.resolve(PositionProvider))
         rng = self._positions.get(node)
         if rng is None:
-            return (1, 0)
-        return (rng.start.line, rng.start.column)
+            return (1, 0), (1, 0)
+        return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
 
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)

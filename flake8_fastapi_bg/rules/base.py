@@ -31,6 +31,10 @@ class Rule:
     references: Tuple[Tuple[str, str], ...] = ()  # (title, url)
     check: Optional[Callable] = field(default=None, compare=False)
     fixable: bool = False
+    # "task": check(facts: TaskFacts, settings) -> Optional[str], run once per scheduled task.
+    # "module": check(context: engine.ModuleContext) -> Iterable[Finding], run once per module.
+    # "engine": reported by the engine itself (FBG9xx); check is None.
+    level: str = "task"
 
     @property
     def url(self) -> str:
