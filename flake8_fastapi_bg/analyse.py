@@ -25,8 +25,9 @@ from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 LONG_SLEEP_SECONDS = 30.0
 DELAY_SECONDS = 5.0
-# Calls that may come before a delaying sleep without making it less of a delay.
-_QUIET_PREFIXES = ("logging.", "builtins.print", "structlog.", "loguru.")
+# Logging may come before a delaying sleep without making it less of a delay.
+_QUIET_PREFIXES = ("logging.", "structlog.", "loguru.")
+_LOGGER_NAMES = frozenset({"log", "logger", "_log", "_logger", "LOG", "LOGGER", "logging", "structlog"})
 _TAG_CATEGORY = {"cpu-heavy": "cpu", "long-running": "long", "critical": "critical"}
 
 
@@ -276,6 +277,8 @@ class Analyser:
         quiet_so_far = True
         for site in _calls(scope):
             callee = self.evaluator.expr(site.node.func, scope)
+            if _is_logging(site.node, callee):
+                continue
             if isinstance(callee, Ext):
                 name = callee.qualname
                 where = self._where(scope, site.node)
@@ -287,8 +290,7 @@ class Analyser:
                 elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
                     found.extend(self._loop_call(name, where, site))
                 found.extend(self._library(name, where, site, on_loop))
-                if not name.startswith(_QUIET_PREFIXES):
-                    quiet_so_far = False
+                quiet_so_far = False
                 continue
             quiet_so_far = False
             target = self._project_target(callee)
@@ -357,6 +359,15 @@ class Analyser:
     def _where(self, scope: Scope, node: cst.CSTNode) -> Where:
         line, col = scope.module.position(node)
         return Where(scope.module.display, line, col)
+
+
+def _is_logging(call: cst.Call, callee: Value) -> bool:
+    if isinstance(callee, Ext) and callee.qualname.startswith(_QUIET_PREFIXES):
+        return True
+    func = call.func
+    while isinstance(func, cst.Attribute):
+        func = func.value
+    return isinstance(func, cst.Name) and func.value in _LOGGER_NAMES and func is not call.func
 
 
 def _rechain(evidence: Evidence, chain: Tuple[str, ...]) -> Evidence:

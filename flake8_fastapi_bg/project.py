@@ -99,23 +99,24 @@ class Project:
         self._modules: "OrderedDict[str, Optional[ModuleInfo]]" = OrderedDict()
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
-        """The dotted name of the file at `path`, and whether it is a package `__init__`."""
-        path = path.resolve() if path.exists() else path.absolute()
-        best: Optional[Tuple[str, ...]] = None
+        """The dotted name of the file at `path`, and whether it is a package `__init__`.
+
+        Roots are in priority order, so the first one containing the file names it."""
+        try:
+            path = path.resolve() if path.exists() else path.absolute()
+        except (OSError, RuntimeError):
+            path = path.absolute()
+        parts: Tuple[str, ...] = (path.stem,)
         for root in self.roots:
             try:
-                rel = path.relative_to(root)
+                parts = path.relative_to(root).with_suffix("").parts
             except ValueError:
                 continue
-            parts = rel.with_suffix("").parts
-            if best is None or len(parts) < len(best):
-                best = parts
-        if best is None:
-            best = (path.stem,)
-        is_package = bool(best) and best[-1] == "__init__"
+            break
+        is_package = bool(parts) and parts[-1] == "__init__"
         if is_package:
-            best = best[:-1]
-        return ".".join(best) or path.stem, is_package
+            parts = parts[:-1]
+        return ".".join(parts) or path.stem, is_package
 
     def find(self, name: str) -> Optional[Tuple[Path, bool]]:
         """The file defining module `name`, and whether it is a package, or None."""
@@ -191,13 +192,28 @@ def _marker_root(directory: Path) -> Optional[Path]:
 
 @lru_cache(maxsize=64)
 def _project_for_dir(directory: Path) -> Project:
-    roots = [_package_root(directory)]
+    """Roots in priority order: the top of a real package chain, the project's `src/` and
+    marker directory, then the file's own directory (a loose script)."""
+    roots = []
+    package_root = _package_root(directory)
+    if package_root != directory:
+        roots.append(package_root)
     marker = _marker_root(directory)
     if marker is not None:
         for extra in (marker / "src", marker):
-            if extra.is_dir() and extra not in roots:
+            if extra.is_dir() and extra not in roots and _is_within(directory, extra):
                 roots.append(extra)
+    if directory not in roots:
+        roots.append(directory)
     return _project_for_roots(tuple(roots))
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=64)

@@ -440,8 +440,10 @@ def _is_none(value: Value) -> bool:
 
 
 def _looks_like_class(qualname: str) -> bool:
+    # Called names that start upper-case are classes (`HTML(...)`, `Client(...)`); constants
+    # are not called.
     last = qualname.rsplit(".", 1)[-1]
-    return bool(last) and last[0].isupper() and not last.isupper()
+    return bool(last) and last[0].isupper()
 
 
 def _return_values(node: cst.FunctionDef):
