@@ -8,7 +8,7 @@ walk does not look inside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
@@ -207,14 +207,59 @@ def _format_seconds(seconds: Optional[float]) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
+class NodeWhere:
+    """A node's place, computed only when a message shows it: positions cost a module render."""
+
+    __slots__ = ("module", "node", "_position")
+
+    def __init__(self, module, node: cst.CSTNode) -> None:
+        self.module = module
+        self.node = node
+        self._position: Optional[Tuple[int, int]] = None
+
+    def _resolve(self) -> Tuple[int, int]:
+        if self._position is None:
+            self._position = self.module.position(self.node)
+        return self._position
+
+    @property
+    def path(self) -> str:
+        return self.module.display
+
+    @property
+    def line(self) -> int:
+        return self._resolve()[0]
+
+    @property
+    def col(self) -> int:
+        return self._resolve()[1]
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class Summary:
+    """What one function does by itself, computed once per process and knowledge base.
+
+    Evidence is independent of how the function is reached: blocking calls are recorded with
+    their `awaited` flag and judged later, once it is known whether the task runs on the loop.
+    """
+
+    evidence: List[Evidence] = field(default_factory=list)
+    delay: List[Evidence] = field(default_factory=list)  # when this function is the task
+    not_delay: List[Evidence] = field(default_factory=list)  # the same sleeps, when reached
+    callees: List[FunctionScope] = field(default_factory=list)
+    identity: List[Evidence] = field(default_factory=list)  # pragmas, globs, name
+
+
 class Analyser:
-    """Collects evidence for tasks of one linted file."""
+    """Collects evidence for the tasks of one linted file."""
 
     def __init__(self, evaluator: Evaluator, kb: KnowledgeBase, settings: Settings) -> None:
         self.evaluator = evaluator
         self.kb = kb
         self.settings = settings
-        self._cache: Dict[Tuple[int, bool, int], List[Evidence]] = {}
 
     # -- the task ----------------------------------------------------------------------------
     def facts(self, site: TaskSite, task: ResolvedTask, where: Where) -> TaskFacts:
@@ -229,78 +274,89 @@ class Analyser:
         if func is None:
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
+        evidence = self.reach(func.scope)
         on_loop = bool(task.is_async)
-        own = self._about_function(func.scope, is_call=False)
-        facts.evidence = own + self.evidence(func.scope, on_loop, self.settings.max_depth, top=True)
+        facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
+                          for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
         return facts
 
-    # -- functions ---------------------------------------------------------------------------
-    def _about_function(self, scope: FunctionScope, is_call: bool) -> List[Evidence]:
-        """Evidence from a project function's identity: pragmas, configured globs, its name."""
-        where = self._where(scope, scope.node)
-        found: List[Evidence] = []
-        for tag in sorted(pragmas.function_tags(scope.node)):
-            category = _TAG_CATEGORY.get(tag)
-            if category:
-                found.append(Evidence(category, scope.name, f"annotated '# fastapi-bg: {tag}'",
-                                      where, is_call=is_call, strength=1))
-        for category in ("cpu", "long", "critical"):
-            match = self.kb.match(category, scope.qualname)
-            if match is not None:
-                found.append(Evidence(category, scope.qualname, match.reason, where,
-                                      is_call=is_call, strength=1))
-        reason = self.kb.critical_name(scope.name)
-        if reason:
-            found.append(Evidence("critical", scope.name, reason, where, is_call=is_call, strength=2))
+    def reach(self, root: FunctionScope) -> List[Evidence]:
+        """Evidence of `root` and of the project functions it calls, breadth first, each
+        function once, at most `max_depth` calls away."""
+        first = self.summary(root)
+        found = [replace(e, is_call=False) for e in first.identity] + first.delay + first.evidence
+        seen = {root}
+        level: List[Tuple[FunctionScope, Tuple[str, ...]]] = [(root, ())]
+        for _ in range(self.settings.max_depth):
+            following: List[Tuple[FunctionScope, Tuple[str, ...]]] = []
+            for scope, chain in level:
+                for callee in self.summary(scope).callees:
+                    if callee in seen:
+                        continue
+                    seen.add(callee)
+                    inner = self.summary(callee)
+                    path = chain + (_label(callee),)
+                    found.extend(_rechain(e, chain) for e in inner.identity)
+                    found.extend(_rechain(e, path) for e in inner.not_delay + inner.evidence)
+                    following.append((callee, path))
+            level = following
+            if not level:
+                break
         return found
 
-    def evidence(self, scope: FunctionScope, on_loop: bool, depth: int, top: bool = False,
-                 chain: Tuple[str, ...] = (), visiting: Optional[set] = None) -> List[Evidence]:
-        key = (id(scope), on_loop, depth, top)
-        cached = self._cache.get(key)  # type: ignore[arg-type]
-        if cached is not None:
-            return [_rechain(e, chain) for e in cached]
-        visiting = set() if visiting is None else visiting
-        if id(scope) in visiting:
-            return []
-        visiting.add(id(scope))
-        try:
-            found = self._walk(scope, on_loop, depth, top, visiting)
-        finally:
-            visiting.discard(id(scope))
-        self._cache[key] = found  # type: ignore[index]
-        return [_rechain(e, chain) for e in found]
+    # -- one function ------------------------------------------------------------------------
+    def summary(self, scope: FunctionScope) -> Summary:
+        cache = scope.__dict__.setdefault("_summaries", {})
+        key = id(self.kb)
+        if key not in cache:
+            cache[key] = (self.kb, self._summarise(scope))  # keep kb alive: ids stay unique
+        return cache[key][1]
 
-    def _walk(self, scope: FunctionScope, on_loop: bool, depth: int, top: bool,
-              visiting: set) -> List[Evidence]:
-        found: List[Evidence] = []
+    def _summarise(self, scope: FunctionScope) -> Summary:
+        summary = Summary(identity=self._identity(scope))
         quiet_so_far = True
         for site in _calls(scope):
             callee = self.evaluator.expr(site.node.func, scope)
             if _is_logging(site.node, callee):
                 continue
+            if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
+                callee = Ext(f"{callee.type}.__call__")
             if isinstance(callee, Ext):
                 name = callee.qualname
-                where = self._where(scope, site.node)
+                where = NodeWhere(scope.module, site.node)
                 if self.kb.offload(name) is not None:
                     quiet_so_far = False
                     continue
                 if name in SLEEPS:
-                    found.extend(self._sleep(site, name, where, on_loop, top and quiet_so_far))
+                    self._sleep(summary, site, name, where, quiet_so_far)
                 elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
-                    found.extend(self._loop_call(name, where, site))
-                found.extend(self._library(name, where, site, on_loop))
+                    summary.evidence.extend(self._loop_call(name, where, site))
+                summary.evidence.extend(self._library(name, where, site))
                 quiet_so_far = False
                 continue
             quiet_so_far = False
             target = self._project_target(callee)
-            if target is None or depth <= 0:
-                continue
-            label = target.name if not target.enclosing_class() else \
-                f"{target.enclosing_class().name}.{target.name}"  # type: ignore[union-attr]
-            found.extend(self._about_function(target, is_call=True))
-            inner = self.evidence(target, on_loop or False, depth - 1, chain=(label,), visiting=visiting)
-            found.extend(inner)
+            if target is not None and target is not scope and target not in summary.callees:
+                summary.callees.append(target)
+        return summary
+
+    def _identity(self, scope: FunctionScope) -> List[Evidence]:
+        """Evidence from a project function's identity: pragmas, configured globs, its name."""
+        where = NodeWhere(scope.module, scope.node)
+        found: List[Evidence] = []
+        for tag in sorted(pragmas.function_tags(scope.node)):
+            category = _TAG_CATEGORY.get(tag)
+            if category:
+                found.append(Evidence(category, scope.name, f"annotated '# fastapi-bg: {tag}'",
+                                      where, strength=1))  # type: ignore[arg-type]
+        for category in ("cpu", "long", "critical"):
+            match = self.kb.match(category, scope.qualname)
+            if match is not None:
+                found.append(Evidence(category, scope.qualname, match.reason, where,  # type: ignore[arg-type]
+                                      strength=1))
+        reason = self.kb.critical_name(scope.name)
+        if reason:
+            found.append(Evidence("critical", scope.name, reason, where, strength=2))  # type: ignore[arg-type]
         return found
 
     def _project_target(self, callee: Value) -> Optional[FunctionScope]:
@@ -317,38 +373,38 @@ class Analyser:
         return None
 
     # -- evidence makers ---------------------------------------------------------------------
-    def _library(self, name: str, where: Where, site: _CallSite, on_loop: bool) -> List[Evidence]:
+    def _library(self, name: str, where, site: _CallSite) -> List[Evidence]:
         found = []
         for category in ("cpu", "blocking", "long", "critical"):
-            if category == "blocking" and (site.awaited or not on_loop):
+            if category == "blocking" and site.awaited:
                 continue
             match = self.kb.match(category, name)
             if match is not None:
-                found.append(Evidence(category, name, match.reason, where, awaited=site.awaited,
-                                      on_loop=on_loop))
+                found.append(Evidence(category, name, match.reason, where, awaited=site.awaited))
         return found
 
-    def _sleep(self, site: _CallSite, name: str, where: Where, on_loop: bool,
-               first: bool) -> List[Evidence]:
+    def _sleep(self, summary: Summary, site: _CallSite, name: str, where, first: bool) -> None:
         argument = _sleep_argument(site.node)
         seconds = literal_seconds(argument) if argument is not None else None
         shown = _format_seconds(seconds) if seconds is not None else (
             _source(argument) if argument is not None else "")
         subject = f"{name}({shown})"
-        found = []
-        if first and site.top_level and (seconds is None or seconds >= DELAY_SECONDS):
-            found.append(Evidence("delay", subject, "sleeps before doing its work", where,
-                                  awaited=site.awaited, on_loop=on_loop, seconds=seconds))
-        elif site.loops:
+        if site.loops:
             kind = "polling/retry loop" if isinstance(site.loops[-1], cst.While) else "retry/throttle loop"
-            found.append(Evidence("long", subject, f"sleeps in a {kind}", where,
-                                  awaited=site.awaited, on_loop=on_loop, seconds=seconds))
-        elif seconds is not None and seconds >= LONG_SLEEP_SECONDS:
-            found.append(Evidence("long", subject, f"sleeps {_format_seconds(seconds)} s", where,
-                                  awaited=site.awaited, on_loop=on_loop, seconds=seconds))
-        return found
+            summary.evidence.append(Evidence("long", subject, f"sleeps in a {kind}", where,
+                                             awaited=site.awaited, seconds=seconds))
+            return
+        long_sleep = [Evidence("long", subject, f"sleeps {_format_seconds(seconds)} s", where,
+                               awaited=site.awaited, seconds=seconds)] \
+            if seconds is not None and seconds >= LONG_SLEEP_SECONDS else []
+        if first and site.top_level and (seconds is None or seconds >= DELAY_SECONDS):
+            summary.delay.append(Evidence("delay", subject, "sleeps before doing its work", where,
+                                          awaited=site.awaited, seconds=seconds))
+            summary.not_delay.extend(long_sleep)
+        else:
+            summary.evidence.extend(long_sleep)
 
-    def _loop_call(self, name: str, where: Where, site: _CallSite) -> List[Evidence]:
+    def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
         """A remote call repeated by a `while` loop: paging or polling a remote service."""
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
         if match is None or match.reason in ("blocking sleep", "file I/O"):
@@ -356,9 +412,10 @@ class Analyser:
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
 
-    def _where(self, scope: Scope, node: cst.CSTNode) -> Where:
-        line, col = scope.module.position(node)
-        return Where(scope.module.display, line, col)
+
+def _label(scope: FunctionScope) -> str:
+    cls = scope.enclosing_class()
+    return f"{cls.name}.{scope.name}" if cls is not None else scope.name
 
 
 def _is_logging(call: cst.Call, callee: Value) -> bool:
@@ -371,11 +428,7 @@ def _is_logging(call: cst.Call, callee: Value) -> bool:
 
 
 def _rechain(evidence: Evidence, chain: Tuple[str, ...]) -> Evidence:
-    if not chain:
-        return evidence
-    from dataclasses import replace
-
-    return replace(evidence, chain=chain + evidence.chain)
+    return replace(evidence, chain=chain + evidence.chain) if chain else evidence
 
 
 __all__ = ["Analyser", "ResolvedTask", "resolve", "literal_seconds", "SLEEPS", "Coroutine",

@@ -87,6 +87,35 @@ class _SiteFinder(cst.CSTVisitor):
             pass
 
 
+_LOCAL_KINDS = frozenset({"param", "assign", "annotated", "with"})
+
+
+def may_hold_tasks(expr: cst.BaseExpression, scope: Scope) -> bool:
+    """A cheap syntactic test before evaluating an argument: BackgroundTasks reach helpers as
+    local names (parameters, variables) or `self` attributes, never as imported names."""
+    if isinstance(expr, cst.Name):
+        found = scope.lookup(expr.value)
+        return found is not None and found[0].kind in _LOCAL_KINDS
+    return isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
+        and expr.value.value in ("self", "cls")
+
+
+def may_name_background_task(func: cst.BaseExpression, scope: Scope) -> bool:
+    """Only a name imported from fastapi/starlette (or a local alias of one) can be the
+    BackgroundTask class; other callees are not evaluated, so no module is parsed for them."""
+    if isinstance(func, cst.Attribute):
+        return func.attr.value == "BackgroundTask"
+    if not isinstance(func, cst.Name):
+        return False
+    found = scope.lookup(func.value)
+    if found is None:
+        return False
+    binding = found[0]
+    if binding.kind == "import":
+        return (binding.qualname or "").startswith(("fastapi", "starlette"))
+    return binding.kind == "assign"
+
+
 def sites_of_call(node: cst.Call, scope: Scope, evaluator: Evaluator) -> List[TaskSite]:
     func = node.func
     if isinstance(func, cst.Attribute) and func.attr.value == "add_task":
@@ -94,13 +123,14 @@ def sites_of_call(node: cst.Call, scope: Scope, evaluator: Evaluator) -> List[Ta
             callable_expr, args = split_task_args(node.args)
             return [TaskSite("add_task", node, scope, callable_expr, scope, args, receiver=func.value)]
         return []
-    callee = evaluator.expr(func, scope)
-    if ext_name(callee) in BACKGROUND_TASK:
+    if may_name_background_task(func, scope) and ext_name(evaluator.expr(func, scope)) in BACKGROUND_TASK:
         callable_expr, args = split_task_args(node.args)
         return [TaskSite("BackgroundTask", node, scope, callable_expr, scope, args)]
-    if isinstance(callee, (Func, Bound)) and any(
-            is_background_tasks(evaluator.expr(a.value, scope)) for a in node.args):
-        return list(forwarded_sites(node, scope, callee, evaluator, depth=0, chain=()))
+    if any(may_hold_tasks(a.value, scope) and is_background_tasks(evaluator.expr(a.value, scope))
+           for a in node.args):
+        callee = evaluator.expr(func, scope)
+        if isinstance(callee, (Func, Bound)):
+            return list(forwarded_sites(node, scope, callee, evaluator, depth=0, chain=()))
     return []
 
 
