@@ -1,6 +1,8 @@
 """The rule registry. Importing this package registers every rule."""
 
 from . import work  # noqa: F401  (registers FBG1xx)
+from . import correctness  # noqa: F401  (registers FBG2xx)
+from . import diagnostics  # noqa: F401  (registers FBG9xx)
 from .base import REGISTRY, Example, Rule, register
 
 __all__ = ["REGISTRY", "Example", "Rule", "register"]

@@ -1,0 +1,167 @@
+"""Mechanical rewrites for FBG201 and FBG208: pass the function, not its call.
+
+    bg.add_task(send(x, y=1))          ->  bg.add_task(send, x, y=1)
+    bg.add_task(await send(x))         ->  bg.add_task(send, x)
+    BackgroundTask(f(a))               ->  BackgroundTask(f, a)
+    bg.add_task(lambda: notify(x))     ->  bg.add_task(notify, x)
+
+The registration call is rebuilt with libcst: the inner call's callee becomes the first
+argument and its arguments follow, each keeping its own whitespace and comments. A multi-line
+inner call is dedented to the registration's argument indentation. The edit replaces exactly
+the registration call's text; the rest of the file is untouched. A rewrite that would lose a
+comment, or that libcst cannot render back into an expression, is not offered.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple, Union
+
+import libcst as cst
+
+from .model import Edit, Fix
+
+Whitespace = cst.BaseParenthesizableWhitespace
+
+
+def pass_function_instead(info, registration: cst.Call, inner: cst.Call, description: str) -> Optional[Fix]:
+    """`registration(<wrapper of inner>)` -> `registration(inner.func, *inner.args)`.
+
+    The registration must have exactly one argument, positional, that is `inner` itself,
+    `await inner` or `lambda: inner`."""
+    if len(registration.args) != 1:
+        return None
+    outer = registration.args[0]
+    if outer.keyword is not None or outer.star or not _unwraps_to(outer.value, inner):
+        return None
+    try:
+        new_args = _rebuilt_args(registration, outer, inner)
+        if new_args is None:
+            return None
+        replacement = registration.with_changes(args=new_args)
+        if _comments(replacement) != _comments(registration):
+            return None
+        text = _replaced_text(info, registration, replacement)
+        cst.parse_expression(text)
+    except Exception:  # libcst refuses odd trees: no fix is better than a broken one
+        return None
+    start, end = info.span(registration)
+    return Fix(description, (Edit(start, end, text),))
+
+
+def _unwraps_to(value: cst.BaseExpression, inner: cst.Call) -> bool:
+    if value.lpar or inner.lpar:
+        return False
+    if value is inner:
+        return True
+    if isinstance(value, cst.Await):
+        return value.expression is inner
+    if isinstance(value, cst.Lambda):
+        params = value.params
+        no_params = not (params.posonly_params or params.params or params.kwonly_params
+                         or params.star_kwarg is not None
+                         or isinstance(params.star_arg, cst.Param))
+        return no_params and value.body is inner
+    return False
+
+
+def _rebuilt_args(registration: cst.Call, outer: cst.Arg, inner: cst.Call) -> Optional[List[cst.Arg]]:
+    delta = _indent_delta(registration.whitespace_before_args, inner.whitespace_before_args)
+    dedent = _Dedent(delta)
+    inner_args: List[cst.Arg] = [a.visit(dedent) for a in inner.args]  # type: ignore[misc]
+    if not inner_args:
+        return [cst.Arg(value=inner.func, comma=outer.comma, whitespace_after_arg=outer.whitespace_after_arg)]
+    opening = inner.whitespace_before_args.visit(dedent)
+    if not isinstance(opening, cst.ParenthesizedWhitespace):
+        opening = cst.SimpleWhitespace(" ")
+    first = cst.Arg(value=inner.func, comma=cst.Comma(whitespace_after=opening))  # type: ignore[arg-type]
+    last = inner_args[-1]
+    closing = _closing(_before_close(last), _before_close(outer))
+    if closing is None:
+        return None
+    trailing_comma = isinstance(last.comma, cst.Comma) or isinstance(outer.comma, cst.Comma)
+    if trailing_comma:
+        before = last.whitespace_after_arg if isinstance(last.comma, cst.Comma) else cst.SimpleWhitespace("")
+        last = last.with_changes(whitespace_after_arg=before, comma=cst.Comma(whitespace_after=closing))
+    else:
+        last = last.with_changes(whitespace_after_arg=closing)
+    return [first] + inner_args[:-1] + [last]
+
+
+def _before_close(arg: cst.Arg) -> Whitespace:
+    """The whitespace between an argument (and its comma) and the closing parenthesis."""
+    if isinstance(arg.comma, cst.Comma):
+        return arg.comma.whitespace_after
+    return arg.whitespace_after_arg
+
+
+def _closing(inner: Whitespace, outer: Whitespace) -> Optional[Whitespace]:
+    """One closing whitespace out of two, keeping the comments and the outer indentation."""
+    inner_notes, outer_notes = _comments(inner), _comments(outer)
+    if inner_notes and outer_notes:
+        return None
+    if inner_notes:
+        if isinstance(outer, cst.ParenthesizedWhitespace) and isinstance(inner, cst.ParenthesizedWhitespace):
+            return inner.with_changes(last_line=outer.last_line)
+        return inner
+    if isinstance(outer, cst.ParenthesizedWhitespace) or not isinstance(inner, cst.ParenthesizedWhitespace):
+        return outer
+    return inner
+
+
+def _indent_delta(outer: Whitespace, inner: Whitespace) -> int:
+    """How far the inner call's arguments sit to the right of the registration's arguments."""
+    if isinstance(outer, cst.ParenthesizedWhitespace) and isinstance(inner, cst.ParenthesizedWhitespace):
+        return max(0, len(inner.last_line.value) - len(outer.last_line.value))
+    return 0
+
+
+class _Dedent(cst.CSTTransformer):
+    def __init__(self, delta: int) -> None:
+        super().__init__()
+        self.delta = delta
+
+    def _cut(self, text: str) -> str:
+        if self.delta and text.startswith(" " * self.delta):
+            return text[self.delta:]
+        return text
+
+    def leave_ParenthesizedWhitespace(
+            self, original_node: cst.ParenthesizedWhitespace,
+            updated_node: cst.ParenthesizedWhitespace) -> cst.ParenthesizedWhitespace:
+        indent = self._cut(updated_node.last_line.value)
+        return updated_node.with_changes(last_line=cst.SimpleWhitespace(indent))
+
+    def leave_EmptyLine(self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine) -> cst.EmptyLine:
+        indent = self._cut(updated_node.whitespace.value)
+        return updated_node.with_changes(whitespace=cst.SimpleWhitespace(indent))
+
+
+def _comments(node: Union[cst.CSTNode, Whitespace]) -> List[str]:
+    found: List[str] = []
+
+    class _Comments(cst.CSTVisitor):
+        def visit_Comment(self, comment: cst.Comment) -> None:
+            found.append(comment.value)
+
+    node.visit(_Comments())
+    return found
+
+
+def _replaced_text(info, old: cst.Call, new: cst.Call) -> str:
+    """The text of `new` as it renders in place of `old` (block indentation included)."""
+    module = info.module
+    before = module.code
+    after = module.deep_replace(old, new).code  # type: ignore[union-attr]
+    start, end = info.span(old)
+    lines = before.splitlines(keepends=True)
+    begin = _offset(lines, start)
+    finish = _offset(lines, end)
+    return after[begin: len(after) - (len(before) - finish)]
+
+
+def _offset(lines: List[str], position: Tuple[int, int]) -> int:
+    line, col = position
+    return sum(len(text) for text in lines[: line - 1]) + col
+
+
+__all__ = ["pass_function_instead"]

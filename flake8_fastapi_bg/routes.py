@@ -1,0 +1,456 @@
+"""Facts about the functions of one module that FastAPI calls: routes, dependencies, params.
+
+The FBG2xx rules need to know which functions FastAPI itself calls and with what: a route
+(`@app.get(...)`, `@router.websocket(...)`, `app.add_api_route(path, endpoint)`) on a value
+the evaluator proves is a `FastAPI`/`APIRouter`; a dependency (`Depends(dep)`, `Security(dep)`),
+with its `scope=`; the injected parameters (`BackgroundTasks`, `Response`, `UploadFile`,
+yield-dependency values). One `ModuleFacts` per linted module gathers the syntax once, in a
+single pass without evaluation; evaluation (which may load other project modules) happens on
+demand, only for the functions a rule asks about.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from .flow import FunctionFlow, flow_of
+from .scopes import Binding, ClassScope, FunctionScope, Scope, dotted
+from .values import (ANNOTATED, BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, OPTIONAL, Bound,
+                     Cls, Evaluator, Ext, ExtInstance, Func, Inst, Value, ext_name,
+                     is_background_tasks)
+
+APP_TYPES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI", "fastapi.APIRouter",
+                       "fastapi.routing.APIRouter"})
+HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "options", "head", "trace",
+                          "api_route"})
+SECURITY = frozenset({"fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"})
+DEPENDENCY_MARKERS = DEPENDS | SECURITY
+UPLOAD_FILE = frozenset({"fastapi.UploadFile", "fastapi.datastructures.UploadFile",
+                         "starlette.datastructures.UploadFile"})
+_TASK_CLASS_NAMES = frozenset({"BackgroundTasks", "BackgroundTask"})
+_MAX_ALIAS_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class Route:
+    scope: FunctionScope
+    kind: str  # "http" or "websocket"
+    app: str  # the receiver as written: "app", "router"
+
+
+@dataclass
+class Dependency:
+    """A `Depends(target)` found in the module, resolved."""
+
+    call: cst.Call
+    target: FunctionScope
+    function_scope: bool  # Depends(..., scope="function")
+
+
+@dataclass
+class FunctionSyntax:
+    """What one function body (nested functions excluded) contains, gathered without evaluation."""
+
+    scope: FunctionScope
+    yields: List[cst.CSTNode] = field(default_factory=list)
+    returns: List[cst.Return] = field(default_factory=list)
+    background_keywords: List[cst.Call] = field(default_factory=list)  # calls with background=
+    background_assigns: List[cst.Assign] = field(default_factory=list)  # x.background = ...
+    constructions: List[cst.Call] = field(default_factory=list)  # maybe BackgroundTask(s)(...)
+    awaited_calls: Set[int] = field(default_factory=set)
+
+
+class _Gatherer(cst.CSTVisitor):
+    def __init__(self, facts: "ModuleFacts", module_scope: Scope) -> None:
+        self.facts = facts
+        self.scopes: List[Scope] = [module_scope]
+        self.functions: List[Optional[FunctionSyntax]] = [None]
+
+    @property
+    def current(self) -> Optional[FunctionSyntax]:
+        return self.functions[-1]
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        scope = self.scopes[-1].child(node)
+        assert isinstance(scope, FunctionScope)
+        syntax = FunctionSyntax(scope)
+        self.facts.syntax[id(node)] = syntax
+        self.facts.decorated.append((node, self.scopes[-1]))
+        self.scopes.append(scope)
+        self.functions.append(syntax)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.scopes.pop()
+        self.functions.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.scopes.append(self.scopes[-1].child(node))
+        self.functions.append(None)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.scopes.pop()
+        self.functions.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.scopes.append(self.scopes[-1].child(node))
+        self.functions.append(None)  # a lambda's calls belong to no def body
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self.scopes.pop()
+        self.functions.pop()
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if self.current is not None:
+            self.current.yields.append(node)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if self.current is not None:
+            self.current.returns.append(node)
+
+    def visit_Await(self, node: cst.Await) -> None:
+        if self.current is not None and isinstance(node.expression, cst.Call):
+            self.current.awaited_calls.add(id(node.expression))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if self.current is None:
+            return
+        for target in node.targets:
+            if isinstance(target.target, cst.Attribute) and target.target.attr.value == "background":
+                self.current.background_assigns.append(node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = dotted(node.func) or ""
+        last = name.rpartition(".")[2]
+        scope = self.scopes[-1]
+        if last in ("Depends", "Security") or _imported_as(scope, name, DEPENDENCY_MARKERS):
+            self.facts.dependency_calls.append((node, scope))
+        if last in ("add_api_route", "add_api_websocket_route") and isinstance(node.func, cst.Attribute):
+            self.facts.registrations.append((node, scope))
+        if last:
+            self.facts.called_names.add(last)
+        current = self.current
+        if current is None:
+            return
+        if any(a.keyword is not None and a.keyword.value == "background" for a in node.args):
+            current.background_keywords.append(node)
+        if last in _TASK_CLASS_NAMES or _imported_as(scope, name, BACKGROUND_TASK | BACKGROUND_TASKS):
+            current.constructions.append(node)
+
+
+def _imported_as(scope: Scope, name: str, qualnames: frozenset) -> bool:
+    """`name` is a plain name imported under an alias of one of `qualnames` (cheap: no loads)."""
+    if not name or "." in name:
+        return False
+    found = scope.lookup(name)
+    return found is not None and found[0].kind == "import" and found[0].qualname in qualnames
+
+
+class ModuleFacts:
+    """Routes, dependencies and per-function syntax of one linted module."""
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.info = context.info
+        self.evaluator: Evaluator = context.evaluator
+        self.syntax: Dict[int, FunctionSyntax] = {}
+        self.decorated: List[Tuple[cst.FunctionDef, Scope]] = []
+        self.dependency_calls: List[Tuple[cst.Call, Scope]] = []
+        self.registrations: List[Tuple[cst.Call, Scope]] = []
+        self.called_names: Set[str] = set()
+        self._flows: Dict[int, FunctionFlow] = {}
+        self._routes: Optional[Dict[int, Route]] = None
+        self._dependencies: Optional[List[Dependency]] = None
+        self.info.module.visit(_Gatherer(self, self.info.scope))
+
+    # -- functions ---------------------------------------------------------------------------
+    def function(self, scope: Scope) -> Optional[FunctionSyntax]:
+        return self.syntax.get(id(scope.node))
+
+    def flow(self, scope: FunctionScope) -> FunctionFlow:
+        return flow_of(scope.node, self._flows)
+
+    def enclosing_function(self, scope: Scope) -> Optional[FunctionScope]:
+        """The nearest enclosing `def` of a scope (itself for a def), skipping lambdas."""
+        for candidate in scope.walk_up():
+            if isinstance(candidate, FunctionScope) and isinstance(candidate.node, cst.FunctionDef):
+                return candidate
+            if isinstance(candidate, ClassScope):
+                return None
+        return None
+
+    # -- routes ------------------------------------------------------------------------------
+    @property
+    def routes(self) -> Dict[int, Route]:
+        if self._routes is None:
+            self._routes = {}
+            for node, parent in self.decorated:
+                route = self._route_from_decorators(node, parent)
+                if route is not None:
+                    self._routes[id(node)] = route
+            for call, scope in self.registrations:
+                self._route_from_registration(call, scope)
+        return self._routes
+
+    def route(self, scope: Scope) -> Optional[Route]:
+        return self.routes.get(id(scope.node))
+
+    def _route_from_decorators(self, node: cst.FunctionDef, parent: Scope) -> Optional[Route]:
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Attribute):
+                continue
+            method = expr.func.attr.value
+            if method not in HTTP_METHODS and method != "websocket":
+                continue
+            if self.is_app(self.evaluator.expr(expr.func.value, parent)):
+                scope = parent.child(node)
+                assert isinstance(scope, FunctionScope)
+                kind = "websocket" if method == "websocket" else "http"
+                return Route(scope, kind, dotted(expr.func.value) or "app")
+        return None
+
+    def _route_from_registration(self, call: cst.Call, scope: Scope) -> None:
+        func = call.func
+        assert isinstance(func, cst.Attribute)
+        endpoint = _argument(call, 1, "endpoint")
+        if endpoint is None or not self.is_app(self.evaluator.expr(func.value, scope)):
+            return
+        target = self.evaluator.expr(endpoint, scope)
+        if isinstance(target, Func) and target.scope.module is self.info \
+                and isinstance(target.scope.node, cst.FunctionDef):
+            kind = "websocket" if func.attr.value == "add_api_websocket_route" else "http"
+            self._routes.setdefault(id(target.scope.node),  # type: ignore[union-attr]
+                                    Route(target.scope, kind, dotted(func.value) or "app"))
+
+    def is_app(self, value: Value) -> bool:
+        """A FastAPI application or router (or a project subclass of one)."""
+        if isinstance(value, ExtInstance):
+            return value.type in APP_TYPES
+        if isinstance(value, Ext):
+            return value.qualname in {f"{t}.router" for t in APP_TYPES}
+        if isinstance(value, Inst):
+            return any(base in APP_TYPES for klass in self.evaluator.mro(value.cls)
+                       for base in self.evaluator.external_bases(klass))
+        return False
+
+    # -- dependencies ------------------------------------------------------------------------
+    @property
+    def dependencies(self) -> List[Dependency]:
+        if self._dependencies is None:
+            self._dependencies = []
+            for call, scope in self.dependency_calls:
+                dependency = self.dependency(call, scope)
+                if dependency is not None:
+                    self._dependencies.append(dependency)
+        return self._dependencies
+
+    def dependency(self, call: cst.Call, scope: Scope) -> Optional[Dependency]:
+        """`Depends(target, scope=...)` resolved to the project function it calls."""
+        if ext_name(self.evaluator.expr(call.func, scope)) not in DEPENDENCY_MARKERS:
+            return None
+        target_expr = _argument(call, 0, "dependency")
+        if target_expr is None:
+            return None
+        target = callable_function(self.evaluator.expr(target_expr, scope), self.evaluator)
+        if target is None:
+            return None
+        scope_arg = _argument(call, None, "scope")
+        function_scope = isinstance(scope_arg, cst.SimpleString) and \
+            scope_arg.evaluated_value == "function"
+        return Dependency(call, target, function_scope)
+
+    def used_as_dependency(self, scope: FunctionScope) -> List[Dependency]:
+        return [d for d in self.dependencies if d.target.node is scope.node]
+
+    # -- parameters --------------------------------------------------------------------------
+    def injected_tasks_params(self, scope: FunctionScope) -> Set[str]:
+        """Parameters of `scope` that FastAPI fills with the request's BackgroundTasks."""
+        if not isinstance(scope.node, cst.FunctionDef):
+            return set()
+        return {p.name.value for p in scope.all_params()
+                if p.name.value != scope.self_name
+                and is_background_tasks(self.evaluator.name(p.name.value, scope))}
+
+    def response_params(self, scope: FunctionScope) -> Set[str]:
+        """Parameters annotated with a Response class: FastAPI injects a temporary response."""
+        found = set()
+        for param in scope.all_params():
+            if param.annotation is None or param.default is not None:
+                continue
+            value = self.evaluator.annotation(param.annotation.annotation, scope)
+            if isinstance(value, ExtInstance) and is_response_class(value.type):
+                found.add(param.name.value)
+        return found
+
+    def param_dependency(self, param: cst.Param, scope: FunctionScope) -> Optional[Dependency]:
+        """The `Depends(...)` that fills `param`: its default, or an `Annotated[...]` extra."""
+        if param.default is not None and isinstance(param.default, cst.Call):
+            found = self.dependency(param.default, scope)
+            if found is not None:
+                return found
+        if param.annotation is not None:
+            for call, where in _annotated_extras(param.annotation.annotation, scope, 0):
+                found = self.dependency(call, where)
+                if found is not None:
+                    return found
+        return None
+
+    def is_upload_file(self, param: cst.Param, scope: FunctionScope) -> bool:
+        if param.annotation is None:
+            return False
+        return any(ext_name(self.evaluator.expr(name, where)) in UPLOAD_FILE
+                   for name, where in _annotation_names(param.annotation.annotation, scope, 0))
+
+
+def callable_function(value: Value, evaluator: Evaluator) -> Optional[FunctionScope]:
+    """The project `def` that runs when `value` is called (functions, methods, `__call__`)."""
+    if isinstance(value, Bound):
+        value = value.func
+    if isinstance(value, Inst):
+        call = evaluator.attribute(value, "__call__")
+        value = call.func if isinstance(call, Bound) else call
+    if isinstance(value, Func) and isinstance(value.scope.node, cst.FunctionDef):
+        return value.scope
+    return None
+
+
+def is_response_class(qualname: str) -> bool:
+    return qualname.startswith(("fastapi.", "starlette.")) and qualname.endswith("Response")
+
+
+def is_response_call(value: Value, evaluator: Evaluator) -> bool:
+    """`value` is a response class (or `templates.TemplateResponse`): calling it builds one."""
+    if isinstance(value, Ext):
+        return value.qualname.rpartition(".")[2].endswith("Response")
+    if isinstance(value, Cls):
+        return any(base.rpartition(".")[2].endswith("Response")
+                   for klass in evaluator.mro(value.scope) for base in evaluator.external_bases(klass))
+    return False
+
+
+def is_generator(node: cst.FunctionDef) -> bool:
+    return bool(yields_of(node))
+
+
+def yields_of(node: cst.FunctionDef) -> List[cst.Yield]:
+    found: List[cst.Yield] = []
+
+    class _Yields(cst.CSTVisitor):
+        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
+            return inner is node
+
+        def visit_Lambda(self, inner: cst.Lambda) -> bool:
+            return False
+
+        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Yield(self, inner: cst.Yield) -> None:
+            found.append(inner)
+
+    node.visit(_Yields())
+    return found
+
+
+def _argument(call: cst.Call, position: Optional[int], keyword: str) -> Optional[cst.BaseExpression]:
+    """The argument of `call` for a parameter: by keyword, or at `position` before any splat."""
+    positional: List[cst.BaseExpression] = []
+    splat = False
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value == keyword:
+                return arg.value
+        elif arg.star:
+            splat = True
+        elif not splat:
+            positional.append(arg.value)
+    if position is not None and position < len(positional):
+        return positional[position]
+    return None
+
+
+def _alias_value(expr: cst.BaseExpression, scope: Scope,
+                 depth: int = 0) -> Optional[Tuple[cst.BaseExpression, Scope]]:
+    """For a name bound once by a plain assignment (a type alias), here or in the project module
+    it is imported from: the assigned value and the scope it is in."""
+    if depth > _MAX_ALIAS_DEPTH or not isinstance(expr, cst.Name):
+        return None
+    found = scope.lookup(expr.value)
+    if found is None:
+        return None
+    binding, where = found
+    if binding.kind == "import" and binding.qualname:
+        module_name, _, attr = binding.qualname.rpartition(".")
+        module = where.module.project.module(module_name) if module_name else None
+        if module is None or not attr:
+            return None
+        return _alias_value(cst.Name(attr), module.scope, depth + 1)
+    if binding.kind == "assign" and binding.value is not None and len(where.local(expr.value)) == 1:
+        return binding.value, where
+    return None
+
+
+def _annotated_extras(expr: cst.BaseExpression, scope: Scope,
+                      depth: int) -> Iterator[Tuple[cst.Call, Scope]]:
+    """The metadata calls of `Annotated[T, Depends(...)]`, through type aliases."""
+    if depth > _MAX_ALIAS_DEPTH:
+        return
+    alias = _alias_value(expr, scope)
+    if alias is not None:
+        yield from _annotated_extras(alias[0], alias[1], depth + 1)
+        return
+    if not isinstance(expr, cst.Subscript):
+        return
+    elements = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
+    name = dotted(expr.value) or ""
+    if name.rpartition(".")[2] == "Annotated" and elements:
+        for extra in elements[1:]:
+            if isinstance(extra, cst.Call):
+                yield extra, scope
+        yield from _annotated_extras(elements[0], scope, depth + 1)
+    elif name.rpartition(".")[2] in ("Optional", "Union"):
+        for element in elements:
+            yield from _annotated_extras(element, scope, depth + 1)
+
+
+def _annotation_names(expr: cst.BaseExpression, scope: Scope,
+                      depth: int) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
+    """The class names an annotation mentions: `T`, `list[T]`, `T | None`, `Annotated[T, ...]`."""
+    if depth > _MAX_ALIAS_DEPTH:
+        return
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        alias = _alias_value(expr, scope)
+        if alias is not None:
+            yield from _annotation_names(alias[0], alias[1], depth + 1)
+        else:
+            yield expr, scope
+    elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+        yield from _annotation_names(expr.left, scope, depth + 1)
+        yield from _annotation_names(expr.right, scope, depth + 1)
+    elif isinstance(expr, cst.Subscript):
+        elements = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
+        name = (dotted(expr.value) or "").rpartition(".")[2]
+        if name == "Annotated":
+            elements = elements[:1]
+        for element in elements:
+            yield from _annotation_names(element, scope, depth + 1)
+
+
+_FACTS: "weakref.WeakKeyDictionary[object, ModuleFacts]" = weakref.WeakKeyDictionary()
+
+
+def facts_for(context) -> ModuleFacts:
+    """The module's facts, gathered once per lint run and shared by the rules."""
+    found = _FACTS.get(context)
+    if found is None:
+        found = _FACTS[context] = ModuleFacts(context)
+    return found
+
+
+__all__ = ["ModuleFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
+           "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
+           "UPLOAD_FILE", "ANNOTATED", "OPTIONAL", "Binding"]

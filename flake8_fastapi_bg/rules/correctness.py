@@ -1,0 +1,1115 @@
+"""FBG2xx: tasks that break, or silently never run.
+
+Module-level checks: each receives the engine's `ModuleContext` (the module's task sites,
+already resolved) and the shared facts of `routes.facts_for`, and yields findings. The facts
+modules answer the questions (`callables`, `lifetimes`, `routes`, `flow`); the checks here
+only decide and word the message.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from ..collect import bind_arguments
+from ..callables import (CalledTask, bind_problem, definition, function_of, is_opaque,
+                         lost_coroutine, not_callable_result, task_shape)
+from ..fixes import pass_function_instead
+from ..lifetimes import LifetimeChecker
+from ..model import Finding, Fix
+from ..routes import ModuleFacts, Route, facts_for, is_response_call
+from ..scopes import FunctionScope, Scope
+from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, PARTIAL, Cls, Func, Inst, PartialV,
+                      display_name, ext_name)
+from .base import Example, Rule, register
+
+EARLY_EXIT = ((0, 106), (0, 118))  # FastAPI versions whose yield-dependencies exit before the response
+FUNCTION_SCOPE = (0, 121)
+
+
+def _code(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _registration(site) -> str:
+    if site.kind == "BackgroundTask":
+        return "BackgroundTask"
+    if site.kind == "forwarded":
+        return f"add_task (via {site.helper})"
+    return "add_task"
+
+
+def _task_name(task) -> str:
+    return display_name(task.value)
+
+
+def _finding(context, code: str, node: cst.CSTNode, message: str, fix: Optional[Fix] = None) -> Finding:
+    line, col = context.info.position(node)
+    return Finding(code, line, col, message, fix)
+
+
+def _sites_in(context, scope: FunctionScope, facts: ModuleFacts, nested: bool = False):
+    """The module's sites registered in `scope` (and, with `nested`, in functions inside it)."""
+    for site, task in context.sites:
+        where = facts.enclosing_function(site.scope) if nested else site.scope
+        if where is scope:
+            yield site, task
+
+
+def _tasks_param(site, params: Set[str]) -> Optional[str]:
+    """The injected-BackgroundTasks parameter a site registers on, if it is one of `params`."""
+    if site.kind == "forwarded":
+        for arg in site.call.args:
+            if isinstance(arg.value, cst.Name) and arg.value.value in params:
+                return arg.value.value
+        return None
+    receiver = site.receiver
+    if isinstance(receiver, cst.Name) and receiver.value in params:
+        return receiver.value
+    return None
+
+
+def _rendered_call(prefix: str, inner: cst.Call) -> str:
+    parts = [_code(inner.func, 40)] + [_code(a.with_changes(comma=cst.MaybeSentinel.DEFAULT), 40)
+                                       for a in inner.args]
+    return _shorten(f"{prefix}({', '.join(parts)})")
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 4] + "...)"
+
+
+def _site_prefix(site) -> str:
+    if site.kind == "BackgroundTask":
+        return "BackgroundTask"
+    receiver = site.receiver
+    return f"{_code(receiver, 30)}.add_task" if receiver is not None else "add_task"
+
+
+# -- FBG201 ------------------------------------------------------------------------------------
+def check_called_not_passed(context) -> Iterator[Finding]:
+    for site, task in context.sites:
+        if site.callable_expr is None:
+            continue
+        called = not_callable_result(site.callable_expr, site.callable_scope, context.evaluator, task.raw)
+        if called is None:
+            continue
+        yield _finding(context, "FBG201", site.call, _called_message(site, called),
+                       _called_fix(context, site, called))
+
+
+def _called_message(site, called: CalledTask) -> str:
+    where = f" ({called.name} is defined at {called.where})" if called.where else ""
+    registration = _registration(site)
+    if called.call is None:
+        return (f"task '{called.name}' is passed as a coroutine object, not a callable: "
+                f"{registration} receives a coroutine of async '{called.name}'{where}, which is "
+                f"never awaited, and the task fails with TypeError after the response; pass the "
+                f"async function and its arguments instead")
+    call_text = f"{'await ' if called.awaited else ''}{called.name}(...)"
+    if called.result == "a coroutine object":
+        what = (f"{registration} receives {call_text}, a coroutine object{where}: it is never "
+                f"awaited, so {called.name} never runs, and the task fails with TypeError after "
+                f"the response")
+    elif not called.fixable:
+        what = (f"{registration} receives {call_text}, {called.result}: the task fails with "
+                f"TypeError after the response")
+    else:
+        what = (f"{registration} receives the result of {call_text}, which is {called.result}"
+                f"{where}: {called.name} runs now, during the request, and the task fails with "
+                f"TypeError after the response")
+    if called.fixable and not site.args and site.kind != "forwarded":
+        fix = f"pass the function and its arguments: {_rendered_call(_site_prefix(site), called.call)}"
+    else:
+        fix = "pass the function and its arguments separately"
+    return f"task '{called.name}' is called, not passed: {what}; {fix}"
+
+
+def _called_fix(context, site, called: CalledTask) -> Optional[Fix]:
+    if not called.fixable or called.call is None or site.kind not in ("add_task", "BackgroundTask") \
+            or site.args or site.callable_scope is not site.scope:
+        return None
+    return pass_function_instead(context.info, site.call, called.call,
+                                 f"pass {called.name} and its arguments instead of calling it")
+
+
+# -- FBG202 ------------------------------------------------------------------------------------
+def check_arguments_mismatch(context) -> Iterator[Finding]:
+    evaluator = context.evaluator
+    for site, task in context.sites:
+        if site.args is None or task.offload is not None or site.callable_expr is None:
+            continue
+        unwrapped = task.raw
+        while isinstance(unwrapped, PartialV):
+            unwrapped = unwrapped.inner
+        if isinstance(unwrapped, (Inst, Cls)):
+            continue  # a callable object or a class: __call__/__init__/__new__ may differ
+        func = function_of(task.value)
+        if func is None or is_opaque(func) \
+                or not _directly_named(site.callable_expr, site.callable_scope, evaluator, site.scope):
+            continue
+        shape = task_shape(task.partials, task.args or ())
+        if shape is None:
+            continue
+        problem = bind_problem(func, skip_first=not isinstance(task.value, Func), shape=shape)
+        if problem is None:
+            continue
+        name = _task_name(task)
+        yield _finding(context, "FBG202", site.call,
+                       f"task '{name}' cannot be called with these arguments: {problem} ({name} is "
+                       f"defined at {definition(func)}); {_registration(site)} does not check, so it "
+                       f"fails with TypeError after the response")
+
+
+def _directly_named(expr: cst.BaseExpression, scope: Scope, evaluator, site_scope: Scope,
+                    depth: int = 0) -> bool:
+    """The task expression names its function without a factory call or an ambiguous name, so
+    the signature the evaluator found is the one that runs."""
+    if depth > 4:
+        return False
+    if isinstance(expr, cst.Lambda):
+        return True
+    if isinstance(expr, cst.Attribute):
+        return True  # methods and module attributes: resolved through definitions
+    if isinstance(expr, cst.Call):
+        if ext_name(evaluator.expr(expr.func, scope)) in PARTIAL and expr.args:
+            return _directly_named(expr.args[0].value, scope, evaluator, site_scope, depth + 1)
+        return False
+    if isinstance(expr, cst.Name):
+        found = scope.lookup(expr.value)
+        if found is None:
+            return False
+        binding, where = found
+        if binding.kind == "import":
+            return True
+        if len(where.local(expr.value)) != 1:
+            return False  # defined or assigned more than once: which one runs depends on flow
+        if binding.kind == "def":
+            return True
+        if binding.kind == "assign" and binding.value is not None:
+            return _directly_named(binding.value, where, evaluator, site_scope, depth + 1)
+    return False
+
+
+# -- FBG203 ------------------------------------------------------------------------------------
+def check_request_scoped_values(context) -> Iterator[Finding]:
+    facts = facts_for(context)
+    checker = LifetimeChecker(facts, context.settings.effective_fastapi_version)
+    for site, task in context.sites:
+        for closed in checker.closed_values(site, task):
+            yield _finding(context, "FBG203", site.call,
+                           f"task '{_task_name(task)}' receives '{closed.shown}', {closed.why}; "
+                           f"{closed.advice}")
+            break
+
+
+# -- FBG204 ------------------------------------------------------------------------------------
+def check_never_attached(context) -> Iterator[Finding]:
+    facts = facts_for(context)
+    by_call = {id(site.call): (site, task) for site, task in context.sites}
+    for route in facts.routes.values():
+        syntax = facts.function(route.scope)
+        if syntax is None:
+            continue
+        for call in syntax.constructions:
+            kind = ext_name(context.evaluator.expr(call.func, route.scope))
+            if kind not in BACKGROUND_TASKS and kind not in BACKGROUND_TASK:
+                continue
+            tasks = _unattached_tasks(call, kind in BACKGROUND_TASK, route, facts, by_call)
+            if tasks is None:
+                continue
+            names = ", ".join(dict.fromkeys(tasks))
+            if kind in BACKGROUND_TASK:
+                message = (f"BackgroundTask({names or '...'}, ...) built in route '{route.scope.name}' "
+                           f"never reaches a response's background, so it never runs; pass it as "
+                           f"background= of the response you return, or add the task to an injected "
+                           f"BackgroundTasks parameter")
+            else:
+                message = (f"BackgroundTasks() built in route '{route.scope.name}' gets tasks "
+                           f"({names or 'listed'}) but never reaches a response's background, so they "
+                           f"never run; pass it as background= of the response you return, or add the "
+                           f"tasks to an injected BackgroundTasks parameter")
+            yield _finding(context, "FBG204", call, message)
+
+
+def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: ModuleFacts,
+                      by_call: Dict[int, tuple]) -> Optional[List[str]]:
+    """Task names of a construction that no response ever receives, or None when it may."""
+    flow = facts.flow(route.scope)
+    statement = flow.statement_of(call)
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    own = [_task_name(by_call[id(call)][1])] if id(call) in by_call else []
+    own += [_task_name(by_call[id(e.value)][1]) for e in _listed_elements(call) if id(e.value) in by_call]
+    if isinstance(small, cst.Expr) and small.value is call:
+        return own if single or _listed_tasks(call) else None
+    target = _assigned_name(small, call)
+    if target is None or len(route.scope.local(target)) != 1:
+        return None
+    uses = _name_uses(route.scope.node, target)
+    if uses is None:
+        return None
+    names = own + [_task_name(by_call[id(c)][1]) for c in uses if id(c) in by_call]
+    if not single and not uses and not _listed_tasks(call):
+        return None
+    return names
+
+
+def _listed_tasks(call: cst.Call) -> bool:
+    """`BackgroundTasks([task, ...])` with a non-empty list."""
+    return bool(_listed_elements(call))
+
+
+def _listed_elements(call: cst.Call) -> List[cst.BaseElement]:
+    for arg in call.args:
+        listed = isinstance(arg.value, (cst.List, cst.Tuple))
+        if listed and (arg.keyword is None or arg.keyword.value == "tasks"):
+            return list(arg.value.elements)
+    return []
+
+
+def _assigned_name(small: cst.BaseSmallStatement, call: cst.Call) -> Optional[str]:
+    if isinstance(small, cst.Assign) and small.value is call and len(small.targets) == 1:
+        target = small.targets[0].target
+    elif isinstance(small, cst.AnnAssign) and small.value is call:
+        target = small.target
+    else:
+        return None
+    return target.value if isinstance(target, cst.Name) else None
+
+
+def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
+    """The `name.add_task(...)` calls in a function, or None when `name` is used any other way
+    (returned, passed, stored, attached, called): then it may reach a response."""
+    registrations: List[cst.Call] = []
+    receivers: Set[int] = set()
+    other: List[cst.Name] = []
+
+    class _Uses(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "add_task" \
+                    and isinstance(func.value, cst.Name) and func.value.value == name:
+                registrations.append(node)
+                receivers.add(id(func.value))
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+            return not (isinstance(node.target, cst.Name) and node.target.value == name)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
+            if node.value is not None:
+                node.value.visit(self)
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name and id(node) not in receivers:
+                other.append(node)
+
+    function.visit(_Uses())
+    # visit_Call runs before the receiver Name is visited, so `receivers` is complete in time.
+    if other:
+        return None
+    return registrations
+
+
+# -- FBG205 ------------------------------------------------------------------------------------
+def check_injected_tasks_discarded(context) -> Iterator[Finding]:
+    facts = facts_for(context)
+    for route in facts.routes.values():
+        if route.kind != "http":
+            continue
+        params = facts.injected_tasks_params(route.scope)
+        if not params:
+            continue
+        flow = facts.flow(route.scope)
+        added = [(_task_name(task), flow.statement_of(site.call))
+                 for site, task in _sites_in(context, route.scope, facts) if _tasks_param(site, params)]
+        added += [(helper, flow.statement_of(call))
+                  for call, helper in _helpers_adding_tasks(route.scope, params, context.evaluator)]
+        if not added:
+            continue
+        for node, returned, background in _responses_with_background(route, facts, context.evaluator):
+            if _mentions(background, params):
+                continue
+            lost = [name for name, stmt in added if stmt is not None and flow.falls_through(stmt, returned)]
+            if not lost:
+                continue
+            names = ", ".join(dict.fromkeys(lost))
+            param = sorted(params)[0]
+            yield _finding(context, "FBG205", node,
+                           f"route '{route.scope.name}' adds tasks ({names}) to the injected "
+                           f"BackgroundTasks '{param}' but returns a response with background= set: "
+                           f"FastAPI then drops the injected tasks, so they never run; add the "
+                           f"response's task to '{param}' as well and return the response without "
+                           f"background= (or pass background={param})")
+
+
+def _helpers_adding_tasks(route: FunctionScope, params: Set[str], evaluator) -> List[Tuple[cst.Call, str]]:
+    """Calls in the route that hand an injected BackgroundTasks to a project function which adds
+    tasks to it (one level: `queue_audit(background_tasks, ...)`), with the helper's name."""
+    found: List[Tuple[cst.Call, str]] = []
+    for call in _calls_in(route.node):
+        if not any(isinstance(a.value, cst.Name) and a.value.value in params for a in call.args):
+            continue
+        callee = evaluator.expr(call.func, route)
+        helper = function_of(callee)
+        if helper is None or not isinstance(helper.node, cst.FunctionDef):
+            continue
+        mapping = bind_arguments(helper, call.args, skip_self=not isinstance(callee, Func))
+        receivers = {name for name, arg in mapping.items()
+                     if isinstance(arg.value, cst.Name) and arg.value.value in params}
+        if any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "add_task"
+               and isinstance(c.func.value, cst.Name) and c.func.value.value in receivers
+               for c in _calls_in(helper.node)):
+            found.append((call, f"via {helper.name}"))
+    return found
+
+
+def _calls_in(function: cst.CSTNode) -> List[cst.Call]:
+    """Calls in a function body, not in nested functions or classes."""
+    calls: List[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is function
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Call(self, node: cst.Call) -> None:
+            calls.append(node)
+
+    function.visit(_Calls())
+    return calls
+
+
+def _responses_with_background(route: Route, facts: ModuleFacts, evaluator):
+    """(node to report, return statement, background expression) of returned responses."""
+    syntax = facts.function(route.scope)
+    flow = facts.flow(route.scope)
+    if syntax is None:
+        return
+    scope = route.scope
+    for ret in syntax.returns:
+        statement = flow.statement_of(ret)
+        value = ret.value
+        if isinstance(value, cst.Call):
+            background = _background_keyword(value)
+            if background is not None and is_response_call(evaluator.expr(value.func, scope), evaluator):
+                yield value, statement, background
+        elif isinstance(value, cst.Name):
+            for binding in scope.local(value.value):
+                call = binding.value
+                if binding.kind == "assign" and isinstance(call, cst.Call):
+                    background = _background_keyword(call)
+                    assigned = flow.statement_of(binding.node)
+                    if background is not None and assigned is not None \
+                            and flow.falls_through(assigned, statement) \
+                            and is_response_call(evaluator.expr(call.func, scope), evaluator):
+                        yield call, statement, background
+            for assign in syntax.background_assigns:
+                target = assign.targets[0].target
+                if len(assign.targets) == 1 and isinstance(target, cst.Attribute) \
+                        and isinstance(target.value, cst.Name) and target.value.value == value.value \
+                        and _locally_built_response(value.value, scope, evaluator) \
+                        and flow.falls_through(flow.statement_of(assign), statement) \
+                        and not _is_none(assign.value):
+                    yield assign, statement, assign.value
+
+
+def _locally_built_response(name: str, scope: FunctionScope, evaluator) -> bool:
+    bindings = scope.local(name)
+    return bool(bindings) and all(b.kind == "assign" and isinstance(b.value, cst.Call)
+                                  and is_response_call(evaluator.expr(b.value.func, scope), evaluator)
+                                  for b in bindings)
+
+
+def _background_keyword(call: cst.Call) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "background" and not _is_none(arg.value):
+            return arg.value
+    return None
+
+
+def _is_none(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
+    found = []
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value in names:
+                found.append(node)
+
+    expr.visit(_Names())
+    return bool(found)
+
+
+# -- FBG206 ------------------------------------------------------------------------------------
+def check_websocket_tasks(context) -> Iterator[Finding]:
+    facts = facts_for(context)
+    for route in facts.routes.values():
+        if route.kind != "websocket":
+            continue
+        params = facts.injected_tasks_params(route.scope)
+        if not params:
+            continue
+        sites = [(s, t) for s, t in _sites_in(context, route.scope, facts, nested=True)
+                 if _tasks_param(s, params)]
+        forwarding = {id(s.call) for s, _ in sites if s.kind == "forwarded"}
+        handed_on = {p for p in params if _used_otherwise(route.scope.node, p, forwarding)}
+        for site, task in sites:
+            param = _tasks_param(site, params)
+            if param is None or param in handed_on:
+                continue
+            yield _finding(context, "FBG206", site.call,
+                           f"task '{_task_name(task)}' is added to the BackgroundTasks of WebSocket "
+                           f"route '{route.scope.name}': FastAPI never runs background tasks for "
+                           f"WebSocket endpoints, so it never runs; await the work in the endpoint "
+                           f"(or call `await {param}()` before returning)")
+
+
+def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> bool:
+    """`name` is used other than as an `add_task` receiver or an argument of a helper that only
+    registers tasks: called (`await background_tasks()`), passed on, stored. The endpoint may then
+    run the tasks itself."""
+    allowed: Set[int] = set()
+    other: List[cst.Name] = []
+
+    class _Uses(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "add_task" \
+                    and isinstance(func.value, cst.Name):
+                allowed.add(id(func.value))
+            if id(node) in forwarding:
+                allowed.update(id(a.value) for a in node.args if isinstance(a.value, cst.Name))
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Param(self, node: cst.Param) -> bool:
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name and id(node) not in allowed:
+                other.append(node)
+
+    body = function.body  # type: ignore[attr-defined]
+    body.visit(_Uses())
+    return bool(other)
+
+
+# -- FBG207 ------------------------------------------------------------------------------------
+def check_added_after_yield(context) -> Iterator[Finding]:
+    version = context.settings.effective_fastapi_version
+    if EARLY_EXIT[0] <= version < EARLY_EXIT[1]:
+        return  # these versions run the exit code before the response: the task still runs
+    facts = facts_for(context)
+    for syntax in facts.syntax.values():
+        scope = syntax.scope
+        if not syntax.yields or not isinstance(scope.node, cst.FunctionDef):
+            continue
+        if is_opaque(scope):
+            continue  # @contextmanager, @pytest.fixture...: not a FastAPI dependency
+        params = facts.injected_tasks_params(scope)
+        if not params or not _is_yield_dependency(scope, syntax, facts, version):
+            continue
+        flow = facts.flow(scope)
+        yields = [flow.statement_of(y) for y in syntax.yields]
+        for site, task in _sites_in(context, scope, facts):
+            if _tasks_param(site, params) is None:
+                continue
+            statement = flow.statement_of(site.call)
+            if statement is None or not any(y is not None and flow.precedes(y, statement) for y in yields):
+                continue
+            yield _finding(context, "FBG207", site.call,
+                           f"dependency '{scope.name}' adds task '{_task_name(task)}' after its yield: "
+                           f"its exit code runs after the response's background tasks have already "
+                           f"run, so this task never runs; add the task before the yield")
+
+
+def _is_yield_dependency(scope: FunctionScope, syntax, facts: ModuleFacts, version) -> bool:
+    """Used with Depends (not with scope="function"), or shaped like a dependency: one yield,
+    not in a loop, and never called directly (a streaming generator is called, and yields in
+    a loop)."""
+    uses = facts.used_as_dependency(scope)
+    if uses:
+        return not any(d.function_scope for d in uses) or version < FUNCTION_SCOPE
+    if len(syntax.yields) != 1 or scope.name in facts.called_names:
+        return False
+    statement = facts.flow(scope).statement_of(syntax.yields[0])
+    path = facts.flow(scope).path(statement) if statement is not None else []
+    return not any(isinstance(step[2], (cst.For, cst.While)) for step in path)
+
+
+# -- FBG208 ------------------------------------------------------------------------------------
+def check_coroutine_lost(context) -> Iterator[Finding]:
+    for site, task in context.sites:
+        if task.offload is not None:
+            continue
+        lost = lost_coroutine(site, task.value, task.raw, context.evaluator)
+        if lost is None:
+            continue
+        yield _finding(context, "FBG208", site.call, _lost_message(site, task, lost),
+                       _lambda_fix(context, site, lost))
+
+
+def _lost_message(site, task, lost) -> str:
+    target = lost.target.name
+    where = definition(lost.target)
+    if lost.kind == "lambda":
+        what = f"the lambda task calls async '{target}' (defined at {where}) and returns its coroutine"
+        fix = f"pass the async function itself: {_rendered_call(_site_prefix(site), lost.call)}"
+    elif lost.kind == "function":
+        what = (f"task '{_task_name(task)}' is a sync function that calls async '{target}' (defined "
+                f"at {where}) without awaiting it")
+        fix = f"make '{_task_name(task)}' async def and await the call, or pass '{target}' itself"
+    else:
+        what = (f"task '{target}' (defined at {where}) is wrapped by sync decorator '{lost.wrapper}', "
+                f"whose wrapper calls it and returns the coroutine")
+        fix = f"make the wrapper in '{lost.wrapper}' async def and await the call"
+    return (f"{what}: Starlette runs a sync task in a thread and never awaits the coroutine, so "
+            f"{target} never runs; {fix}")
+
+
+def _lambda_fix(context, site, lost) -> Optional[Fix]:
+    if lost.call is None or site.kind not in ("add_task", "BackgroundTask") or site.args \
+            or not isinstance(site.callable_expr, cst.Lambda) or site.callable_scope is not site.scope:
+        return None
+    if any(_has_late_work(arg.value) for arg in lost.call.args):
+        return None  # evaluating these now instead of in the task would change what runs when
+    return pass_function_instead(context.info, site.call, lost.call,
+                                 f"pass {lost.target.name} and its arguments instead of a lambda")
+
+
+def _has_late_work(expr: cst.CSTNode) -> bool:
+    found = []
+
+    class _Work(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.Call, cst.Await, cst.Yield, cst.NamedExpr, cst.Lambda)):
+                found.append(node)
+            return not found
+
+    expr.visit(_Work())
+    return bool(found)
+
+
+# -- FBG209 ------------------------------------------------------------------------------------
+def check_background_on_injected_response(context) -> Iterator[Finding]:
+    facts = facts_for(context)
+    called_by_fastapi: Dict[int, FunctionScope] = {id(r.scope.node): r.scope for r in facts.routes.values()
+                                                   if r.kind == "http"}
+    for dependency in facts.dependencies:
+        if dependency.target.module is context.info:
+            called_by_fastapi.setdefault(id(dependency.target.node), dependency.target)
+    for scope in called_by_fastapi.values():
+        syntax = facts.function(scope)
+        if syntax is None or not syntax.background_assigns:
+            continue
+        params = facts.response_params(scope)
+        returned = {r.value.value for r in syntax.returns if isinstance(r.value, cst.Name)}
+        for assign in syntax.background_assigns:
+            target = assign.targets[0].target
+            if not isinstance(target, cst.Attribute) or not isinstance(target.value, cst.Name):
+                continue
+            name = target.value.value
+            if name not in params or name in returned or len(scope.local(name)) != 1:
+                continue
+            yield _finding(context, "FBG209", assign,
+                           f"'{name}.background' is set on the Response that FastAPI injects into "
+                           f"'{scope.name}': FastAPI copies only its status code, headers and cookies "
+                           f"to the real response and ignores its background, so the task never runs; "
+                           f"add the task to an injected BackgroundTasks parameter, or return a "
+                           f"response built with background=")
+
+
+# -- the rule records ----------------------------------------------------------------------------
+STARLETTE_BG = ("Starlette: Background Tasks", "https://www.starlette.io/background/")
+FASTAPI_BG = ("FastAPI: Background Tasks", "https://fastapi.tiangolo.com/tutorial/background-tasks/")
+FASTAPI_YIELD = ("FastAPI: Dependencies with yield",
+                 "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/")
+FASTAPI_RESPONSE = ("FastAPI: Response - Change Status Code / Headers",
+                    "https://fastapi.tiangolo.com/advanced/response-change-status-code/")
+
+register(Rule(
+    code="FBG201", name="task-called-not-passed",
+    summary="The task is the result of calling the function, not the function: `add_task(send(x))`.",
+    what=("Flags `add_task(f(x))`, `add_task(await f(x))`, `BackgroundTask(f(x))` and tasks that "
+          "are coroutine objects (`add_task(notify(x))` with `notify` async), when what the call "
+          "returns is certainly not callable: the function has no `return` value, returns "
+          "literals, is annotated `-> None`/`-> str`/..., is a generator, or is a library call "
+          "known to return None (`os.remove`, `shutil.rmtree`, `print`, ...). A factory that "
+          "returns a function (`add_task(make_sender(), x)`) is correct and not flagged; so is "
+          "any call whose result the linter cannot see."),
+    why=("The function runs immediately, inside the request, blocking the response; its result "
+         "(usually `None`) is what gets scheduled. After the response Starlette calls it and "
+         "fails with `TypeError` — only in the log; the client already got its 200, and the "
+         "request's later tasks never run. A coroutine object is never awaited at all: the "
+         "async function never runs, and Python only warns `coroutine ... was never awaited`."),
+    bad=Example('''from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+def send_welcome_email(email: str) -> None:
+    print("welcome", email)
+
+
+@app.post("/signup")
+def signup(email: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(send_welcome_email(email))
+    return {"ok": True}
+'''),
+    good=Example('''from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+def send_welcome_email(email: str) -> None:
+    print("welcome", email)
+
+
+@app.post("/signup")
+def signup(email: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(send_welcome_email, email)
+    return {"ok": True}
+'''),
+    fix=("Pass the function and its arguments separately: `add_task(send, x, y=1)`, "
+         "`BackgroundTask(f, a)`. The fix is applied automatically when the registration has "
+         "no other arguments; comments and formatting inside the call are kept."),
+    references=(STARLETTE_BG, FASTAPI_BG),
+    check=check_called_not_passed, fixable=True, level="module",
+))
+
+register(Rule(
+    code="FBG202", name="task-arguments-mismatch",
+    summary="The task's arguments cannot bind to the task function's signature.",
+    what=("Binds the positional and keyword arguments given to `add_task`/`BackgroundTask` "
+          "(after any `functools.partial` pre-bound ones) to the signature of the function that "
+          "will run — defaults, `*args`, `**kwargs`, keyword-only and positional-only "
+          "parameters, bound methods and classmethods — and flags a missing required argument, "
+          "an unexpected keyword, too many positional arguments or a value given twice. Silent "
+          "when binding is unknowable: `*iterable`/`**mapping` splats, decorated functions "
+          "(Celery tasks, retries, wrappers), callable objects and classes, library callables, "
+          "factories that may return different functions."),
+    why=("`add_task` stores the arguments without checking them. The mismatch surfaces only "
+         "after the response, as a `TypeError` in the log; the client got its success response, "
+         "the work never happened, and the request's later tasks are skipped."),
+    bad=Example('''from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+def send_email(to: str, subject: str) -> None:
+    print("mail", to, subject)
+
+
+@app.post("/signup")
+def signup(email: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(send_email, email)
+    return {"ok": True}
+'''),
+    good=Example('''from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+def send_email(to: str, subject: str) -> None:
+    print("mail", to, subject)
+
+
+@app.post("/signup")
+def signup(email: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(send_email, email, subject="Welcome!")
+    return {"ok": True}
+'''),
+    fix=("Pass exactly the arguments the task function takes; the message names the one that is "
+         "missing or extra."),
+    references=(STARLETTE_BG,),
+    check=check_arguments_mismatch, level="module",
+))
+
+register(Rule(
+    code="FBG203", name="request-scoped-value-in-task",
+    summary="A value that is closed before the task runs is passed to it.",
+    what=("Flags a task that receives a value closed before it runs: the target of a "
+          "`with`/`async with` block the task is scheduled after leaving (a file, a session, a "
+          "client); the value of a dependency with `yield` declared "
+          "`Depends(dep, scope=\"function\")` (FastAPI >= 0.121), whose exit code runs when the "
+          "endpoint returns; and, on FastAPI 0.106-0.117 (installed or set with "
+          "`fastapi-bg-fastapi-version`), the value of any dependency with `yield` and any "
+          "`UploadFile`, which those versions close before the response. The value is traced "
+          "through plain assignments, `functools.partial` arguments, names a lambda or nested "
+          "function closes over, and `self` attributes set once from such a value."),
+    why=("Tasks run after the response, so they see what the request left behind: a closed "
+         "file raises `ValueError: I/O operation on closed file`, a closed session fails or "
+         "silently opens a new connection with detached objects. The failure happens after the "
+         "client got its response, only in the log."),
+    bad=Example('''from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+def import_rows(handle) -> None:
+    for line in handle:
+        print(line)
+
+
+@app.post("/imports")
+def start_import(background_tasks: BackgroundTasks):
+    with open("/tmp/rows.csv") as handle:
+        header = handle.readline()
+    background_tasks.add_task(import_rows, handle)
+    return {"header": header}
+'''),
+    good=Example('''from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+def import_rows(path: str) -> None:
+    with open(path) as handle:
+        for line in handle:
+            print(line)
+
+
+@app.post("/imports")
+def start_import(background_tasks: BackgroundTasks):
+    with open("/tmp/rows.csv") as handle:
+        header = handle.readline()
+    background_tasks.add_task(import_rows, "/tmp/rows.csv")
+    return {"header": header}
+'''),
+    fix=("Pass plain data the task can use on its own: ids instead of ORM objects and sessions "
+         "(open a new session inside the task), a path instead of an open file, the bytes of an "
+         "upload (`await file.read()`) instead of the `UploadFile`."),
+    options=("fastapi-version",),
+    references=(FASTAPI_YIELD, FASTAPI_BG),
+    check=check_request_scoped_values, level="module",
+))
+
+register(Rule(
+    code="FBG204", name="tasks-never-attached",
+    summary=("A `BackgroundTasks()`/`BackgroundTask()` built in a route gets tasks but never reaches "
+             "a response."),
+    what=("Flags a `BackgroundTasks()` or `BackgroundTask(...)` constructed inside a FastAPI route "
+          "that receives tasks but is never passed on: not given as a response's `background=`, "
+          "not assigned to `response.background`, not returned, passed to a helper or stored. "
+          "Any such escape counts as attached, so a helper that builds the tasks and returns "
+          "them to its caller is not flagged."),
+    why=("FastAPI runs only the injected `BackgroundTasks` parameter and the `background` of the "
+         "response that is sent. A task object built by hand and never attached is dropped "
+         "silently: no error, no log line, the work simply never happens."),
+    bad=Example('''from fastapi import BackgroundTasks, FastAPI
+from fastapi.responses import JSONResponse
+
+app = FastAPI()
+
+
+def notify_admins(order_id: int) -> None:
+    print("new order", order_id)
+
+
+@app.post("/orders")
+def create_order():
+    tasks = BackgroundTasks()
+    tasks.add_task(notify_admins, 42)
+    return JSONResponse({"id": 42})
+'''),
+    good=Example('''from fastapi import BackgroundTasks, FastAPI
+from fastapi.responses import JSONResponse
+
+app = FastAPI()
+
+
+def notify_admins(order_id: int) -> None:
+    print("new order", order_id)
+
+
+@app.post("/orders")
+def create_order():
+    tasks = BackgroundTasks()
+    tasks.add_task(notify_admins, 42)
+    return JSONResponse({"id": 42}, background=tasks)
+'''),
+    fix=("Attach the tasks to the response you return (`background=tasks`), or declare a "
+         "`BackgroundTasks` parameter and add the tasks to it: FastAPI runs that one for you."),
+    references=(FASTAPI_BG, STARLETTE_BG),
+    check=check_never_attached, level="module",
+))
+
+register(Rule(
+    code="FBG205", name="injected-tasks-discarded",
+    summary=("A route adds tasks to the injected `BackgroundTasks` but returns a response with "
+             "`background=` set."),
+    what=("Flags the response a route returns with `background=` set (in the constructor, or "
+          "through `resp.background = ...` on a response it builds) when tasks were added to "
+          "the injected `BackgroundTasks` parameter on the way to that `return`. Not flagged: "
+          "returning a response without `background=` (FastAPI attaches the injected tasks "
+          "itself), passing the injected object as the background, or adding tasks only on "
+          "branches that return elsewhere."),
+    why=("FastAPI attaches the injected tasks only to a response whose `background` is empty. "
+         "A response that brings its own background replaces them: the injected tasks are "
+         "dropped without a trace."),
+    bad=Example('''import os
+
+from fastapi import BackgroundTasks, FastAPI
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+app = FastAPI()
+
+
+def log_download(name: str) -> None:
+    print("downloaded", name)
+
+
+@app.get("/report")
+def download_report(background_tasks: BackgroundTasks):
+    background_tasks.add_task(log_download, "report.csv")
+    return FileResponse("/tmp/report.csv", background=BackgroundTask(os.remove, "/tmp/report.csv"))
+'''),
+    good=Example('''import os
+
+from fastapi import BackgroundTasks, FastAPI
+from fastapi.responses import FileResponse
+
+app = FastAPI()
+
+
+def log_download(name: str) -> None:
+    print("downloaded", name)
+
+
+@app.get("/report")
+def download_report(background_tasks: BackgroundTasks):
+    background_tasks.add_task(log_download, "report.csv")
+    background_tasks.add_task(os.remove, "/tmp/report.csv")
+    return FileResponse("/tmp/report.csv")
+'''),
+    fix=("Put every task on the injected `BackgroundTasks` and return the response without "
+         "`background=`, or pass the injected object itself as `background=`."),
+    references=(FASTAPI_BG, STARLETTE_BG),
+    check=check_injected_tasks_discarded, level="module",
+))
+
+register(Rule(
+    code="FBG206", name="tasks-in-websocket-route",
+    summary="Tasks are added to the injected `BackgroundTasks` of a WebSocket route.",
+    what=("Flags tasks added (directly or through a helper) to the `BackgroundTasks` parameter "
+          "of a route registered with `@app.websocket(...)`/`@router.websocket(...)` or "
+          "`add_api_websocket_route`. Not flagged when the endpoint runs the object itself "
+          "(`await background_tasks()`)."),
+    why=("FastAPI injects a working `BackgroundTasks` into WebSocket endpoints but never calls "
+         "it: there is no response to attach it to. The tasks never run, without an error."),
+    bad=Example('''from fastapi import BackgroundTasks, FastAPI, WebSocket
+
+app = FastAPI()
+
+
+def log_message(text: str) -> None:
+    print("message", text)
+
+
+@app.websocket("/ws")
+async def chat(websocket: WebSocket, background_tasks: BackgroundTasks):
+    await websocket.accept()
+    text = await websocket.receive_text()
+    background_tasks.add_task(log_message, text)
+    await websocket.send_text("ok")
+'''),
+    good=Example('''from fastapi import FastAPI, WebSocket
+
+app = FastAPI()
+
+
+def log_message(text: str) -> None:
+    print("message", text)
+
+
+@app.websocket("/ws")
+async def chat(websocket: WebSocket):
+    await websocket.accept()
+    text = await websocket.receive_text()
+    log_message(text)
+    await websocket.send_text("ok")
+'''),
+    fix=("Do the work in the endpoint (`await` it, or `await run_in_threadpool(f, ...)` for "
+         "blocking code), start an `asyncio` task you keep a reference to, or enqueue it on a "
+         "worker queue."),
+    references=(("FastAPI: WebSockets", "https://fastapi.tiangolo.com/advanced/websockets/"), FASTAPI_BG),
+    check=check_websocket_tasks, level="module",
+))
+
+register(Rule(
+    code="FBG207", name="task-added-after-yield",
+    summary="A dependency with `yield` adds a task after its `yield`.",
+    what=("Flags a task added to the injected `BackgroundTasks` after the `yield` of a "
+          "dependency (including in its `finally:`), when the dependency has the default scope. "
+          "Not flagged for `Depends(..., scope=\"function\")` dependencies, whose exit code runs "
+          "before the response, nor on FastAPI 0.106-0.117, which ran all exit code before the "
+          "response."),
+    why=("The code after `yield` runs after the response has been sent and its background tasks "
+         "have run. A task added then is appended to a list nobody reads again: it never runs, "
+         "and nothing reports it."),
+    bad=Example('''from typing import Iterator
+
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
+
+app = FastAPI()
+
+
+def write_audit_log(path: str) -> None:
+    print("audit", path)
+
+
+def audit(request: Request, background_tasks: BackgroundTasks) -> Iterator[None]:
+    yield
+    background_tasks.add_task(write_audit_log, request.url.path)
+
+
+@app.get("/items", dependencies=[Depends(audit)])
+def list_items():
+    return []
+'''),
+    good=Example('''from typing import Iterator
+
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
+
+app = FastAPI()
+
+
+def write_audit_log(path: str) -> None:
+    print("audit", path)
+
+
+def audit(request: Request, background_tasks: BackgroundTasks) -> Iterator[None]:
+    background_tasks.add_task(write_audit_log, request.url.path)
+    yield
+
+
+@app.get("/items", dependencies=[Depends(audit)])
+def list_items():
+    return []
+'''),
+    fix=("Add the task before the `yield`; tasks run after the response either way. If the task "
+         "needs the outcome of the request, record it on `request.state` and read it in the task."),
+    options=("fastapi-version",),
+    references=(FASTAPI_YIELD,),
+    check=check_added_after_yield, level="module",
+))
+
+register(Rule(
+    code="FBG208", name="coroutine-lost-in-sync-wrapper",
+    summary="A sync wrapper (lambda, def, sync decorator) calls an `async def` and returns the coroutine.",
+    what=("Flags a task that is a lambda, a plain `def` or an `async def` behind a sync decorator "
+          "whose body calls an `async def` without awaiting it and returns (or discards) the "
+          "coroutine: `add_task(lambda: notify(x))`."),
+    why=("Starlette checks whether the task itself is async. A sync wrapper is run in the "
+         "thread pool; it creates the coroutine and returns it, and nobody awaits it. The async "
+         "function never runs, with only a `RuntimeWarning: coroutine ... was never awaited`."),
+    bad=Example('''import asyncio
+
+from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+async def notify_slack(text: str) -> None:
+    await asyncio.sleep(0)
+    print(text)
+
+
+@app.post("/signup")
+def signup(email: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(lambda: notify_slack(f"new signup: {email}"))
+    return {"ok": True}
+'''),
+    good=Example('''import asyncio
+
+from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+async def notify_slack(text: str) -> None:
+    await asyncio.sleep(0)
+    print(text)
+
+
+@app.post("/signup")
+def signup(email: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(notify_slack, f"new signup: {email}")
+    return {"ok": True}
+'''),
+    fix=("Pass the async function and its arguments (`add_task(notify, x)`), or make the "
+         "wrapper `async def` and `await` the call. The lambda case is fixed automatically."),
+    references=(STARLETTE_BG, ("Python: coroutines and tasks",
+                               "https://docs.python.org/3/library/asyncio-task.html")),
+    check=check_coroutine_lost, fixable=True, level="module",
+))
+
+register(Rule(
+    code="FBG209", name="background-on-injected-response",
+    summary="`.background` is set on the `Response` parameter FastAPI injects.",
+    what=("Flags `response.background = ...` on a route's or dependency's parameter annotated "
+          "with `Response` (or a subclass), unless that same object is returned."),
+    why=("The injected `Response` is a temporary object: FastAPI copies its status code, "
+         "headers and cookies onto the response it sends and ignores the rest. Its `background` "
+         "is never run."),
+    bad=Example('''from fastapi import FastAPI, Response
+from starlette.background import BackgroundTask
+
+app = FastAPI()
+
+
+def build_export(export_id: int) -> None:
+    print("export", export_id)
+
+
+@app.post("/exports")
+def start_export(response: Response):
+    response.headers["X-Export"] = "7"
+    response.background = BackgroundTask(build_export, 7)
+    return {"ok": True}
+'''),
+    good=Example('''from fastapi import BackgroundTasks, FastAPI, Response
+
+app = FastAPI()
+
+
+def build_export(export_id: int) -> None:
+    print("export", export_id)
+
+
+@app.post("/exports")
+def start_export(response: Response, background_tasks: BackgroundTasks):
+    response.headers["X-Export"] = "7"
+    background_tasks.add_task(build_export, 7)
+    return {"ok": True}
+'''),
+    fix=("Declare a `BackgroundTasks` parameter and add the task to it, or build and return the "
+         "response yourself with `background=`."),
+    references=(FASTAPI_RESPONSE, FASTAPI_BG),
+    check=check_background_on_injected_response, level="module",
+))

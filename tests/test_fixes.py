@@ -1,0 +1,242 @@
+"""The FBG201/FBG208 rewrites: exact text, comments kept, and the result lints clean."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flake8_fastapi_bg.edits import apply_fixes
+from flake8_fastapi_bg.engine import lint_source
+from flake8_fastapi_bg.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+HEAD = '''\
+import os
+
+from fastapi import BackgroundTasks, FastAPI
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse
+
+app = FastAPI()
+
+
+def send(to: str, subject: str = "hi") -> None:
+    print(to, subject)
+
+
+async def notify(text: str) -> None:
+    print(text)
+
+
+@app.post("/")
+async def route(x: str, background_tasks: BackgroundTasks) -> dict:
+'''
+TAIL = "    return {}\n"
+
+
+def _fix(body: str, code: str):
+    """Lint HEAD + body, apply the fixes, and return (new body, fix count, findings of `code`)."""
+    source = HEAD + textwrap.indent(textwrap.dedent(body), "    ") + TAIL
+    findings = [f for f in lint_source("example.py", source, Settings()) if f.code == code]
+    fixed, count = apply_fixes(source, findings)
+    assert fixed.startswith(HEAD) and fixed.endswith(TAIL)
+    return fixed[len(HEAD):-len(TAIL)], count, findings
+
+
+def _assert_clean(body: str, code: str) -> None:
+    source = HEAD + body + TAIL
+    compile(source, "example.py", "exec")
+    assert [f for f in lint_source("example.py", source, Settings()) if f.code == code] == []
+
+
+CASES = [
+    pytest.param("FBG201", 'background_tasks.add_task(send(x, subject="a"))\n',
+                 '    background_tasks.add_task(send, x, subject="a")\n', id="call"),
+    pytest.param("FBG201", "background_tasks.add_task(send(x))  # keep me\n",
+                 "    background_tasks.add_task(send, x)  # keep me\n", id="trailing-comment"),
+    pytest.param("FBG201", "background_tasks.add_task(await notify(x))\n",
+                 "    background_tasks.add_task(notify, x)\n", id="await"),
+    pytest.param("FBG201", "background_tasks.add_task(notify(x))\n",
+                 "    background_tasks.add_task(notify, x)\n", id="coroutine"),
+    pytest.param("FBG201", 'background_tasks.add_task(os.remove("/tmp/x"))\n',
+                 '    background_tasks.add_task(os.remove, "/tmp/x")\n', id="library"),
+    pytest.param("FBG201", "background_tasks.add_task(send(x),)\n",
+                 "    background_tasks.add_task(send, x,)\n", id="outer-trailing-comma"),
+    pytest.param("FBG201", 'return JSONResponse({}, background=BackgroundTask(send(x, "s")))\n',
+                 '    return JSONResponse({}, background=BackgroundTask(send, x, "s"))\n',
+                 id="background-task"),
+    pytest.param("FBG201", '''\
+        background_tasks.add_task(
+            # leading comment
+            send(  # after paren
+                x,  # the address
+                # own-line comment
+                subject="hi",
+            ),  # trailing
+        )
+        ''', '''\
+    background_tasks.add_task(
+        # leading comment
+        send,  # after paren
+        x,  # the address
+        # own-line comment
+        subject="hi",  # trailing
+    )
+''', id="multi-line-comments"),
+    pytest.param("FBG201", '''\
+        background_tasks.add_task(send(
+            x,
+            subject="hi",
+        ))
+        ''', '''\
+    background_tasks.add_task(send,
+        x,
+        subject="hi",
+    )
+''', id="hanging"),
+    pytest.param("FBG201", '''\
+        background_tasks.add_task(
+            send(x, subject="y")
+        )
+        ''', '''\
+    background_tasks.add_task(
+        send, x, subject="y"
+    )
+''', id="inner-on-one-line"),
+    pytest.param("FBG201", '''\
+        background_tasks.add_task(
+            send(
+                x,
+                subject={
+                    "a": 1,
+                    # nested comment
+                    "b": 2,
+                },
+            )
+        )
+        ''', '''\
+    background_tasks.add_task(
+        send,
+        x,
+        subject={
+            "a": 1,
+            # nested comment
+            "b": 2,
+        },
+    )
+''', id="nested-literal-dedented"),
+    pytest.param("FBG208", "background_tasks.add_task(lambda: notify(x))\n",
+                 "    background_tasks.add_task(notify, x)\n", id="lambda"),
+    pytest.param("FBG208", 'background_tasks.add_task(lambda: notify(text=f"hi {x}"))\n',
+                 '    background_tasks.add_task(notify, text=f"hi {x}")\n', id="lambda-keyword"),
+    pytest.param("FBG208", '''\
+        background_tasks.add_task(
+            lambda: notify(
+                x,  # what to say
+            )
+        )
+        ''', '''\
+    background_tasks.add_task(
+        notify,
+        x,  # what to say
+    )
+''', id="lambda-multi-line"),
+]
+
+
+@pytest.mark.parametrize(("code", "body", "expected"), CASES)
+def test_fix_rewrites_exactly(code: str, body: str, expected: str) -> None:
+    fixed, count, findings = _fix(body, code)
+    assert len(findings) == 1 and findings[0].fix is not None
+    assert count == 1
+    assert fixed == expected
+    _assert_clean(fixed, code)
+
+
+NOT_FIXED = [
+    pytest.param("FBG201", 'background_tasks.add_task(send(x), "more")\n', id="further-args"),
+    pytest.param("FBG201", "background_tasks.add_task(func=send(x))\n", id="keyword-func"),
+    pytest.param("FBG201", "background_tasks.add_task((send(x)))\n", id="parenthesized"),
+    pytest.param("FBG201", '''\
+        background_tasks.add_task(
+            send(
+                x,  # inner
+            ),  # outer
+        )
+        ''', id="comment-would-be-lost"),
+    pytest.param("FBG208", "background_tasks.add_task(lambda: notify(x.upper()))\n", id="lambda-call-arg"),
+    pytest.param("FBG208", "background_tasks.add_task(lambda t: notify(t), x)\n", id="lambda-params"),
+    pytest.param("FBG208", "background_tasks.add_task(lambda: notify(x), 1)\n", id="lambda-extra-args"),
+]
+
+
+@pytest.mark.parametrize(("code", "body"), NOT_FIXED)
+def test_ambiguous_cases_are_reported_without_a_fix(code: str, body: str) -> None:
+    fixed, count, findings = _fix(body, code)
+    assert len(findings) == 1
+    assert findings[0].fix is None and count == 0
+    assert fixed == textwrap.indent(textwrap.dedent(body), "    ")
+
+
+def test_class_instances_are_not_rewritten() -> None:
+    source = HEAD.replace("@app.post", "class Job:\n    pass\n\n\n@app.post") + \
+        "    background_tasks.add_task(Job())\n" + TAIL
+    findings = [f for f in lint_source("example.py", source, Settings()) if f.code == "FBG201"]
+    assert len(findings) == 1 and findings[0].fix is None
+
+
+def test_crlf_source_keeps_its_line_endings() -> None:
+    body = "    background_tasks.add_task(\r\n        send(\r\n            x,\r\n        )\r\n    )\r\n"
+    source = (HEAD + body + TAIL).replace("\r\n", "\n").replace("\n", "\r\n")
+    findings = lint_source("example.py", source, Settings())
+    fixed, count = apply_fixes(source, findings)
+    assert count == 1
+    assert "background_tasks.add_task(\r\n        send,\r\n        x,\r\n    )\r\n" in fixed
+    assert "\n" not in fixed.replace("\r\n", "")
+
+
+def test_fix_inside_a_method_keeps_block_indentation() -> None:
+    source = HEAD + TAIL + textwrap.dedent('''\
+
+
+        class Service:
+            def schedule(self, background_tasks: BackgroundTasks, x: str) -> None:
+                if x:
+                    background_tasks.add_task(
+                        send(
+                            x,
+                            subject="s",
+                        )
+                    )
+        ''')
+    findings = lint_source("example.py", source, Settings())
+    fixed, count = apply_fixes(source, findings)
+    assert count == 1
+    assert ('        if x:\n'
+            '            background_tasks.add_task(\n'
+            '                send,\n'
+            '                x,\n'
+            '                subject="s",\n'
+            '            )\n') in fixed
+    compile(fixed, "example.py", "exec")
+
+
+@pytest.mark.parametrize("name", ["fbg201_called.py", "fbg208_lost_coroutine.py"])
+def test_fixture_files_lint_clean_of_the_fixed_findings(name: str) -> None:
+    path = FIXTURES / name
+    source = path.read_text(encoding="utf-8")
+    code = name[:6].upper()
+    before = [f for f in lint_source(str(path), source, Settings(), path) if f.code == code]
+    fixable = [f for f in before if f.fix is not None]
+    assert fixable, "the fixture has fixable findings"
+    fixed, count = apply_fixes(source, before)
+    assert count == len(fixable)
+    compile(fixed, name, "exec")
+    after = [f for f in lint_source(str(path), fixed, Settings(), path) if f.code == code]
+    assert len(after) == len(before) - len(fixable)
+    # What stays reported is exactly what had no fix.
+    assert sorted(f.message.split(" (")[0] for f in after) == \
+        sorted(f.message.split(" (")[0] for f in before if f.fix is None)
