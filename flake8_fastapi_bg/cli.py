@@ -1,0 +1,434 @@
+"""The standalone command, `flake8-fastapi-bg [PATHS...]`: a thin adapter over the engine.
+
+It does what flake8 would do around the plugin — find the files, read the configuration, honour
+`--select`/`--ignore` and `# noqa`, format the findings — and adds `--fix`/`--diff`,
+`--explain` and machine-readable formats. Every finding comes from `engine.lint_source`.
+
+Exit status: 0 clean, 1 findings (or a file that could not be read, or `--diff` with changes),
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import difflib
+import fnmatch
+import io
+import os
+import sys
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
+
+from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
+from flake8.utils import parse_comma_separated_list
+
+from . import __version__
+from .edits import apply_fixes
+from .engine import lint_source
+from .model import Finding
+from .output import FORMATS, Result, render
+from .rules import REGISTRY
+from .settings import OPTIONS, PREFIX, ConfigError, Settings, settings_from_env_and_pyproject
+
+PROG = "flake8-fastapi-bg"
+DEFAULT_EXCLUDE = (".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "__pycache__",
+                   "node_modules", "build", "dist", ".eggs", "*.egg-info", ".mypy_cache",
+                   ".pytest_cache", ".ruff_cache")
+CONFIG_FILES = ("setup.cfg", "tox.ini", ".flake8")  # flake8's order
+MAX_FIX_PASSES = 5  # overlapping fixes are applied on the next pass
+
+
+class UsageError(Exception):
+    """A bad command line: reported on stderr, exit status 2."""
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def find_flake8_config(start: Path) -> Optional[Path]:
+    """The nearest setup.cfg/tox.ini/.flake8 with a `[flake8]` section, searching upward from
+    `start` and stopping before the home directory, as flake8 does."""
+    home = Path.home().absolute()
+    directory = start.absolute()
+    while True:
+        for name in CONFIG_FILES:
+            candidate = directory / name
+            if candidate.is_file() and "flake8" in _read_ini(candidate, strict=False):
+                return candidate
+        if directory.parent == directory or directory.parent == home:
+            return None
+        directory = directory.parent
+
+
+def _read_ini(path: Path, strict: bool = True) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        if strict:
+            raise ConfigError(f"{path}: cannot parse: {str(exc).splitlines()[0]}") from None
+    return parser
+
+
+def flake8_config_values(path: Path) -> Dict[str, str]:
+    """The `fastapi-bg-*` keys of the `[flake8]` section, keyed by option name (no prefix)."""
+    parser = _read_ini(path)
+    if not parser.has_section("flake8"):
+        return {}
+    known = {spec.name for spec in OPTIONS}
+    values = {}
+    for key, raw in parser.items("flake8"):
+        key = key.replace("_", "-")
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX):]
+        if name not in known:
+            raise ConfigError(f"{path}: unknown option {key!r} in [flake8]; known: "
+                              f"{', '.join(PREFIX + n for n in sorted(known))}")
+        values[name] = raw
+    return values
+
+
+def _normalise(values: Dict[str, object]) -> Dict[str, object]:
+    # flake8 splits comma-separated lists on commas and whitespace (multi-line values too).
+    kinds = {spec.name: spec.kind for spec in OPTIONS}
+    return {name: ",".join(parse_comma_separated_list(str(raw))) if kinds[name] == "globs"
+            else str(raw).strip() for name, raw in values.items()}
+
+
+def load_settings(cli_values: Dict[str, object], start: Path, config: Optional[Path] = None,
+                  isolated: bool = False) -> Settings:
+    """Settings as flake8 would build them: `[flake8]` values overridden per option by the
+    command line, on top of `[tool.flake8-fastapi-bg]` from the nearest pyproject.toml."""
+    if isolated:
+        return Settings.from_values(_normalise(cli_values))
+    if config is not None and not config.is_file():
+        raise ConfigError(f"{config}: no such configuration file")
+    ini = config or find_flake8_config(start)
+    values: Dict[str, object] = dict(flake8_config_values(ini)) if ini else {}
+    values.update(cli_values)
+    return settings_from_env_and_pyproject(_normalise(values), start=start)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A decoded source: text with `\\n` newlines, and how to write it back."""
+
+    text: str
+    encoding: str = "utf-8"
+    newline: str = "\n"
+
+    def encode(self, text: str) -> bytes:
+        return text.replace("\n", self.newline).encode(self.encoding)
+
+
+def decode_source(data: bytes) -> SourceFile:
+    """Decode like Python does: coding cookie or BOM (`tokenize.detect_encoding`), then
+    universal newlines. Raises SyntaxError (bad cookie) or UnicodeDecodeError."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    newline = "\r\n" if b"\r\n" in data else ("\r" if b"\r" in data else "\n")
+    return SourceFile(text.replace("\r\n", "\n").replace("\r", "\n"), encoding, newline)
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    name = os.path.basename(os.path.normpath(path))
+    full = os.path.abspath(path)
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(full, os.path.abspath(p))
+               or fnmatch.fnmatch(os.path.normpath(path), os.path.normpath(p)) for p in patterns)
+
+
+def discover(paths: Sequence[str], exclude: Sequence[str], base: Path) -> Iterator[str]:
+    """Display paths of the files to lint: named files as given (unless excluded), and the
+    `.py` files under named directories, skipping `DEFAULT_EXCLUDE` and `exclude`."""
+    skip = tuple(DEFAULT_EXCLUDE) + tuple(exclude)
+    for given in paths:
+        if given == "-" or not (base / given).is_dir():
+            if given == "-" or not _excluded(given, exclude):
+                yield given
+            continue
+        found = []
+        root = base / given
+        for directory, dirnames, filenames in os.walk(root):
+            relative = os.path.relpath(directory, root)
+            shown = given if relative == "." else os.path.join(given, relative)
+            dirnames[:] = sorted(d for d in dirnames if not _excluded(os.path.join(shown, d), skip))
+            found += [os.path.join(shown, f) for f in filenames
+                      if f.endswith(".py") and not _excluded(os.path.join(shown, f), exclude)]
+        yield from sorted(found)
+
+
+# --- filtering: --select/--ignore and # noqa ------------------------------------------------------
+
+
+class Selector:
+    """flake8's decision: a code is reported when the longest matching `select` prefix is
+    longer than the longest matching `ignore` prefix."""
+
+    def __init__(self, select: Sequence[str] = ("FBG",), ignore: Sequence[str] = ()) -> None:
+        for code in (*select, *ignore):
+            if not VALID_CODE_PREFIX.match(code):
+                raise UsageError(f"{code!r} is not a code prefix (like FBG, FBG1 or FBG101)")
+        self.select, self.ignore = tuple(select), tuple(ignore)
+
+    def __call__(self, code: str) -> bool:
+        selected = max((len(p) for p in self.select if code.startswith(p)), default=-1)
+        ignored = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
+        return selected >= 0 and selected > ignored
+
+
+def physical_lines(text: str) -> List[str]:
+    """The lines as flake8 reads them: split on newlines only (not on form feeds)."""
+    return io.StringIO(text).readlines()
+
+
+def noqa_lines(text: str) -> Dict[int, str]:
+    """flake8's map from a line number to the text searched for `# noqa`: the physical line,
+    or all the lines of a token that spans several (a multi-line string)."""
+    lines = physical_lines(text)
+    mapping: Dict[int, str] = {}
+    low, high = len(lines) + 2, -1
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+                continue
+            low, high = min(low, token.start[0]), max(high, token.end[0])
+            if token.type in (tokenize.NL, tokenize.NEWLINE):
+                joined = "".join(lines[low - 1:high])
+                mapping.update(dict.fromkeys(range(low, high + 1), joined))
+                low, high = len(lines) + 2, -1
+    except (tokenize.TokenError, SyntaxError):
+        return {}
+    return mapping
+
+
+def is_noqa(finding: Finding, line_text: str) -> bool:
+    """flake8's inline rule: a bare `# noqa` silences everything, `# noqa: A,B` the codes
+    that start with one of the listed codes."""
+    match = NOQA_INLINE_REGEXP.search(line_text)
+    if match is None:
+        return False
+    codes = match.group("codes")
+    return codes is None or finding.code.startswith(tuple(parse_comma_separated_list(codes)))
+
+
+# --- linting ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FileReport:
+    display: str
+    findings: List[Finding]
+    source: Optional[SourceFile] = None
+    fixed_text: Optional[str] = None  # set when fixes changed the text
+    fixed: int = 0
+
+
+@dataclass
+class Linter:
+    """Runs the engine on files and keeps what flake8 would report."""
+
+    settings: Settings
+    selector: Selector = field(default_factory=Selector)
+    disable_noqa: bool = False
+    fix: bool = False
+
+    def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
+        lines = physical_lines(text)
+        if not self.disable_noqa and any(NOQA_FILE.match(line) for line in lines):
+            return []  # `# flake8: noqa` skips the whole file
+        findings = [f for f in lint_source(display, text, self.settings, path) if self.selector(f.code)]
+        if self.disable_noqa or not findings:
+            return findings
+        mapping = noqa_lines(text)
+        return [f for f in findings if not is_noqa(f, mapping.get(f.line) or _line(lines, f.line))]
+
+    def check(self, display: str, source: SourceFile, path: Optional[Path]) -> FileReport:
+        findings = self.report(display, source.text, path)
+        report = FileReport(display, findings, source)
+        text = source.text
+        for _ in range(MAX_FIX_PASSES if self.fix else 0):
+            fixable = [f for f in findings if f.fix is not None]
+            candidate, count = apply_fixes(text, fixable) if fixable else (text, 0)
+            if count == 0 or candidate == text or _breaks(text, candidate, display):
+                break
+            text, report.fixed = candidate, report.fixed + count
+            findings = report.findings = self.report(display, text, path)
+        if text != source.text:
+            report.fixed_text = text
+        return report
+
+
+def _line(lines: List[str], number: int) -> str:
+    return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def _compiles(text: str, display: str) -> bool:
+    try:
+        compile(text, display, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _breaks(before: str, after: str, display: str) -> bool:
+    """A safety net: refuse a fix that turns compiling code into code that does not compile."""
+    if _compiles(after, display) or not _compiles(before, display):
+        return False
+    print(f"{PROG}: {display}: a fix produced invalid code; left unchanged — please report "
+          f"this", file=sys.stderr)
+    return True
+
+
+def unified_diff(display: str, before: str, after: str) -> str:
+    name = Path(os.path.normpath(display)).as_posix()
+    lines = difflib.unified_diff(io.StringIO(before).readlines(), io.StringIO(after).readlines(),
+                                 f"a/{name}", f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+def _codes(value: str) -> List[str]:
+    return parse_comma_separated_list(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Find the wrong work in FastAPI BackgroundTasks, and tasks that "
+        "break or never run. Runs the same checks as the flake8 plugin (codes FBG).")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files or directories to lint (default: .); - reads standard input")
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", choices=sorted(FORMATS), default="text", help="default: text")
+    out.add_argument("--output-file", metavar="FILE", help="write the report to FILE")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                     help="colour text output: auto (a terminal, NO_COLOR unset), always, never")
+    out.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    sel = parser.add_argument_group("selection")
+    sel.add_argument("--select", type=_codes, default=["FBG"], metavar="CODES",
+                     help="comma-separated code prefixes to report (default: FBG)")
+    sel.add_argument("--ignore", type=_codes, default=[], metavar="CODES",
+                     help="comma-separated code prefixes not to report")
+    sel.add_argument("--exclude", type=_codes, action="append", default=[], metavar="GLOBS",
+                     help=f"more file or directory globs to skip (always skipped: "
+                     f"{', '.join(DEFAULT_EXCLUDE)})")
+    sel.add_argument("--disable-noqa", action="store_true", help="ignore # noqa comments")
+    sel.add_argument("--stdin-display-name", default="stdin", metavar="NAME",
+                     help="the name of the file read from standard input (-)")
+    fixes = parser.add_mutually_exclusive_group()
+    fixes.add_argument("--fix", action="store_true", help="apply the safe fixes in place")
+    fixes.add_argument("--diff", action="store_true",
+                       help="print the fixes as a unified diff without writing (exit 1 if any)")
+    cfg = parser.add_argument_group("configuration (see docs/configuration.md)")
+    cfg.add_argument("--config", type=Path, metavar="FILE",
+                     help="read this setup.cfg/tox.ini/.flake8 instead of searching for one")
+    cfg.add_argument("--isolated", action="store_true",
+                     help="ignore setup.cfg, tox.ini, .flake8 and pyproject.toml")
+    for spec in OPTIONS:
+        extra = {"action": "append"} if spec.kind == "globs" else {}
+        cfg.add_argument(spec.flag, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
+    info = parser.add_argument_group("information")
+    info.add_argument("--explain", metavar="CODE", help="print the documentation of a rule")
+    info.add_argument("--list-rules", action="store_true", help="list every rule")
+    info.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def _cli_values(args: argparse.Namespace) -> Dict[str, object]:
+    values: Dict[str, object] = {}
+    for spec in OPTIONS:
+        raw = getattr(args, spec.dest)
+        if raw is not None:
+            values[spec.name] = ",".join(raw) if isinstance(raw, list) else raw
+    return values
+
+
+def _list_rules() -> str:
+    width = max((len(r.name) for r in REGISTRY.values()), default=0)
+    return "".join(f"{code}  {REGISTRY[code].name:<{width}}  {REGISTRY[code].summary}"
+                   f"{'  [fix]' if REGISTRY[code].fixable else ''}\n" for code in sorted(REGISTRY))
+
+
+def _explain(code: str) -> str:
+    from .docs import rule_page
+
+    rule = REGISTRY.get(code.strip().upper())
+    if rule is None:
+        raise UsageError(f"unknown rule {code!r}; see --list-rules")
+    return rule_page(rule)
+
+
+def _read(display: str, args: argparse.Namespace) -> Tuple[str, SourceFile, Optional[Path]]:
+    if display == "-":
+        name = args.stdin_display_name
+        source = decode_source(sys.stdin.buffer.read())
+        return name, source, None if name in ("stdin", "-") else Path(name)
+    return display, decode_source(Path(display).read_bytes()), Path(display)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Lint, fix and report; returns the exit status."""
+    if args.fix and "-" in args.paths:
+        raise UsageError("--fix cannot rewrite standard input; use --diff")
+    selector = Selector(args.select, args.ignore)
+    settings = load_settings(_cli_values(args), Path.cwd(), args.config, args.isolated)
+    linter = Linter(settings, selector, args.disable_noqa, fix=args.fix or args.diff)
+    exclude = [p for group in args.exclude for p in group]
+    results: List[Result] = []
+    failed = changed = fixed = 0
+    for given in discover(args.paths or ["."], exclude, Path()):
+        try:
+            display, source, path = _read(given, args)
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            print(f"{PROG}: cannot read {given}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        report = linter.check(display, source, path)
+        if report.fixed_text is not None:
+            changed += 1
+            fixed += report.fixed
+            if args.diff:
+                out.write(unified_diff(display, source.text, report.fixed_text))
+            elif path is not None:
+                path.write_bytes(source.encode(report.fixed_text))
+        results += [Result(display, f) for f in report.findings]
+    if args.diff:
+        return 1 if (changed or failed) and not args.exit_zero else 0
+    color = args.color == "always" or (args.color == "auto" and args.output_file is None
+                                       and out.isatty() and "NO_COLOR" not in os.environ)
+    out.write(render(args.format, results, color))
+    if args.fix and fixed:
+        print(f"{PROG}: fixed {fixed} finding(s) in {changed} file(s); "
+              f"{len(results)} remaining", file=sys.stderr)
+    return 1 if (results or failed) and not args.exit_zero else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The console entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_rules:
+            sys.stdout.write(_list_rules())
+            return 0
+        if args.explain:
+            sys.stdout.write(_explain(args.explain))
+            return 0
+        if args.output_file:
+            with open(args.output_file, "w", encoding="utf-8", newline="\n") as out:
+                return run(args, out)
+        return run(args, sys.stdout)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"{PROG}: invalid configuration: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,201 @@
+"""Output formats of the standalone command: text, json, sarif (2.1.0) and github annotations.
+
+Each formatter takes the reported results (a display path and a `Finding`) and returns the text
+to print. Lines are 1-based everywhere; columns are 1-based in every format (flake8 prints
+`col + 1` too), counted in characters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any, Callable, Dict, List, Optional, Sequence
+from urllib.parse import quote
+
+from . import __version__
+from .model import Edit, Finding
+from .rules import REGISTRY, Rule
+from .rules.base import DOCS_URL
+
+HOME_URL = DOCS_URL.split("/blob/", 1)[0]
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+LEVEL = "warning"  # every finding is a warning: the linter reports, the user's gate decides
+
+_BOLD, _RED, _CYAN, _RESET = "\033[1m", "\033[31m", "\033[36m", "\033[m"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One reported finding and the display path of its file."""
+
+    path: str
+    finding: Finding
+
+
+def rule_for(code: str) -> Optional[Rule]:
+    return REGISTRY.get(code)
+
+
+def rule_name(code: str) -> str:
+    rule = rule_for(code)
+    return rule.name if rule else ""
+
+
+def rule_url(code: str) -> str:
+    rule = rule_for(code)
+    return rule.url if rule else DOCS_URL.format(code=code)
+
+
+def format_text(results: Sequence[Result], color: bool = False) -> str:
+    """flake8's default format: `path:line:col: CODE message`."""
+    lines = []
+    for r in results:
+        f = r.finding
+        if color:
+            sep = f"{_CYAN}:{_RESET}"
+            lines.append(f"{_BOLD}{r.path}{_RESET}{sep}{f.line}{sep}{f.col + 1}{sep} "
+                         f"{_BOLD}{_RED}{f.code}{_RESET} {f.message}")
+        else:
+            lines.append(f"{r.path}:{f.line}:{f.col + 1}: {f.code} {f.message}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _json_edit(edit: Edit) -> Dict[str, Any]:
+    return {"start": {"line": edit.start[0], "column": edit.start[1] + 1},
+            "end": {"line": edit.end[0], "column": edit.end[1] + 1},
+            "text": edit.text}
+
+
+def json_record(result: Result) -> Dict[str, Any]:
+    """One result as the JSON format's object."""
+    f = result.finding
+    fix = None
+    if f.fix is not None:
+        fix = {"description": f.fix.description, "edits": [_json_edit(e) for e in f.fix.edits]}
+    return {"path": result.path, "line": f.line, "column": f.col + 1, "code": f.code,
+            "name": rule_name(f.code), "message": f.message, "url": rule_url(f.code), "fix": fix}
+
+
+def format_json(results: Sequence[Result]) -> str:
+    """A JSON list of result objects (see `json_record`)."""
+    return json.dumps([json_record(r) for r in results], indent=2, ensure_ascii=False) + "\n"
+
+
+def artifact_uri(path: str, base: Optional[Path] = None) -> str:
+    """A SARIF artifact URI: relative to `base` (the current directory) with forward slashes
+    when the file is under it, else an absolute `file:` URI."""
+    base = (base or Path.cwd()).absolute()
+    absolute = Path(os.path.abspath(path))
+    try:
+        relative = absolute.relative_to(base)
+    except ValueError:
+        return absolute.as_uri()
+    return quote(PurePath(relative).as_posix(), safe="/")
+
+
+def _sarif_rule(code: str) -> Dict[str, Any]:
+    rule = rule_for(code)
+    if rule is None:
+        return {"id": code, "helpUri": rule_url(code),
+                "shortDescription": {"text": code}, "defaultConfiguration": {"level": LEVEL}}
+    from .docs import rule_page
+
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.what},
+        "helpUri": rule.url,
+        "help": {"text": f"{rule.summary}\n\n{rule.why}\n\nUse instead: {rule.fix}\n\n{rule.url}",
+                 "markdown": rule_page(rule)},
+        "defaultConfiguration": {"level": LEVEL},
+        "properties": {"tags": ["fastapi", "background-tasks"]},
+    }
+
+
+def _region(start: Sequence[int], end: Optional[Sequence[int]] = None) -> Dict[str, int]:
+    region = {"startLine": start[0], "startColumn": start[1] + 1}
+    if end is not None:
+        region.update(endLine=end[0], endColumn=end[1] + 1)
+    return region
+
+
+def _sarif_result(result: Result, index: int, uri: str) -> Dict[str, Any]:
+    f = result.finding
+    record: Dict[str, Any] = {
+        "ruleId": f.code,
+        "ruleIndex": index,
+        "level": LEVEL,
+        "message": {"text": f.message},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
+                                            "region": _region((f.line, f.col))}}],
+    }
+    if f.fix is not None:
+        replacements = [{"deletedRegion": _region(e.start, e.end), "insertedContent": {"text": e.text}}
+                        for e in f.fix.edits]
+        record["fixes"] = [{"description": {"text": f.fix.description},
+                            "artifactChanges": [{"artifactLocation": {"uri": uri},
+                                                 "replacements": replacements}]}]
+    return record
+
+
+def sarif_log(results: Sequence[Result], base: Optional[Path] = None) -> Dict[str, Any]:
+    """The SARIF 2.1.0 log: every registered rule, and one result per finding."""
+    codes = sorted(set(REGISTRY) | {r.finding.code for r in results})
+    index = {code: i for i, code in enumerate(codes)}
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "flake8-fastapi-bg", "version": __version__,
+                                "semanticVersion": __version__, "informationUri": HOME_URL,
+                                "rules": [_sarif_rule(code) for code in codes]}},
+            "columnKind": "unicodeCodePoints",
+            "results": [_sarif_result(r, index[r.finding.code], artifact_uri(r.path, base))
+                        for r in results],
+        }],
+    }
+
+
+def format_sarif(results: Sequence[Result]) -> str:
+    return json.dumps(sarif_log(results), indent=2, ensure_ascii=False) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(results: Sequence[Result]) -> str:
+    """GitHub Actions workflow commands: one `::warning` annotation per finding."""
+    lines = []
+    for r in results:
+        f = r.finding
+        title = f"{f.code} {rule_name(f.code)}".strip()
+        path = PurePath(os.path.normpath(r.path)).as_posix()
+        lines.append(f"::warning file={_escape_property(path)},line={f.line},col={f.col + 1},"
+                     f"title={_escape_property(title)}::{_escape_data(f.message)}")
+    return "".join(line + "\n" for line in lines)
+
+
+FORMATS: Dict[str, Callable[[Sequence[Result]], str]] = {
+    "text": format_text,
+    "json": format_json,
+    "sarif": format_sarif,
+    "github": format_github,
+}
+
+
+def render(fmt: str, results: Sequence[Result], color: bool = False) -> str:
+    """The text of `results` in format `fmt` (one of `FORMATS`)."""
+    if fmt == "text":
+        return format_text(results, color)
+    return FORMATS[fmt](results)
+
+
+__all__: List[str] = ["FORMATS", "Result", "render", "sarif_log", "json_record", "artifact_uri"]

@@ -1,0 +1,134 @@
+"""The pre-commit hook: its definition, and real `pre-commit` runs against a temporary git
+repository, both through this repository's hook and through flake8 with the plugin installed
+as an additional dependency. The runs install the package into pre-commit's own virtualenvs
+(from the package registry), so they take a minute or so."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import yaml
+
+from flake8_fastapi_bg.rules import REGISTRY
+
+try:
+    import tomllib  # type: ignore[import-not-found]
+except ImportError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK_ID = "flake8-fastapi-bg"
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", "build",
+                                     "dist", ".pytest_cache", ".hypothesis", "out", ".tox")
+
+
+def hooks() -> List[dict]:
+    return yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+
+
+def test_hook_definition() -> None:
+    (hook,) = [h for h in hooks() if h["id"] == HOOK_ID]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert hook["entry"] in scripts and scripts[hook["entry"]] == "flake8_fastapi_bg.cli:main"
+    assert hook["language"] == "python" and hook["types"] == ["python"]
+    assert {"name", "description"} <= set(hook)
+
+
+def test_hook_manifest_is_valid_for_pre_commit() -> None:
+    pytest.importorskip("pre_commit", reason="pre-commit is not installed (it is in the test extra)")
+    import cfgv
+    from pre_commit.clientlib import MANIFEST_SCHEMA
+
+    cfgv.validate(hooks(), MANIFEST_SCHEMA)
+
+
+def _pre_commit() -> List[str]:
+    try:
+        import pre_commit  # noqa: F401
+    except ImportError:
+        pytest.skip("pre-commit is not installed (it is in the test extra)")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    return [sys.executable, "-m", "pre_commit"]
+
+
+def _env(tmp: Path) -> Dict[str, str]:
+    (tmp / "gitconfig").write_text("", encoding="utf-8")
+    identity = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    return dict(os.environ, **identity, GIT_CONFIG_GLOBAL=str(tmp / "gitconfig"), GIT_CONFIG_NOSYSTEM="1",
+                PRE_COMMIT_HOME=str(tmp / "pre-commit-home"), NO_COLOR="1", PRE_COMMIT_COLOR="never")
+
+
+def _git(cwd: Path, env: Dict[str, str], *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def _hook_repo(tmp: Path, env: Dict[str, str]) -> Path:
+    """This checkout's working tree, committed in a fresh repository (pre-commit installs from a
+    commit, and the working tree may have uncommitted changes)."""
+    repo = tmp / "hook-repo"
+    shutil.copytree(ROOT, repo, ignore=COPY_IGNORE)
+    _git(repo, env, "init", "-q")
+    _git(repo, env, "add", "-A")
+    _git(repo, env, "commit", "-q", "-m", "snapshot")
+    return repo
+
+
+def _target(tmp: Path, env: Dict[str, str]) -> Path:
+    target = tmp / "target"
+    (target / "app").mkdir(parents=True)
+    (target / "app" / "__init__.py").write_text("", encoding="utf-8")
+    (target / "app" / "upload.py").write_text(REGISTRY["FBG101"].bad.source, encoding="utf-8")
+    (target / "app" / "fine.py").write_text(REGISTRY["FBG101"].good.source, encoding="utf-8")
+    _git(target, env, "init", "-q")
+    _git(target, env, "add", "-A")
+    return target
+
+
+def _run(cmd: List[str], cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):
+    command = _pre_commit()
+    tmp = tmp_path_factory.mktemp("precommit")
+    env = _env(tmp)
+    return command, env, _hook_repo(tmp, env), _target(tmp, env)
+
+
+def test_try_repo_runs_the_hook(setup) -> None:
+    command, env, repo, target = setup
+    done = _run([*command, "try-repo", str(repo), HOOK_ID, "--all-files"], target, env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "app/upload.py:" in output and "FBG101" in output, output
+    assert "app/fine.py" not in output
+    (target / "app" / "upload.py").write_text(REGISTRY["FBG101"].good.source, encoding="utf-8")
+    _git(target, env, "add", "-A")
+    done = _run([*command, "try-repo", str(repo), HOOK_ID, "--all-files"], target, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (target / "app" / "upload.py").write_text(REGISTRY["FBG101"].bad.source, encoding="utf-8")
+    _git(target, env, "add", "-A")
+
+
+def test_flake8_hook_with_the_plugin_as_additional_dependency(setup) -> None:
+    # The README's flake8 hook, with the plugin installed from this checkout instead of the
+    # package index, and flake8 from the index: the same environment pre-commit builds.
+    command, env, repo, target = setup
+    config = {"repos": [{"repo": "local", "hooks": [{
+        "id": "flake8", "name": "flake8", "entry": "flake8", "language": "python",
+        "types": ["python"], "args": ["--select", "FBG"], "additional_dependencies": [str(repo)]}]}]}
+    (target / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    _git(target, env, "add", "-A")
+    done = _run([*command, "run", "--all-files"], target, env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "app/upload.py:" in output and "FBG101" in output, output
