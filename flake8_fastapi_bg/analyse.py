@@ -9,7 +9,7 @@ walk does not look inside it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -17,7 +17,7 @@ from . import pragmas
 from .collect import TaskSite
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
-from .scopes import FunctionScope, Scope
+from .scopes import FunctionScope
 from .settings import Settings
 from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
                      PartialV, Value, display_name)
@@ -356,7 +356,8 @@ class Analyser:
                                       strength=1))
         reason = self.kb.critical_name(scope.name)
         if reason:
-            found.append(Evidence("critical", scope.name, reason, where, strength=2))  # type: ignore[arg-type]
+            found.append(Evidence("critical", scope.name, reason,
+                                  where, strength=2))  # type: ignore[arg-type]
         return found
 
     def _project_target(self, callee: Value) -> Optional[FunctionScope]:

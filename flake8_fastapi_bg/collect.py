@@ -189,7 +189,8 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
     if isinstance(helper.node, cst.Lambda):
         return
     mapping = bind_arguments(helper, call.args, skip_self=isinstance(callee, Bound))
-    bg_params = {name for name, arg in mapping.items() if is_background_tasks(evaluator.expr(arg.value, scope))}
+    bg_params = {name for name, arg in mapping.items()
+                 if is_background_tasks(evaluator.expr(arg.value, scope))}
     if not bg_params:
         return
     line, _ = helper.module.position(helper.node)

@@ -46,7 +46,7 @@ def internal_error(exc: BaseException) -> Finding:
 
 
 def _pragma_findings(source: str):
-    for line, col, word in pragmas.unknown_tags(source.splitlines()):
+    for line, col, word in pragmas.unknown_tags(source):
         yield Finding("FBG902", line, col,
                       f"unknown '# fastapi-bg:' tag '{word}'; known tags: {', '.join(pragmas.TAGS)}")
 

@@ -8,7 +8,7 @@ light (not CPU-heavy, not long-running). Several are comma-separated.
 from __future__ import annotations
 
 import re
-from typing import FrozenSet, Iterable, Iterator, List, Optional, Tuple
+from typing import FrozenSet, Iterator, List, Optional, Tuple
 
 TAGS = ("best-effort", "cpu-heavy", "critical", "light", "long-running")
 PRAGMA = re.compile(r"#\s*fastapi-bg\s*:\s*(?P<tags>[^#]*)", re.IGNORECASE)
@@ -30,17 +30,27 @@ def parse_tags(comment: str) -> Tuple[FrozenSet[str], List[str]]:
     return known, unknown
 
 
-def unknown_tags(lines: Iterable[str]) -> Iterator[Tuple[int, int, str]]:
-    """(line, column, word) of every unknown tag in the file's pragmas — checked without parsing."""
-    for number, line in enumerate(lines, start=1):
-        if "fastapi-bg" not in line.lower():
-            continue
-        match = PRAGMA.search(line)
-        if match is None:
-            continue
-        _, unknown = parse_tags(line)
-        for word in unknown:
-            yield number, match.start(), word
+def unknown_tags(source: str) -> Iterator[Tuple[int, int, str]]:
+    """(line, column, word) of every unknown tag in the file's pragma comments.
+
+    Only real comments count (a pragma quoted in a string or docstring is not one), so the
+    file is tokenized — but only when the text mentions a pragma at all."""
+    if "fastapi-bg" not in source.lower():
+        return
+    import io
+    import tokenize
+
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type != tokenize.COMMENT:
+                continue
+            match = PRAGMA.search(token.string)
+            if match is None:
+                continue
+            for word in parse_tags(token.string)[1]:
+                yield token.start[0], token.start[1] + match.start(), word
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return
 
 
 def function_tags(node) -> FrozenSet[str]:

@@ -435,8 +435,8 @@ class Evaluator:
 
 
 def _is_none(value: Value) -> bool:
-    return isinstance(value, (Ext, ExtInstance)) and getattr(value, "qualname", getattr(value, "type", "")) in (
-        "builtins.None", "None")
+    name = value.qualname if isinstance(value, Ext) else value.type if isinstance(value, ExtInstance) else ""
+    return name in ("builtins.None", "None")
 
 
 def _looks_like_class(qualname: str) -> bool:

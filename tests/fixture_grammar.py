@@ -58,8 +58,8 @@ def compare(path: str, expected: List[Expected], actual: List[Tuple[int, str, st
                     and item.text in a[2]), None)
         if hit is None:
             near = [a for a in actual if a[0] == item.line]
-            problems.append(f"{path}:{item.line}: expected {item.code}"
-                            f"{' containing ' + repr(item.text) if item.text else ''}; got {near or 'nothing'}")
+            wanted = f" containing {item.text!r}" if item.text else ""
+            problems.append(f"{path}:{item.line}: expected {item.code}{wanted}; got {near or 'nothing'}")
         else:
             remaining.remove(hit)
     for line, code, message in remaining:

@@ -195,7 +195,8 @@ async def webhook(payload: dict, background_tasks: BackgroundTasks):
 
 register(Rule(
     code="FBG103", name="long-running-task",
-    summary="A background task runs long: polling or retry loops, long sleeps, subprocesses, LLM calls, crawls, big transfers.",
+    summary=("A background task runs long: polling or retry loops, long sleeps, subprocesses, "
+             "LLM calls, crawls, big transfers."),
     what=("Flags a task that polls or retries in a loop with sleeps, sleeps for 30 seconds or "
           "more, runs subprocesses, calls LLM/model APIs, crawls or drives a browser, pages through "
           "remote results in a `while` loop, or moves large files."),
@@ -241,13 +242,16 @@ def start_export(background_tasks: BackgroundTasks):
 '''),
     fix=f"Move long work to {QUEUES}, which runs it in its own process with retries and visibility.",
     options=("long-running", "light", "max-depth"),
-    references=(STARLETTE_BG, ("Celery: first steps", "https://docs.celeryq.dev/en/stable/getting-started/first-steps-with-celery.html")),
+    references=(STARLETTE_BG, (
+        "Celery: first steps",
+        "https://docs.celeryq.dev/en/stable/getting-started/first-steps-with-celery.html")),
     check=check_long_running,
 ))
 
 register(Rule(
     code="FBG104", name="critical-task",
-    summary="A background task does work that must not be lost: payments, refunds, orders, password resets, verification, ledger writes.",
+    summary=("A background task does work that must not be lost: payments, refunds, orders, "
+             "password resets, verification, ledger writes."),
     what=("Flags a task that calls a payment SDK, or whose name (or a project function it calls) "
           "says it moves money, fulfils orders, resets passwords, verifies accounts or writes "
           "ledger/billing records — unless marked `# fastapi-bg: best-effort`."),
@@ -288,7 +292,8 @@ def checkout(background_tasks: BackgroundTasks):
          "`acks_late`, Arq, RQ, Dramatiq, Taskiq), or do it in the request and report the result. "
          "Mark tasks that really are best-effort with `# fastapi-bg: best-effort`."),
     options=("critical", "best-effort", "max-depth"),
-    references=(STARLETTE_BG, ("Stripe: idempotent requests", "https://docs.stripe.com/api/idempotent_requests")),
+    references=(STARLETTE_BG,
+                ("Stripe: idempotent requests", "https://docs.stripe.com/api/idempotent_requests")),
     check=check_critical,
 ))
 
