@@ -349,7 +349,7 @@ def lost_coroutine(site: TaskSite, value: Value, raw: Value, evaluator: Evaluato
     if isinstance(node, cst.Lambda):
         body = node.body
         if isinstance(body, cst.Call):
-            target = _coroutine_target(evaluator.expr(body, func))
+            target = _coroutine_target(body, func, evaluator)
             if target is not None:
                 return LostCoroutine("lambda", "<lambda>", target, body)
         return None
@@ -358,7 +358,7 @@ def lost_coroutine(site: TaskSite, value: Value, raw: Value, evaluator: Evaluato
     if is_opaque(func) and not _only_wraps(func):
         return None
     for call in _dropped_calls(node):
-        target = _coroutine_target(evaluator.expr(call, func))
+        target = _coroutine_target(call, func, evaluator)
         if target is not None:
             return LostCoroutine("function", func.name, target)
     outer = func.parent
@@ -369,11 +369,14 @@ def lost_coroutine(site: TaskSite, value: Value, raw: Value, evaluator: Evaluato
     return None
 
 
-def _coroutine_target(value: Value) -> Optional[FunctionScope]:
-    if isinstance(value, Coroutine):
-        target = function_of(value.func)
-        if target is not None and not is_opaque(target) and not _is_generator(target):
-            return target
+def _coroutine_target(call: cst.Call, scope: Scope, evaluator: Evaluator) -> Optional[FunctionScope]:
+    """The `async def` that `call` calls (so the call makes a coroutine), or None. Only the callee
+    is evaluated: what a sync callee returns does not matter here."""
+    from .routes import callable_function
+
+    target = callable_function(evaluator.expr(call.func, scope), evaluator)
+    if target is not None and target.is_async and not is_opaque(target) and not _is_generator(target):
+        return target
     return None
 
 
@@ -389,11 +392,8 @@ def _only_wraps(func: FunctionScope) -> bool:
     return True
 
 
-def _dropped_calls(node: cst.FunctionDef) -> Iterator[cst.Call]:
+def _dropped_calls(node: cst.FunctionDef) -> List[cst.Call]:
     """Calls whose result a sync def returns or discards as a statement (not in nested defs)."""
-    for ret in _returns(node):
-        if isinstance(ret.value, cst.Call):
-            yield ret.value
     found: List[cst.Call] = []
 
     class _Statements(cst.CSTVisitor):
@@ -406,12 +406,16 @@ def _dropped_calls(node: cst.FunctionDef) -> Iterator[cst.Call]:
         def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
             return False
 
+        def visit_Return(self, ret: cst.Return) -> None:
+            if isinstance(ret.value, cst.Call):
+                found.append(ret.value)
+
         def visit_Expr(self, expr: cst.Expr) -> None:
             if isinstance(expr.value, cst.Call):
                 found.append(expr.value)
 
     node.visit(_Statements())
-    yield from found
+    return found
 
 
 def _sync_decorator_of(func: FunctionScope, evaluator: Evaluator) -> Optional[LostCoroutine]:

@@ -35,7 +35,7 @@ def _suite_lines(block: cst.BaseSuite) -> Sequence[cst.CSTNode]:
     return block.body  # type: ignore[return-value]
 
 
-def _sub_blocks(statement: cst.CSTNode) -> List[Tuple[str, str, cst.CSTNode, Sequence[cst.CSTNode]]]:
+def sub_blocks(statement: cst.CSTNode) -> List[Tuple[str, str, cst.CSTNode, Sequence[cst.CSTNode]]]:
     """(kind, label, body node, statements) of a compound statement's bodies, in order."""
     if isinstance(statement, cst.If):
         blocks = [("if", "body", statement.body, _suite_lines(statement.body))]
@@ -95,7 +95,7 @@ class FunctionFlow:
         for index, statement in enumerate(statements):
             path = prefix + [(key, index, statement)]
             self.paths[id(statement)] = path
-            blocks = _sub_blocks(statement)
+            blocks = sub_blocks(statement)
             bodies = {id(body) for _, _, body, _ in blocks}
             statement.visit(_NodeOwner(statement, self.owners, bodies))
             for number, (kind, label, _, inner) in enumerate(blocks):
@@ -173,7 +173,7 @@ class FunctionFlow:
             body = self.root.body  # type: ignore[attr-defined]
             return body if isinstance(body, (list, tuple)) else _suite_lines(body)
         number = int(key[1].split(":")[1])
-        blocks = _sub_blocks(owner)
+        blocks = sub_blocks(owner)
         if number >= len(blocks):
             return []
         return blocks[number][3]
@@ -186,4 +186,4 @@ def flow_of(root: cst.CSTNode, cache: Dict[int, FunctionFlow]) -> FunctionFlow:
     return found
 
 
-__all__ = ["FunctionFlow", "flow_of"]
+__all__ = ["FunctionFlow", "flow_of", "sub_blocks"]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from .flow import FunctionFlow, flow_of
+from .flow import FunctionFlow, sub_blocks, flow_of
 from .scopes import Binding, ClassScope, FunctionScope, Scope, dotted
 from .values import (ANNOTATED, BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, OPTIONAL, Bound,
                      Cls, Evaluator, Ext, ExtInstance, Func, Inst, Value, ext_name,
@@ -64,81 +64,85 @@ class FunctionSyntax:
     awaited_calls: Set[int] = field(default_factory=set)
 
 
-class _Gatherer(cst.CSTVisitor):
+class _FunctionGatherer(cst.CSTVisitor):
+    """Collects a FunctionSyntax from one def body; nested defs, classes and lambdas excluded."""
+
+    def __init__(self, syntax: FunctionSyntax) -> None:
+        self.syntax = syntax
+        self.root = syntax.scope.node
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.root
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Parameters(self, node: cst.Parameters) -> bool:
+        return False  # defaults run when the def runs, outside the body
+
+    def visit_Decorator(self, node: cst.Decorator) -> bool:
+        return False
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        self.syntax.yields.append(node)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self.syntax.returns.append(node)
+
+    def visit_Await(self, node: cst.Await) -> None:
+        if isinstance(node.expression, cst.Call):
+            self.syntax.awaited_calls.add(id(node.expression))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Attribute) and target.target.attr.value == "background":
+                self.syntax.background_assigns.append(node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if any(a.keyword is not None and a.keyword.value == "background" for a in node.args):
+            self.syntax.background_keywords.append(node)
+        name = dotted(node.func) or ""
+        if name.rpartition(".")[2] in _TASK_CLASS_NAMES or \
+                _imported_as(self.syntax.scope, name, BACKGROUND_TASK | BACKGROUND_TASKS):
+            self.syntax.constructions.append(node)
+
+
+class _ModuleGatherer(cst.CSTVisitor):
+    """Module-wide facts: every `Depends(...)`/`Security(...)` call and every called name."""
+
     def __init__(self, facts: "ModuleFacts", module_scope: Scope) -> None:
         self.facts = facts
         self.scopes: List[Scope] = [module_scope]
-        self.functions: List[Optional[FunctionSyntax]] = [None]
-
-    @property
-    def current(self) -> Optional[FunctionSyntax]:
-        return self.functions[-1]
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        scope = self.scopes[-1].child(node)
-        assert isinstance(scope, FunctionScope)
-        syntax = FunctionSyntax(scope)
-        self.facts.syntax[id(node)] = syntax
-        self.facts.decorated.append((node, self.scopes[-1]))
-        self.scopes.append(scope)
-        self.functions.append(syntax)
+        self.scopes.append(self.scopes[-1].child(node))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.scopes.pop()
-        self.functions.pop()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.scopes.append(self.scopes[-1].child(node))
-        self.functions.append(None)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self.scopes.pop()
-        self.functions.pop()
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self.scopes.append(self.scopes[-1].child(node))
-        self.functions.append(None)  # a lambda's calls belong to no def body
 
     def leave_Lambda(self, original_node: cst.Lambda) -> None:
         self.scopes.pop()
-        self.functions.pop()
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if self.current is not None:
-            self.current.yields.append(node)
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if self.current is not None:
-            self.current.returns.append(node)
-
-    def visit_Await(self, node: cst.Await) -> None:
-        if self.current is not None and isinstance(node.expression, cst.Call):
-            self.current.awaited_calls.add(id(node.expression))
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if self.current is None:
-            return
-        for target in node.targets:
-            if isinstance(target.target, cst.Attribute) and target.target.attr.value == "background":
-                self.current.background_assigns.append(node)
 
     def visit_Call(self, node: cst.Call) -> None:
         name = dotted(node.func) or ""
         last = name.rpartition(".")[2]
         scope = self.scopes[-1]
         if last in ("Depends", "Security") or _imported_as(scope, name, DEPENDENCY_MARKERS):
-            self.facts.dependency_calls.append((node, scope))
-        if last in ("add_api_route", "add_api_websocket_route") and isinstance(node.func, cst.Attribute):
-            self.facts.registrations.append((node, scope))
+            self.facts._dependency_calls.append((node, scope))
         if last:
-            self.facts.called_names.add(last)
-        current = self.current
-        if current is None:
-            return
-        if any(a.keyword is not None and a.keyword.value == "background" for a in node.args):
-            current.background_keywords.append(node)
-        if last in _TASK_CLASS_NAMES or _imported_as(scope, name, BACKGROUND_TASK | BACKGROUND_TASKS):
-            current.constructions.append(node)
+            self.facts._called_names.add(last)
 
 
 def _imported_as(scope: Scope, name: str, qualnames: frozenset) -> bool:
@@ -149,26 +153,68 @@ def _imported_as(scope: Scope, name: str, qualnames: frozenset) -> bool:
     return found is not None and found[0].kind == "import" and found[0].qualname in qualnames
 
 
+def _registration_calls(statements: Sequence[cst.CSTNode], scope: Scope) -> Iterator[Tuple[cst.Call, Scope]]:
+    """`app.add_api_route(...)` statements, in any block of the module (statements only, so this
+    walk stays cheap: expressions are not entered)."""
+    for statement in statements:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
+                        and isinstance(small.value.func, cst.Attribute) \
+                        and small.value.func.attr.value in ("add_api_route", "add_api_websocket_route"):
+                    yield small.value, scope
+        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            inner = scope.child(statement)
+            body = statement.body
+            yield from _registration_calls(body.body if isinstance(body, cst.IndentedBlock) else [], inner)
+        else:
+            for _, _, _, block in sub_blocks(statement):
+                yield from _registration_calls(block, scope)
+
+
 class ModuleFacts:
-    """Routes, dependencies and per-function syntax of one linted module."""
+    """Routes, dependencies and per-function syntax of one linted module, computed on demand."""
 
     def __init__(self, context) -> None:
         self.context = context
         self.info = context.info
         self.evaluator: Evaluator = context.evaluator
-        self.syntax: Dict[int, FunctionSyntax] = {}
-        self.decorated: List[Tuple[cst.FunctionDef, Scope]] = []
-        self.dependency_calls: List[Tuple[cst.Call, Scope]] = []
-        self.registrations: List[Tuple[cst.Call, Scope]] = []
-        self.called_names: Set[str] = set()
+        self._syntax: Dict[int, FunctionSyntax] = {}
+        self._dependency_calls: List[Tuple[cst.Call, Scope]] = []
+        self._called_names: Set[str] = set()
+        self._gathered = False
         self._flows: Dict[int, FunctionFlow] = {}
-        self._routes: Optional[Dict[int, Route]] = None
+        self._routes: Dict[int, Optional[Route]] = {}
+        self._registered: Optional[Dict[int, Route]] = None
         self._dependencies: Optional[List[Dependency]] = None
-        self.info.module.visit(_Gatherer(self, self.info.scope))
+
+    # -- module-wide syntax (one walk of the module, on first need) ---------------------------
+    def _gather(self) -> None:
+        if not self._gathered:
+            self._gathered = True
+            self.info.module.visit(_ModuleGatherer(self, self.info.scope))
+
+    @property
+    def dependency_calls(self) -> List[Tuple[cst.Call, Scope]]:
+        self._gather()
+        return self._dependency_calls
+
+    @property
+    def called_names(self) -> Set[str]:
+        """The last names of everything called in the module (`f` for `a.f(...)`)."""
+        self._gather()
+        return self._called_names
 
     # -- functions ---------------------------------------------------------------------------
     def function(self, scope: Scope) -> Optional[FunctionSyntax]:
-        return self.syntax.get(id(scope.node))
+        """What a `def` body contains (computed once per function)."""
+        if not isinstance(scope, FunctionScope) or not isinstance(scope.node, cst.FunctionDef):
+            return None
+        found = self._syntax.get(id(scope.node))
+        if found is None:
+            found = self._syntax[id(scope.node)] = FunctionSyntax(scope)
+            scope.node.visit(_FunctionGatherer(found))
+        return found
 
     def flow(self, scope: FunctionScope) -> FunctionFlow:
         return flow_of(scope.node, self._flows)
@@ -182,23 +228,37 @@ class ModuleFacts:
                 return None
         return None
 
+    def site_functions(self) -> List[FunctionScope]:
+        """The defs in which the module's sites are registered (nested lambdas count for their def)."""
+        found: Dict[int, FunctionScope] = {}
+        for site, _ in self.context.sites:
+            function = self.enclosing_function(site.scope)
+            if function is not None and function.module is self.info:
+                found.setdefault(id(function.node), function)
+        return list(found.values())
+
     # -- routes ------------------------------------------------------------------------------
-    @property
-    def routes(self) -> Dict[int, Route]:
-        if self._routes is None:
-            self._routes = {}
-            for node, parent in self.decorated:
-                route = self._route_from_decorators(node, parent)
-                if route is not None:
-                    self._routes[id(node)] = route
-            for call, scope in self.registrations:
-                self._route_from_registration(call, scope)
-        return self._routes
-
     def route(self, scope: Scope) -> Optional[Route]:
-        return self.routes.get(id(scope.node))
+        """The FastAPI route `scope` is, from its decorators or an `add_api_route` call."""
+        if not isinstance(scope, FunctionScope) or not isinstance(scope.node, cst.FunctionDef):
+            return None
+        key = id(scope.node)
+        if key not in self._routes:
+            route = self._route_from_decorators(scope)
+            self._routes[key] = route if route is not None else self.registered().get(key)
+        return self._routes[key]
 
-    def _route_from_decorators(self, node: cst.FunctionDef, parent: Scope) -> Optional[Route]:
+    def registered(self) -> Dict[int, Route]:
+        if self._registered is None:
+            self._registered = {}
+            for call, scope in _registration_calls(self.info.module.body, self.info.scope):
+                self._route_from_registration(call, scope)
+        return self._registered
+
+    def _route_from_decorators(self, scope: FunctionScope) -> Optional[Route]:
+        node = scope.node
+        assert isinstance(node, cst.FunctionDef)
+        parent = scope.parent or scope
         for decorator in node.decorators:
             expr = decorator.decorator
             if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Attribute):
@@ -207,8 +267,6 @@ class ModuleFacts:
             if method not in HTTP_METHODS and method != "websocket":
                 continue
             if self.is_app(self.evaluator.expr(expr.func.value, parent)):
-                scope = parent.child(node)
-                assert isinstance(scope, FunctionScope)
                 kind = "websocket" if method == "websocket" else "http"
                 return Route(scope, kind, dotted(expr.func.value) or "app")
         return None
@@ -223,8 +281,9 @@ class ModuleFacts:
         if isinstance(target, Func) and target.scope.module is self.info \
                 and isinstance(target.scope.node, cst.FunctionDef):
             kind = "websocket" if func.attr.value == "add_api_websocket_route" else "http"
-            self._routes.setdefault(id(target.scope.node),  # type: ignore[union-attr]
-                                    Route(target.scope, kind, dotted(func.value) or "app"))
+            assert self._registered is not None
+            self._registered.setdefault(id(target.scope.node),
+                                        Route(target.scope, kind, dotted(func.value) or "app"))
 
     def is_app(self, value: Value) -> bool:
         """A FastAPI application or router (or a project subclass of one)."""

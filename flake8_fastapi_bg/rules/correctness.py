@@ -3,7 +3,8 @@
 Module-level checks: each receives the engine's `ModuleContext` (the module's task sites,
 already resolved) and the shared facts of `routes.facts_for`, and yields findings. The facts
 modules answer the questions (`callables`, `lifetimes`, `routes`, `flow`); the checks here
-only decide and word the message.
+only decide and word the message. Every case of these rules involves a registration in the
+module (an `add_task` or a `BackgroundTask(...)`), so a module without sites costs nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from ..collect import bind_arguments
 from ..callables import (CalledTask, bind_problem, definition, function_of, is_opaque,
                          lost_coroutine, not_callable_result, task_shape)
+from ..collect import bind_arguments
 from ..fixes import pass_function_instead
 from ..lifetimes import LifetimeChecker
 from ..model import Finding, Fix
@@ -195,6 +196,8 @@ def _directly_named(expr: cst.BaseExpression, scope: Scope, evaluator, site_scop
 
 # -- FBG203 ------------------------------------------------------------------------------------
 def check_request_scoped_values(context) -> Iterator[Finding]:
+    if not context.sites:
+        return
     facts = facts_for(context)
     checker = LifetimeChecker(facts, context.settings.effective_fastapi_version)
     for site, task in context.sites:
@@ -207,11 +210,16 @@ def check_request_scoped_values(context) -> Iterator[Finding]:
 
 # -- FBG204 ------------------------------------------------------------------------------------
 def check_never_attached(context) -> Iterator[Finding]:
+    if not context.sites:
+        return
     facts = facts_for(context)
     by_call = {id(site.call): (site, task) for site, task in context.sites}
-    for route in facts.routes.values():
-        syntax = facts.function(route.scope)
-        if syntax is None:
+    for scope in facts.site_functions():
+        syntax = facts.function(scope)
+        if syntax is None or not syntax.constructions:
+            continue
+        route = facts.route(scope)
+        if route is None:
             continue
         for call in syntax.constructions:
             kind = ext_name(context.evaluator.expr(call.func, route.scope))
@@ -267,7 +275,7 @@ def _listed_elements(call: cst.Call) -> List[cst.BaseElement]:
     for arg in call.args:
         listed = isinstance(arg.value, (cst.List, cst.Tuple))
         if listed and (arg.keyword is None or arg.keyword.value == "tasks"):
-            return list(arg.value.elements)
+            return list(arg.value.elements)  # type: ignore[attr-defined]
     return []
 
 
@@ -316,8 +324,8 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
             if node.value == name and id(node) not in receivers:
                 other.append(node)
 
-    function.visit(_Uses())
     # visit_Call runs before the receiver Name is visited, so `receivers` is complete in time.
+    function.visit(_Uses())
     if other:
         return None
     return registrations
@@ -325,23 +333,26 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
 
 # -- FBG205 ------------------------------------------------------------------------------------
 def check_injected_tasks_discarded(context) -> Iterator[Finding]:
+    if not context.sites:
+        return
     facts = facts_for(context)
-    for route in facts.routes.values():
-        if route.kind != "http":
+    for scope in facts.site_functions():
+        route = facts.route(scope)
+        if route is None or route.kind != "http":
             continue
         params = facts.injected_tasks_params(route.scope)
         if not params:
+            continue
+        responses = list(_responses_with_background(route, facts, context.evaluator))
+        responses = [r for r in responses if not _mentions(r[2], params)]
+        if not responses:
             continue
         flow = facts.flow(route.scope)
         added = [(_task_name(task), flow.statement_of(site.call))
                  for site, task in _sites_in(context, route.scope, facts) if _tasks_param(site, params)]
         added += [(helper, flow.statement_of(call))
                   for call, helper in _helpers_adding_tasks(route.scope, params, context.evaluator)]
-        if not added:
-            continue
-        for node, returned, background in _responses_with_background(route, facts, context.evaluator):
-            if _mentions(background, params):
-                continue
+        for node, returned, _ in responses:
             lost = [name for name, stmt in added if stmt is not None and flow.falls_through(stmt, returned)]
             if not lost:
                 continue
@@ -460,9 +471,12 @@ def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
 
 # -- FBG206 ------------------------------------------------------------------------------------
 def check_websocket_tasks(context) -> Iterator[Finding]:
+    if not context.sites:
+        return
     facts = facts_for(context)
-    for route in facts.routes.values():
-        if route.kind != "websocket":
+    for scope in facts.site_functions():
+        route = facts.route(scope)
+        if route is None or route.kind != "websocket":
             continue
         params = facts.injected_tasks_params(route.scope)
         if not params:
@@ -521,12 +535,12 @@ def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> b
 # -- FBG207 ------------------------------------------------------------------------------------
 def check_added_after_yield(context) -> Iterator[Finding]:
     version = context.settings.effective_fastapi_version
-    if EARLY_EXIT[0] <= version < EARLY_EXIT[1]:
+    if EARLY_EXIT[0] <= version < EARLY_EXIT[1] or not context.sites:
         return  # these versions run the exit code before the response: the task still runs
     facts = facts_for(context)
-    for syntax in facts.syntax.values():
-        scope = syntax.scope
-        if not syntax.yields or not isinstance(scope.node, cst.FunctionDef):
+    for scope in facts.site_functions():
+        syntax = facts.function(scope)
+        if syntax is None or not syntax.yields:
             continue
         if is_opaque(scope):
             continue  # @contextmanager, @pytest.fixture...: not a FastAPI dependency
@@ -574,7 +588,8 @@ def check_coroutine_lost(context) -> Iterator[Finding]:
 
 
 def _lost_message(site, task, lost) -> str:
-    target = lost.target.name
+    cls = lost.target.enclosing_class()
+    target = f"{cls.name}.{lost.target.name}" if cls is not None else lost.target.name
     where = definition(lost.target)
     if lost.kind == "lambda":
         what = f"the lambda task calls async '{target}' (defined at {where}) and returns its coroutine"
@@ -598,7 +613,7 @@ def _lambda_fix(context, site, lost) -> Optional[Fix]:
     if any(_has_late_work(arg.value) for arg in lost.call.args):
         return None  # evaluating these now instead of in the task would change what runs when
     return pass_function_instead(context.info, site.call, lost.call,
-                                 f"pass {lost.target.name} and its arguments instead of a lambda")
+                                 "pass the async function and its arguments instead of a lambda")
 
 
 def _has_late_work(expr: cst.CSTNode) -> bool:
@@ -616,17 +631,19 @@ def _has_late_work(expr: cst.CSTNode) -> bool:
 
 # -- FBG209 ------------------------------------------------------------------------------------
 def check_background_on_injected_response(context) -> Iterator[Finding]:
+    if not context.sites:
+        return
     facts = facts_for(context)
-    called_by_fastapi: Dict[int, FunctionScope] = {id(r.scope.node): r.scope for r in facts.routes.values()
-                                                   if r.kind == "http"}
-    for dependency in facts.dependencies:
-        if dependency.target.module is context.info:
-            called_by_fastapi.setdefault(id(dependency.target.node), dependency.target)
-    for scope in called_by_fastapi.values():
+    for scope in facts.site_functions():
         syntax = facts.function(scope)
         if syntax is None or not syntax.background_assigns:
             continue
         params = facts.response_params(scope)
+        if not params:
+            continue
+        route = facts.route(scope)
+        if (route is None or route.kind != "http") and not facts.used_as_dependency(scope):
+            continue  # a helper given some response: FastAPI does not call it
         returned = {r.value.value for r in syntax.returns if isinstance(r.value, cst.Name)}
         for assign in syntax.background_assigns:
             target = assign.targets[0].target
@@ -919,7 +936,7 @@ register(Rule(
     what=("Flags tasks added (directly or through a helper) to the `BackgroundTasks` parameter "
           "of a route registered with `@app.websocket(...)`/`@router.websocket(...)` or "
           "`add_api_websocket_route`. Not flagged when the endpoint runs the object itself "
-          "(`await background_tasks()`)."),
+          "(`await background_tasks()`) or hands it on to code that may."),
     why=("FastAPI injects a working `BackgroundTasks` into WebSocket endpoints but never calls "
          "it: there is no response to attach it to. The tasks never run, without an error."),
     bad=Example('''from fastapi import BackgroundTasks, FastAPI, WebSocket
