@@ -13,11 +13,10 @@ command line) the same commands are run, interleaved, `--repeat` times each:
 Why "hidden": flake8 runs every installed plugin and applies --select to the *reports* only,
 so `--select=E,F,W,C90` with the plugin installed still pays for the plugin. (It even shows
 its reports: `F` is a prefix of `FBG`, so selecting pyflakes' `F` selects `FBG` too; only
-`--extend-ignore=FBG` drops them.) The baseline
-therefore runs flake8 through a tiny launcher that drops this plugin's entry points before
-flake8 loads them (and forces the `fork` start method so pool workers inherit that choice);
-the other flake8 commands use the same launcher without the filter, so both sides differ
-only by the plugin.
+`--extend-ignore=FBG` drops them.) The baseline therefore runs flake8 through a tiny
+launcher that drops this plugin's entry points before flake8 loads them (and forces the
+`fork` start method so pool workers inherit that choice); the other flake8 commands use the
+same launcher without the filter, so both sides differ only by the plugin.
 
 Each command runs under a small wrapper process that times it (perf_counter around
 subprocess.run, so interpreter start-up of the wrapper is not counted) and reads its own
@@ -30,6 +29,7 @@ Usage:
   python benchmarks/run.py                       # synthetic apps of 100 and 1,000 modules
   python benchmarks/run.py --sizes 100,1000,10000
   python benchmarks/run.py ~/src/myapp --repeat 5 --markdown --json out.json
+  python benchmarks/run.py --report out.json --markdown   # re-print saved figures
 
 Exit status: 0 when the measurements ran (even if a command failed: its error is printed and
 the others continue), 2 on usage errors.
