@@ -54,6 +54,23 @@ def resolve_relative(package: str, level: int, module: Optional[str]) -> Optiona
     return ".".join(base) or None
 
 
+def own_nodes(node: FuncNode, kind: type) -> list:
+    """The nodes of `kind` in a function's own body, in source order: not inside nested defs,
+    lambdas or classes, whose code runs at another time."""
+    found: list = []
+
+    class _Own(cst.CSTVisitor):
+        def on_visit(self, inner: cst.CSTNode) -> bool:
+            if inner is not node and isinstance(inner, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                return False
+            if isinstance(inner, kind):
+                found.append(inner)
+            return True
+
+    node.visit(_Own())
+    return found
+
+
 class _Collector(cst.CSTVisitor):
     """Collects the bindings of one scope's body without entering nested scopes."""
 

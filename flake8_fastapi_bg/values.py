@@ -16,7 +16,7 @@ import libcst as cst
 
 from .knowledge import KnowledgeBase
 from .project import Project, iter_ancestors
-from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted
+from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted, own_nodes
 
 
 class Value:
@@ -448,24 +448,7 @@ def _looks_like_class(qualname: str) -> bool:
 
 def _return_values(node: cst.FunctionDef):
     """The expressions of `return <value>` statements directly in a function (not nested)."""
-    found = []
-
-    class _Returns(cst.CSTVisitor):
-        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
-            return inner is node
-
-        def visit_Lambda(self, inner: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Return(self, ret: cst.Return) -> None:
-            if ret.value is not None:
-                found.append(ret.value)
-
-    node.visit(_Returns())
-    return found
+    return [ret.value for ret in own_nodes(node, cst.Return) if ret.value is not None]
 
 
 def display_name(value: Value) -> str:
