@@ -23,9 +23,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from .collect import TaskSite, bind_arguments
-from .scopes import FunctionScope, Scope, dotted
-from .values import (PARTIAL, Bound, Cls, Coroutine, Evaluator, Ext, Func, Inst, Value,
-                     ext_name)
+from .routes import callable_function, is_generator
+from .scopes import FunctionScope, Scope, dotted, own_nodes
+from .values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
 
 _TRANSPARENT_DECORATORS = frozenset({"staticmethod", "classmethod"})
 _WRAPS = frozenset({"functools.wraps"})
@@ -165,11 +165,6 @@ def bind_problem(scope: FunctionScope, skip_first: bool, shape: CallShape) -> Op
     return None
 
 
-def skips_first_parameter(value: Value) -> bool:
-    """A bound method (or classmethod through its class) receives its first argument implicitly."""
-    return isinstance(value, Bound)
-
-
 # -- FBG201: call results ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class CalledTask:
@@ -178,9 +173,16 @@ class CalledTask:
     name: str
     result: str  # "None", "a coroutine object", "a dict"
     call: Optional[cst.Call]  # the inner call, whose callee and arguments a fix passes instead
-    fixable: bool  # passing the callee and its arguments runs the same code later
+    function: bool  # the callee is a function (its body runs now), not a class
     awaited: bool = False
     where: Optional[str] = None  # where the callee is defined, for project functions
+
+    @property
+    def fixable(self) -> bool:
+        """Passing the callee and its arguments instead runs the intended work after the
+        response: the function is called for its effect (it returns None), or it is async.
+        A function returning a value or a generator was probably meant for something else."""
+        return self.function and self.call is not None and self.result in ("None", "a coroutine object")
 
 
 def not_callable_result(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluator,
@@ -192,7 +194,7 @@ def not_callable_result(expr: cst.BaseExpression, scope: Scope, evaluator: Evalu
         if isinstance(value, Coroutine) and _bound_once(inner, scope):  # `coro = notify(x); add_task(coro)`
             func = function_of(value.func)
             if func is not None and not is_opaque(func):
-                return CalledTask(func.name, "a coroutine object", None, False, False, definition(func))
+                return CalledTask(func.name, "a coroutine object", None, True, False, definition(func))
         return None
     callee = evaluator.expr(inner.func, scope)
     name = dotted(inner.func) or _short(inner.func)
@@ -238,7 +240,8 @@ def _instance_not_callable(cls: Cls, evaluator: Evaluator) -> Optional[str]:
         if node.keywords or any(dotted(d.decorator) not in ("dataclass", "dataclasses.dataclass")
                                 for d in node.decorators):
             return None  # a metaclass or a class decorator may change what the class makes
-        if any(not isinstance(evaluator.expr(b.value, klass.parent or klass), Cls) for b in node.bases):
+        bases = [evaluator.expr(b.value, klass.parent or klass) for b in node.bases]
+        if any(not isinstance(b, Cls) and ext_name(b) != "builtins.object" for b in bases):
             return None  # a base we cannot see may define __call__
         if klass.local("__call__") or klass.local("__getattr__"):
             return None
@@ -246,8 +249,6 @@ def _instance_not_callable(cls: Cls, evaluator: Evaluator) -> Optional[str]:
 
 
 def _is_generator(func: FunctionScope) -> bool:
-    from .routes import is_generator
-
     return isinstance(func.node, cst.FunctionDef) and is_generator(func.node)
 
 
@@ -312,23 +313,7 @@ def _literal_kind(value: cst.BaseExpression) -> Optional[str]:
 
 
 def _returns(node: cst.FunctionDef) -> List[cst.Return]:
-    found: List[cst.Return] = []
-
-    class _Returns(cst.CSTVisitor):
-        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
-            return inner is node
-
-        def visit_Lambda(self, inner: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Return(self, ret: cst.Return) -> None:
-            found.append(ret)
-
-    node.visit(_Returns())
-    return found
+    return own_nodes(node, cst.Return)
 
 
 # -- FBG208: coroutines lost in sync wrappers -------------------------------------------------
@@ -372,8 +357,6 @@ def lost_coroutine(site: TaskSite, value: Value, raw: Value, evaluator: Evaluato
 def _coroutine_target(call: cst.Call, scope: Scope, evaluator: Evaluator) -> Optional[FunctionScope]:
     """The `async def` that `call` calls (so the call makes a coroutine), or None. Only the callee
     is evaluated: what a sync callee returns does not matter here."""
-    from .routes import callable_function
-
     target = callable_function(evaluator.expr(call.func, scope), evaluator)
     if target is not None and target.is_async and not is_opaque(target) and not _is_generator(target):
         return target
@@ -509,4 +492,4 @@ def _producing_calls(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluato
 
 __all__ = ["CallShape", "CalledTask", "LostCoroutine", "bind_problem", "definition", "function_of",
            "is_opaque", "lost_coroutine", "not_callable_result", "returned_kind", "shape_of",
-           "skips_first_parameter", "task_shape", "Inst", "Ext"]
+           "task_shape"]

@@ -16,12 +16,13 @@ attributes set once from such a value. Anything less clear is not reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import libcst as cst
 
 from .analyse import ResolvedTask
 from .collect import TaskSite
+from .knowledge import split_words
 from .routes import ModuleFacts, is_generator
 from .scopes import FunctionScope, Scope, dotted
 from .values import Func
@@ -29,6 +30,16 @@ from .values import Func
 _MAX_DEPTH = 5
 FUNCTION_SCOPE_DEPENDENCIES = (0, 121)
 EARLY_EXIT = ((0, 106), (0, 118))  # yield-dependency exit and UploadFile closing before the response
+
+# What a `with` target must look like to count as a resource its block closes: words of the
+# context expression's callee (`SessionLocal()`, `open(...)`, `engine.connect()`) or of the target
+# name (`as db`). A span, a lock, a timer or `pytest.raises` is not reported.
+RESOURCE_WORDS = frozenset({
+    "browser", "channel", "client", "conn", "connect", "connection", "cursor", "database", "db",
+    "driver", "file", "ftp", "handle", "open", "pool", "session", "sftp", "smtp", "socket",
+    "spooled", "tar", "temporary", "tempfile", "transaction", "zip",
+})
+FILE_WORDS = frozenset({"file", "handle", "open", "spooled", "tar", "temporary", "tempfile", "zip"})
 
 SESSION_ADVICE = "pass ids and open a new session (or connection) inside the task"
 UPLOAD_ADVICE = ("read the upload in the endpoint (`await file.read()`) and pass the bytes, "
@@ -155,9 +166,13 @@ class LifetimeChecker:
         if not isinstance(block, cst.With):
             return None
         line, _ = where.module.position(block)
-        opener = (dotted(item.item.func) if isinstance(item.item, cst.Call) else None) or ""
-        last = opener.rpartition(".")[2].lower()
-        if "open" in last or "temporary" in last:
+        context = item.item.func if isinstance(item.item, cst.Call) else item.item
+        opener = set(split_words((dotted(context) or "").rpartition(".")[2]))
+        target = item.asname.name if item.asname is not None else None
+        named = set(split_words(target.value)) if isinstance(target, cst.Name) else set()
+        if not (opener | named) & RESOURCE_WORDS:
+            return None  # not recognisably a resource: a span, a lock, a timer...
+        if (opener or named) & FILE_WORDS and not opener & (RESOURCE_WORDS - FILE_WORDS):
             advice = "pass the data read inside the block, or a path the task opens itself"
         else:
             advice = SESSION_ADVICE
@@ -240,4 +255,4 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-__all__ = ["ClosedValue", "LifetimeChecker", "Sequence"]
+__all__ = ["ClosedValue", "LifetimeChecker"]

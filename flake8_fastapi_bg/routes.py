@@ -17,11 +17,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from .flow import FunctionFlow, sub_blocks, flow_of
-from .scopes import Binding, ClassScope, FunctionScope, Scope, dotted
-from .values import (ANNOTATED, BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, OPTIONAL, Bound,
-                     Cls, Evaluator, Ext, ExtInstance, Func, Inst, Value, ext_name,
-                     is_background_tasks)
+from .flow import FunctionFlow, flow_of, sub_blocks
+from .scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
+from .values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
+                     ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
 
 APP_TYPES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI", "fastapi.APIRouter",
                        "fastapi.routing.APIRouter"})
@@ -396,23 +395,7 @@ def is_generator(node: cst.FunctionDef) -> bool:
 
 
 def yields_of(node: cst.FunctionDef) -> List[cst.Yield]:
-    found: List[cst.Yield] = []
-
-    class _Yields(cst.CSTVisitor):
-        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
-            return inner is node
-
-        def visit_Lambda(self, inner: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Yield(self, inner: cst.Yield) -> None:
-            found.append(inner)
-
-    node.visit(_Yields())
-    return found
+    return own_nodes(node, cst.Yield)
 
 
 def _argument(call: cst.Call, position: Optional[int], keyword: str) -> Optional[cst.BaseExpression]:
@@ -512,4 +495,4 @@ def facts_for(context) -> ModuleFacts:
 
 __all__ = ["ModuleFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
-           "UPLOAD_FILE", "ANNOTATED", "OPTIONAL", "Binding"]
+           "UPLOAD_FILE"]

@@ -188,6 +188,17 @@ def test_class_instances_are_not_rewritten() -> None:
     assert len(findings) == 1 and findings[0].fix is None
 
 
+def test_calls_returning_values_are_not_rewritten() -> None:
+    # `add_task(render(x))` was probably meant as `add_task(send, render(x))`: moving the call
+    # into the task would silently discard the value, so only the finding is given.
+    functions = "def render(x: str) -> str:\n    return x\n\n\ndef rows(x: str):\n    yield x\n\n\n@app.post"
+    source = HEAD.replace("@app.post", functions) + \
+        "    background_tasks.add_task(render(x))\n    background_tasks.add_task(rows(x))\n" + TAIL
+    findings = [f for f in lint_source("example.py", source, Settings()) if f.code == "FBG201"]
+    assert [f.fix for f in findings] == [None, None]
+    assert "which is a str" in findings[0].message and "which is a generator" in findings[1].message
+
+
 def test_crlf_source_keeps_its_line_endings() -> None:
     body = "    background_tasks.add_task(\r\n        send(\r\n            x,\r\n        )\r\n    )\r\n"
     source = (HEAD + body + TAIL).replace("\r\n", "\n").replace("\n", "\r\n")

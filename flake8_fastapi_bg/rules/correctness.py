@@ -114,7 +114,7 @@ def _called_message(site, called: CalledTask) -> str:
         what = (f"{registration} receives {call_text}, a coroutine object{where}: it is never "
                 f"awaited, so {called.name} never runs, and the task fails with TypeError after "
                 f"the response")
-    elif not called.fixable:
+    elif not called.function:
         what = (f"{registration} receives {call_text}, {called.result}: the task fails with "
                 f"TypeError after the response")
     else:
@@ -124,7 +124,7 @@ def _called_message(site, called: CalledTask) -> str:
     if called.fixable and not site.args and site.kind != "forwarded":
         fix = f"pass the function and its arguments: {_rendered_call(_site_prefix(site), called.call)}"
     else:
-        fix = "pass the function and its arguments separately"
+        fix = "pass the function to run and its arguments separately"
     return f"task '{called.name}' is called, not passed: {what}; {fix}"
 
 
@@ -713,7 +713,9 @@ def signup(email: str, background_tasks: BackgroundTasks):
 '''),
     fix=("Pass the function and its arguments separately: `add_task(send, x, y=1)`, "
          "`BackgroundTask(f, a)`. The fix is applied automatically when the registration has "
-         "no other arguments; comments and formatting inside the call are kept."),
+         "no other arguments and the called function returns nothing or is async (a function "
+         "that returns a value was probably meant for something else); comments and formatting "
+         "inside the call are kept."),
     references=(STARLETTE_BG, FASTAPI_BG),
     check=check_called_not_passed, fixable=True, level="module",
 ))
