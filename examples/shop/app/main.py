@@ -1,7 +1,7 @@
 from fastapi import FastAPI
 
-from app.routes import checkout, media, users, webhooks
+from app.routes import checkout, media, mistakes, users, webhooks
 
 app = FastAPI(title="shop")
-for module in (checkout, media, users, webhooks):
+for module in (checkout, media, mistakes, users, webhooks):
     app.include_router(module.router)
