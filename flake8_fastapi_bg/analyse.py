@@ -19,6 +19,7 @@ from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
 from .scopes import FunctionScope
 from .settings import Settings
+from .syntax import walk
 from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
                      PartialV, Value, display_name)
 
@@ -160,7 +161,7 @@ class _CallCollector(cst.CSTVisitor):
 
 def _calls(scope: FunctionScope) -> List[_CallSite]:
     collector = _CallCollector(scope.node)
-    scope.node.visit(collector)
+    walk(scope.node, collector)
     return collector.calls
 
 

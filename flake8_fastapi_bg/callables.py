@@ -25,6 +25,7 @@ import libcst as cst
 from .collect import TaskSite, bind_arguments
 from .routes import callable_function, is_generator
 from .scopes import FunctionScope, Scope, dotted, own_nodes
+from .syntax import walk
 from .values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
 
 _TRANSPARENT_DECORATORS = frozenset({"staticmethod", "classmethod"})
@@ -397,7 +398,7 @@ def _dropped_calls(node: cst.FunctionDef) -> List[cst.Call]:
             if isinstance(expr.value, cst.Call):
                 found.append(expr.value)
 
-    node.visit(_Statements())
+    walk(node, _Statements())
     return found
 
 

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from .scopes import FunctionScope, Scope
+from .syntax import walk
 from .values import (BACKGROUND_TASK, Bound, Evaluator, Func, Value, ext_name,
                      is_background_tasks)
 
@@ -174,7 +175,7 @@ class _AddTaskCalls(cst.CSTVisitor):
 
 def _calls_in(func: FunctionScope) -> List[cst.Call]:
     finder = _AddTaskCalls(func.node)
-    func.node.visit(finder)
+    walk(func.node, finder)
     return finder.calls
 
 
@@ -244,5 +245,5 @@ def _forwarded_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> O
 
 def collect_sites(evaluator: Evaluator, module_scope: Scope) -> List[TaskSite]:
     finder = _SiteFinder(evaluator, module_scope)
-    module_scope.module.module.visit(finder)
+    walk(module_scope.module.module, finder)
     return finder.sites

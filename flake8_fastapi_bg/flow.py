@@ -15,6 +15,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
+from .syntax import walk
+
 # (id of the compound statement or function, block label): one block of statements.
 BlockKey = Tuple[int, str]
 # One level of a statement's path: the block it is in, its index there, the statement.
@@ -97,7 +99,7 @@ class FunctionFlow:
             self.paths[id(statement)] = path
             blocks = sub_blocks(statement)
             bodies = {id(body) for _, _, body, _ in blocks}
-            statement.visit(_NodeOwner(statement, self.owners, bodies))
+            walk(statement, _NodeOwner(statement, self.owners, bodies))
             for number, (kind, label, _, inner) in enumerate(blocks):
                 self.kinds[id(statement)] = kind
                 self._index((id(statement), f"{label}:{number}"), inner, path)

@@ -25,6 +25,7 @@ from .collect import TaskSite
 from .knowledge import split_words
 from .routes import ModuleFacts, is_generator
 from .scopes import FunctionScope, Scope, dotted
+from .syntax import walk
 from .values import Func
 
 _MAX_DEPTH = 5
@@ -223,7 +224,7 @@ def _within(node: cst.CSTNode, container: cst.CSTNode) -> bool:
                 found.append(True)
             return not found
 
-    container.visit(_Find())
+    walk(container, _Find())
     return bool(found)
 
 
@@ -233,11 +234,11 @@ def _names_in(node: cst.CSTNode) -> List[cst.Name]:
 
     class _Names(cst.CSTVisitor):
         def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
+            walk(attribute.value, self)
             return False
 
         def visit_Arg(self, arg: cst.Arg) -> bool:
-            arg.value.visit(self)
+            walk(arg.value, self)
             return False
 
         def visit_Param(self, param: cst.Param) -> bool:
@@ -247,7 +248,7 @@ def _names_in(node: cst.CSTNode) -> List[cst.Name]:
             names.append(name)
 
     body = node.body  # type: ignore[attr-defined]
-    body.visit(_Names())
+    walk(body, _Names())
     return names
 
 

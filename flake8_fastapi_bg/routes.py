@@ -19,6 +19,7 @@ import libcst as cst
 
 from .flow import FunctionFlow, flow_of, sub_blocks
 from .scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
+from .syntax import walk
 from .values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
                      ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
 
@@ -191,7 +192,7 @@ class ModuleFacts:
     def _gather(self) -> None:
         if not self._gathered:
             self._gathered = True
-            self.info.module.visit(_ModuleGatherer(self, self.info.scope))
+            walk(self.info.module, _ModuleGatherer(self, self.info.scope))
 
     @property
     def dependency_calls(self) -> List[Tuple[cst.Call, Scope]]:
@@ -212,7 +213,7 @@ class ModuleFacts:
         found = self._syntax.get(id(scope.node))
         if found is None:
             found = self._syntax[id(scope.node)] = FunctionSyntax(scope)
-            scope.node.visit(_FunctionGatherer(found))
+            walk(scope.node, _FunctionGatherer(found))
         return found
 
     def flow(self, scope: FunctionScope) -> FunctionFlow:

@@ -14,6 +14,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
+from .syntax import walk
+
 FuncNode = Union[cst.FunctionDef, cst.Lambda]
 
 
@@ -67,7 +69,7 @@ def own_nodes(node: FuncNode, kind: type) -> list:
                 found.append(inner)
             return True
 
-    node.visit(_Own())
+    walk(node, _Own())
     return found
 
 
@@ -192,7 +194,7 @@ class Scope:
             collector = _Collector(self)
             self._seed(collector)
             for statement in self._body():
-                statement.visit(collector)
+                walk(statement, collector)
             self._collector = collector
         return self._collector
 

@@ -21,6 +21,7 @@ from ..lifetimes import LifetimeChecker
 from ..model import Finding, Fix
 from ..routes import ModuleFacts, Route, facts_for, is_response_call
 from ..scopes import FunctionScope, Scope
+from ..syntax import walk
 from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, PARTIAL, Cls, Func, Inst, PartialV,
                       display_name, ext_name)
 from .base import Example, Rule, register
@@ -305,11 +306,11 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
                 receivers.add(id(func.value))
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)
+            walk(node.value, self)
             return False
 
         def visit_Arg(self, node: cst.Arg) -> bool:
-            node.value.visit(self)
+            walk(node.value, self)
             return False
 
         def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
@@ -317,7 +318,7 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
             if node.value is not None:
-                node.value.visit(self)
+                walk(node.value, self)
             return False
 
         def visit_Name(self, node: cst.Name) -> None:
@@ -325,7 +326,7 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
                 other.append(node)
 
     # visit_Call runs before the receiver Name is visited, so `receivers` is complete in time.
-    function.visit(_Uses())
+    walk(function, _Uses())
     if other:
         return None
     return registrations
@@ -401,7 +402,7 @@ def _calls_in(function: cst.CSTNode) -> List[cst.Call]:
         def visit_Call(self, node: cst.Call) -> None:
             calls.append(node)
 
-    function.visit(_Calls())
+    walk(function, _Calls())
     return calls
 
 
@@ -465,7 +466,7 @@ def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
             if node.value in names:
                 found.append(node)
 
-    expr.visit(_Names())
+    walk(expr, _Names())
     return bool(found)
 
 
@@ -513,11 +514,11 @@ def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> b
                 allowed.update(id(a.value) for a in node.args if isinstance(a.value, cst.Name))
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)
+            walk(node.value, self)
             return False
 
         def visit_Arg(self, node: cst.Arg) -> bool:
-            node.value.visit(self)
+            walk(node.value, self)
             return False
 
         def visit_Param(self, node: cst.Param) -> bool:
@@ -528,7 +529,7 @@ def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> b
                 other.append(node)
 
     body = function.body  # type: ignore[attr-defined]
-    body.visit(_Uses())
+    walk(body, _Uses())
     return bool(other)
 
 
@@ -625,7 +626,7 @@ def _has_late_work(expr: cst.CSTNode) -> bool:
                 found.append(node)
             return not found
 
-    expr.visit(_Work())
+    walk(expr, _Work())
     return bool(found)
 
 

@@ -1,0 +1,101 @@
+"""A fast, read-only walk over libcst trees.
+
+`node.visit(visitor)` in libcst rebuilds every node it passes (it is the same machinery that
+transformers use), and calls attribute hooks for every field of every node: on a real app that
+walk cost more than parsing. The analysis only *reads* trees, so it walks them here instead:
+
+* children come from the node's fields in source order — the order in which libcst's own
+  `_visit_and_replace_children` reads them, taken once per node type from the constants of its code —
+  skipping the fields that only hold whitespace, parentheses, commas and other tokens;
+* `visit_<Type>` / `leave_<Type>` (and overridden `on_visit` / `on_leave`) of an ordinary
+  `cst.CSTVisitor` subclass are called with libcst's semantics: a `visit_` that returns False
+  skips the children, `leave_` is called either way;
+* the walk keeps its own stack, so deeply nested expressions cannot exhaust Python's recursion
+  limit.
+
+The tests compare this walk with libcst's own on real code, node by node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import libcst as cst
+
+# Fields that hold only whitespace, comments, brackets and punctuation: nothing to analyse.
+_TOKEN_FIELDS = frozenset({
+    "leading_lines", "lines_after_decorators", "lpar", "rpar", "lbrace", "rbrace", "lbracket",
+    "rbracket", "header", "footer", "comma", "semicolon", "equal", "colon", "first_colon",
+    "second_colon", "trailing_whitespace", "newline", "indent", "empty_lines", "default_indent",
+    "default_newline", "encoding", "has_trailing_newline", "leading_whitespace", "last_line",
+    "first_line", "trailing_comma", "separator", "dot", "relative", "posonly_ind", "operator",
+    "asynchronous", "comment",
+})
+
+_FIELDS: Dict[type, Tuple[str, ...]] = {}
+
+
+def child_fields(cls: type) -> Tuple[str, ...]:
+    """The fields of a node type that may hold nodes worth visiting, in source order."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        declared = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        code = getattr(getattr(cls, "_visit_and_replace_children", None), "__code__", None)
+        # The visit order is the order of the field names passed to libcst's visit helpers.
+        order = [name for name in (code.co_consts if code else ())
+                 if isinstance(name, str) and name in declared]
+        order = list(dict.fromkeys(order + declared))  # fields the code does not name go last
+        found = _FIELDS[cls] = tuple(name for name in order
+                                     if name not in _TOKEN_FIELDS and not name.startswith("whitespace"))
+    return found
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The child nodes of `node` worth analysing, in source order."""
+    for name in child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+Hook = Optional[Callable[[cst.CSTVisitor, cst.CSTNode], object]]
+_HOOKS: Dict[Tuple[type, type], Tuple[Hook, Hook]] = {}
+_BASE_ON_VISIT = cst.CSTVisitor.on_visit
+_BASE_ON_LEAVE = cst.CSTVisitor.on_leave
+
+
+def _hooks(visitor_cls: type, node_cls: type) -> Tuple[Hook, Hook]:
+    key = (visitor_cls, node_cls)
+    found = _HOOKS.get(key)
+    if found is None:
+        on_visit = getattr(visitor_cls, "on_visit", _BASE_ON_VISIT)
+        on_leave = getattr(visitor_cls, "on_leave", _BASE_ON_LEAVE)
+        visit = on_visit if on_visit is not _BASE_ON_VISIT \
+            else getattr(visitor_cls, f"visit_{node_cls.__name__}", None)
+        leave = on_leave if on_leave is not _BASE_ON_LEAVE \
+            else getattr(visitor_cls, f"leave_{node_cls.__name__}", None)
+        found = _HOOKS[key] = (visit, leave)
+    return found
+
+
+def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """Visit `root` and its descendants with `visitor`, like `root.visit(visitor)`, read-only."""
+    visitor_cls = type(visitor)
+    stack: List[Tuple[cst.CSTNode, bool]] = [(root, False)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, leaving = pop()
+        visit, leave = _hooks(visitor_cls, type(node))
+        if leaving:
+            leave(visitor, node)  # type: ignore[misc]
+            continue
+        if leave is not None:
+            push((node, True))
+        if visit is not None and visit(visitor, node) is False:
+            continue
+        stack.extend((child, False) for child in reversed(list(children(node))))
