@@ -9,7 +9,7 @@ modules that tasks reach, so a module is summarised the same way wherever it is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
@@ -31,6 +31,7 @@ class Binding:
     value: Optional[cst.BaseExpression] = None  # assigned value, `with` context, `for` iterable
     qualname: Optional[str] = None  # for imports: the imported dotted name
     annotation: Optional[cst.BaseExpression] = None
+    order: int = 0  # source order of the binding statement within its scope body
 
 
 def dotted(node: cst.CSTNode) -> Optional[str]:
@@ -79,11 +80,14 @@ class _Collector(cst.CSTVisitor):
     def __init__(self, scope: "Scope") -> None:
         self.scope = scope
         self.bindings: Dict[str, List[Binding]] = {}
-        self.star_imports: List[str] = []
+        self.star_imports: List[Tuple[str, int]] = []  # (module, order)
         self.self_attrs: Dict[str, List[Binding]] = {}
         self.declared_global: set = set()
+        self.order = 0  # set by the scope before each body statement
 
     def add(self, name: str, binding: Binding) -> None:
+        if binding.order != self.order:
+            binding = replace(binding, order=self.order)
         self.bindings.setdefault(name, []).append(binding)
 
     # Nested scopes: bind their name, do not enter their bodies.
@@ -160,7 +164,7 @@ class _Collector(cst.CSTVisitor):
         if base is None:
             return
         if isinstance(node.names, cst.ImportStar):
-            self.star_imports.append(base)
+            self.star_imports.append((base, self.order))
             return
         for alias in node.names:
             if not isinstance(alias.name, cst.Name):
@@ -193,7 +197,8 @@ class Scope:
         if self._collector is None:
             collector = _Collector(self)
             self._seed(collector)
-            for statement in self._body():
+            for order, statement in enumerate(self._body(), 1):
+                collector.order = order
                 walk(statement, collector)
             self._collector = collector
         return self._collector
@@ -206,8 +211,12 @@ class Scope:
         return self._collect().bindings
 
     @property
-    def star_imports(self) -> List[str]:
+    def star_imports(self) -> List[Tuple[str, int]]:
+        """`from m import *` in this body: (m, order), in source order."""
         return self._collect().star_imports
+
+    def declared_global(self) -> set:
+        return self._collect().declared_global
 
     def local(self, name: str) -> List[Binding]:
         return self.bindings.get(name, [])
@@ -218,7 +227,7 @@ class Scope:
         first = True
         while scope is not None:
             skip = isinstance(scope, ClassScope) and not first
-            if not skip and name not in scope._collect().declared_global:
+            if not skip and name not in scope.declared_global():
                 found = scope.local(name)
                 if found:
                     return found[-1], scope
@@ -264,6 +273,45 @@ class ModuleScope(Scope):
 
     def _body(self) -> Sequence[cst.CSTNode]:
         return self.module.module.body
+
+
+class SlicedModuleScope(ModuleScope):
+    """The module scope of a reached module (`project.SlicedModuleInfo`): the bindings of a
+    name come from parsing only the statements that may bind it."""
+
+    def __init__(self, module) -> None:
+        Scope.__init__(self, cst.Module(body=[]), None, module, module.name)
+        self._local: Dict[str, List[Binding]] = {}
+        self._stars: Optional[List[Tuple[str, int]]] = None
+
+    def _gather(self, groups: Sequence[int]) -> _Collector:
+        collector = _Collector(self)
+        for index in groups:
+            collector.order = self.module.order(index)
+            for statement in self.module.statements(index):
+                walk(statement, collector)
+        return collector
+
+    def _collect(self) -> _Collector:  # everything: only for callers that want every binding
+        if self._collector is None:
+            self._collector = self._gather(self.module.all_groups())
+        return self._collector
+
+    def local(self, name: str) -> List[Binding]:
+        found = self._local.get(name)
+        if found is None:
+            groups = self.module.binders(name)
+            found = self._local[name] = self._gather(groups).bindings.get(name, []) if groups else []
+        return found
+
+    @property
+    def star_imports(self) -> List[Tuple[str, int]]:
+        if self._stars is None:
+            self._stars = self._gather(self.module.star_groups()).star_imports
+        return self._stars
+
+    def declared_global(self) -> set:
+        return set()
 
 
 class ClassScope(Scope):

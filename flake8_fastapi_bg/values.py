@@ -127,6 +127,7 @@ class Evaluator:
     project: Project
     kb: KnowledgeBase
     _active: Dict[Tuple[int, int], bool] = field(default_factory=dict)
+    _members: Dict[Tuple[str, str], Tuple[object, "Value"]] = field(default_factory=dict)
 
     # -- names -------------------------------------------------------------------------------
     def lookup(self, name: str, scope: Scope) -> Optional[Tuple[Binding, Scope]]:
@@ -134,18 +135,49 @@ class Evaluator:
 
     def name(self, name: str, scope: Scope) -> Value:
         found = scope.lookup(name)
+        module_scope = self._module_scope(scope)
+        if module_scope is not None and (found is None or found[1] is module_scope):
+            # A `from m import *` after the module's own binding of the name wins over it.
+            value = self._from_stars(module_scope, name, found[0].order if found else -1, 0)
+            if value is not None:
+                return value
         if found is None:
-            module_scope = self._module_scope(scope)
-            for star in module_scope.star_imports if module_scope else ():
-                value = self.qualified(f"{star}.{name}")
-                if not isinstance(value, Unknown) and not (isinstance(value, Ext) and
-                                                           self.project.module(star) is not None):
-                    return value
             if name in BUILTIN_NAMES:
                 return Ext(f"builtins.{name}")
             return UNKNOWN
         binding, where = found
         return self.binding(binding, where, name)
+
+    def _from_stars(self, scope: Scope, name: str, after: int, depth: int) -> Optional[Value]:
+        """What the last `from m import *` of `scope` after order `after` that provides `name`
+        binds it to, as Python would: m's `__all__` if it has one, else its public names."""
+        for star, order in reversed(scope.star_imports):
+            if order <= after:
+                break
+            if not self._exports(star, name):
+                continue
+            value = self.qualified(f"{star}.{name}", depth + 1)
+            if isinstance(value, Unknown):
+                continue
+            if isinstance(value, Ext) and self.project.module(star) is not None:
+                continue  # a project module that does not define it
+            return value
+        return None
+
+    def _exports(self, module_name: str, name: str) -> bool:
+        module = self.project.module(module_name)
+        if module is None:
+            return True  # a library module: its names are not ours to check
+        bindings = module.scope.local("__all__")
+        value = bindings[-1].value if bindings else None
+        if isinstance(value, (cst.List, cst.Tuple)):
+            names = set()
+            for element in value.elements:
+                if not isinstance(element.value, cst.SimpleString):
+                    return not name.startswith("_")  # computed: assume the usual rule
+                names.add(element.value.evaluated_value)
+            return name in names
+        return not name.startswith("_")
 
     def binding(self, binding: Binding, where: Scope, name: str) -> Value:
         kind = binding.kind
@@ -321,15 +353,20 @@ class Evaluator:
             return Ext(f"{base}.{attr}")
         return UNKNOWN
 
-    def mro(self, cls: ClassScope, depth: int = 0):
-        """The class and its project base classes, depth first (good enough for lookups)."""
+    def mro(self, cls: ClassScope, depth: int = 0, seen: Optional[set] = None):
+        """The class and its project base classes, depth first, each once (good enough for
+        lookups; a diamond or a wide lattice is walked once, not along every path)."""
+        seen = set() if seen is None else seen
+        if id(cls.node) in seen:
+            return
+        seen.add(id(cls.node))
         yield cls
         if depth > 10:
             return
         for arg in cls.node.bases:  # type: ignore[attr-defined]
             base = self.expr(arg.value, cls.parent or cls)
-            if isinstance(base, Cls) and base.scope is not cls:
-                yield from self.mro(base.scope, depth + 1)
+            if isinstance(base, Cls):
+                yield from self.mro(base.scope, depth + 1, seen)
 
     def external_bases(self, cls: ClassScope):
         for arg in cls.node.bases:  # type: ignore[attr-defined]
@@ -394,11 +431,26 @@ class Evaluator:
         return Ext(qualname)
 
     def _module_member(self, module_value: ModuleV, attr: str, depth: int) -> Value:
+        """`module.attr`, computed once per module and name (star imports and re-exports can
+        reach the same pair along many paths; a pair being computed reads as unknown)."""
         module = module_value.module
-        scope: ModuleScope = module.scope  # type: ignore[attr-defined]
+        key = (module.name, attr)  # type: ignore[attr-defined]
+        cached = self._members.get(key)
+        if cached is not None and cached[0] is module:
+            return cached[1]
+        self._members[key] = (module, UNKNOWN)
+        value = self._member_of(module, attr, depth)
+        self._members[key] = (module, value)
+        return value
+
+    def _member_of(self, module, attr: str, depth: int) -> Value:
+        scope: ModuleScope = module.scope
         bindings = scope.local(attr)
         if bindings:
             binding = bindings[-1]
+            later = self._from_stars(scope, attr, binding.order, depth)
+            if later is not None:
+                return later
             if binding.kind == "import":
                 target = binding.qualname or ""
                 if target == f"{module.name}.{attr}":  # type: ignore[attr-defined]
@@ -409,11 +461,7 @@ class Evaluator:
         loaded = self.project.module(submodule)
         if loaded is not None:
             return ModuleV(loaded)
-        for star in scope.star_imports:
-            value = self.qualified(f"{star}.{attr}", depth + 1)
-            if not isinstance(value, (Unknown, Ext)):
-                return value
-        return UNKNOWN
+        return self._from_stars(scope, attr, -1, depth) or UNKNOWN
 
     # -- helpers -----------------------------------------------------------------------------
     def _guarded(self, node: cst.CSTNode, scope: Scope, compute) -> Value:
