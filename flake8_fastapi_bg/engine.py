@@ -28,10 +28,35 @@ def lint_source(display: str, source: str, settings: Settings, path: Optional[Pa
     try:
         findings = list(_pragma_findings(source))
         if may_schedule_tasks(source):
-            findings.extend(_lint(display, source, settings, path))
+            try:
+                findings.extend(_lint(display, source, settings, path))
+            except RecursionError:
+                if not _too_deep(source):
+                    raise  # ordinary code: a bug of ours, reported by the barrier below
+                # nested deeper than libcst's recursive passes can follow: no opinion
         return _unique_sorted(findings)
     except Exception as exc:  # the barrier: a linter must never crash the run
         return [internal_error(exc)]
+
+
+_DEEP = 150  # syntax-tree depth beyond which libcst's recursive passes may fail
+
+
+def _too_deep(source: str) -> bool:
+    """True when Python rejects the file's nesting or its syntax tree is deeper than `_DEEP`."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # flake8 reports E999
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _DEEP:
+            return True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return False
 
 
 def internal_error(exc: BaseException) -> Finding:
@@ -91,7 +116,8 @@ def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -
     file_path = path if path is not None else Path(display)
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
-    info = project.adopt(name, file_path if file_path.exists() else None, display, module, is_package)
+    info = project.adopt(name, file_path if file_path.exists() else None, display, module, is_package,
+                         source)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)

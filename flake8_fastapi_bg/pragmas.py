@@ -77,6 +77,29 @@ def function_tags(node) -> FrozenSet[str]:
     return tags
 
 
+def attach_header_comments(module):
+    """`module` with the comment lines directly above its first statement moved from
+    `Module.header` to that statement's `leading_lines`.
+
+    libcst keeps every comment and blank line before a file's first statement in the module
+    header, so a pragma right above the first `def` of a file (or of a statement parsed on its
+    own) would be invisible to `function_tags`. Only the run not broken by a blank line moves;
+    the generated code, and so every position, stays the same."""
+    if not module.header or not module.body:
+        return module
+    header = list(module.header)
+    split = len(header)
+    while split > 0 and header[split - 1].comment is not None:
+        split -= 1
+    if split == len(header):
+        return module
+    first = module.body[0]
+    if not hasattr(first, "leading_lines"):
+        return module
+    moved = first.with_changes(leading_lines=(*header[split:], *first.leading_lines))
+    return module.with_changes(header=tuple(header[:split]), body=(moved, *module.body[1:]))
+
+
 def _adjacent_comments(lines) -> List[str]:
     """Comment lines directly above the next line: the run not broken by a blank line."""
     run: List[str] = []

@@ -8,47 +8,69 @@ module name is looked up under each, the linted file's own root first.
 Parsing is lazy and cached per process in a bounded LRU: a module that no task reaches is never
 parsed, and one that a hundred tasks reach is parsed once. Anything that cannot be read or
 parsed is simply absent: unresolved means no finding, never an error.
+
+The linted file is parsed whole with libcst. A module that a task reaches gets a light summary
+instead (`SlicedModule`): Python's own `ast` (C speed, a tenth of a libcst parse) locates its
+top-level statements and the names each one binds, and libcst parses only the statements that
+a lookup actually follows — the imports of the names used and the definitions called — each
+once, with positions shifted back to the module's own lines.
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import os
+import re
+import tokenize
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from .pragmas import attach_header_comments
 
 _MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not task logic
 _CACHE_SIZE = 512
 
-# Counted by tests: the number of libcst parses must equal the files that pass the text test
-# plus the distinct project modules their tasks reach.
+# Counted by tests: the number of modules libcst parses (whole, or some statements of a reached
+# module) must equal the files that pass the text test plus the distinct project modules their
+# tasks reach. STATEMENT_PARSES counts the statement groups parsed in reached modules.
 PARSE_COUNT = 0
+STATEMENT_PARSES = 0
 
 
 def parse(source: "str | bytes") -> cst.Module:
     global PARSE_COUNT
     PARSE_COUNT += 1
-    return cst.parse_module(source)
+    return attach_header_comments(cst.parse_module(source))
 
 
 class ModuleInfo:
     """One parsed module of the project, with lazily computed positions and scopes."""
 
     def __init__(self, name: str, path: Optional[Path], display: str, module: cst.Module,
-                 is_package: bool, project: "Project") -> None:
+                 is_package: bool, project: "Project", text: Optional[str] = None) -> None:
         self.name = name
         self.path = path
         self.display = display
-        self.module = module
+        self._module = module
         self.is_package = is_package
         self.project = project
+        self._text = text
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
+        self._starts: Optional[List[int]] = None  # first line of each top-level statement
+        self._top: Optional[Dict[cst.CSTNode, int]] = None  # node -> its top-level statement
+        self._positioned: Set[int] = set()
         self._scope = None
+
+    @property
+    def module(self) -> cst.Module:
+        return self._module
 
     @property
     def package(self) -> str:
@@ -62,14 +84,66 @@ class ModuleInfo:
         return self.span(node)[0]
 
     def span(self, node: cst.CSTNode) -> Tuple[Tuple[int, int], Tuple[int, int]]:
-        """((line, col), (line, col)) of `node`'s start and end (end exclusive)."""
+        """((line, col), (line, col)) of `node`'s start and end (end exclusive).
+
+        libcst computes positions by generating the code of a whole module. Here only the
+        top-level statement holding `node` is generated, and `ast` says on which line that
+        statement starts; without the source text, or if the two parsers disagree on the
+        statements, the whole module is positioned at once."""
         if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = dict(wrapper.resolve(PositionProvider))
+            self._positions = {}
+            self._starts = self._statement_starts()
+            if self._starts is None:
+                wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+                self._positions = dict(wrapper.resolve(PositionProvider))
         rng = self._positions.get(node)
+        if rng is None and self._starts is not None:
+            rng = self._position_statement_of(node)
         if rng is None:
             return (1, 0), (1, 0)
         return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+
+    def _statement_starts(self) -> Optional[List[int]]:
+        if self._text is None:
+            return None
+        try:
+            tree = ast.parse(self._text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        # libcst positions a decorated def at `def`, as ast's lineno does.
+        starts: List[int] = []
+        last = 0
+        for statement in tree.body:
+            first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
+            if first > last:
+                starts.append(statement.lineno)
+            last = max(last, statement.end_lineno or statement.lineno)
+        return starts if len(starts) == len(self.module.body) else None
+
+    def _position_statement_of(self, node: cst.CSTNode) -> Optional[CodeRange]:
+        from .syntax import children
+
+        if self._top is None:
+            self._top = {}
+            for index, statement in enumerate(self.module.body):
+                stack: List[cst.CSTNode] = [statement]
+                while stack:
+                    inner = stack.pop()
+                    self._top[inner] = index
+                    stack.extend(children(inner))
+        index = self._top.get(node)
+        if index is None or index in self._positioned or self._starts is None:
+            return None
+        self._positioned.add(index)
+        statement = self.module.body[index]
+        alone = cst.Module(body=[statement], default_indent=self.module.default_indent,
+                           default_newline=self.module.default_newline)
+        found = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+        shift = self._starts[index] - found[statement].start.line
+        for inner, where in found.items():
+            self._positions[inner] = CodeRange((where.start.line + shift, where.start.column),
+                                               (where.end.line + shift, where.end.column))  # type: ignore
+        return self._positions.get(node)
 
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
@@ -81,6 +155,159 @@ class ModuleInfo:
 
     def __repr__(self) -> str:
         return f"<ModuleInfo {self.name} {self.display}>"
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
+
+
+class SlicedModuleInfo(ModuleInfo):
+    """A module a task reaches, summarised from `ast` and parsed by libcst a statement at a time.
+
+    Top-level statements on overlapping lines form one group, and each group knows the names
+    it binds (an over-approximation: a name bound anywhere in it outside nested defs and
+    classes). Comment lines directly above a group belong to it, so pragmas above a `def` are
+    kept. `statements(i)` parses group i once; `span()` shifts positions to the module's lines.
+    """
+
+    def __init__(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
+                 is_package: bool, project: "Project") -> None:
+        super().__init__(name, path, display, None, is_package, project)  # type: ignore[arg-type]
+        self._lines = _LINE.findall(text)
+        self._groups: List[Tuple[int, int]] = []
+        self._binders: Dict[str, List[int]] = {}
+        self._stars: List[int] = []
+        self._parsed: Dict[int, cst.Module] = {}
+        self._unpositioned: List[int] = []
+        for start, end, names, star in _statement_groups(tree, self._lines):
+            index = len(self._groups)
+            self._groups.append((start, end))
+            for bound in names:
+                self._binders.setdefault(bound, []).append(index)
+            if star:
+                self._stars.append(index)
+
+    @property
+    def module(self) -> cst.Module:
+        """The whole module, assembled from its statement groups (parsed as needed)."""
+        if self._module is None:
+            body = [s for index in range(len(self._groups)) for s in self.statements(index)]
+            self._module = cst.Module(body=body)
+        return self._module
+
+    def binders(self, name: str) -> List[int]:
+        """The groups that may bind `name`, in source order."""
+        return self._binders.get(name, [])
+
+    def star_groups(self) -> List[int]:
+        return self._stars
+
+    def all_groups(self) -> range:
+        return range(len(self._groups))
+
+    def order(self, index: int) -> int:
+        """A source-order key of group `index` (its first line)."""
+        return self._groups[index][0]
+
+    def statements(self, index: int) -> Sequence[cst.BaseStatement]:
+        """The libcst statements of group `index`, parsed on first use."""
+        global PARSE_COUNT, STATEMENT_PARSES
+        parsed = self._parsed.get(index)
+        if parsed is None:
+            if not self._parsed:
+                PARSE_COUNT += 1  # the module's first statement: one reached module
+            STATEMENT_PARSES += 1
+            start, end = self._groups[index]
+            try:
+                parsed = attach_header_comments(cst.parse_module("".join(self._lines[start - 1:end])))
+            except Exception:  # a statement ast accepts and libcst does not: it binds nothing
+                parsed = cst.Module(body=[])
+            self._parsed[index] = parsed
+            self._unpositioned.append(index)
+        return parsed.body
+
+    def span(self, node: cst.CSTNode) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        if self._positions is None:
+            self._positions = {}
+        rng = self._positions.get(node)
+        if rng is None and self._unpositioned:
+            for index in self._unpositioned:
+                wrapper = MetadataWrapper(self._parsed[index], unsafe_skip_copy=True)
+                shift = self._groups[index][0] - 1
+                for inner, where in wrapper.resolve(PositionProvider).items():
+                    self._positions[inner] = CodeRange((where.start.line + shift, where.start.column),
+                                                       (where.end.line + shift, where.end.column))
+            self._unpositioned = []
+            rng = self._positions.get(node)
+        if rng is None:
+            return (1, 0), (1, 0)
+        return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+
+    @property
+    def scope(self):
+        if self._scope is None:
+            from .scopes import SlicedModuleScope
+
+            self._scope = SlicedModuleScope(self)
+        return self._scope
+
+
+def _statement_groups(tree: ast.Module,
+                      lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool]]:
+    """Top-level statements merged when they share lines: (first line, last line, names bound,
+    star import). With `lines`, comment lines right above a statement join its group."""
+    groups: List[Tuple[int, int, Set[str], bool]] = []
+    for statement in tree.body:
+        start = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
+        end = statement.end_lineno or statement.lineno
+        names, star = _bound_names(statement)
+        if groups and start <= groups[-1][1]:
+            first, _, bound, had_star = groups[-1]
+            groups[-1] = (first, max(end, groups[-1][1]), bound | names, had_star or star)
+            continue
+        floor = groups[-1][1] + 1 if groups else 1
+        while lines is not None and start > floor and lines[start - 2].lstrip().startswith("#"):
+            start -= 1  # comments right above belong to the statement (pragmas)
+        groups.append((start, end, names, star))
+    return groups
+
+
+def _bound_names(statement: ast.stmt) -> Tuple[Set[str], bool]:
+    """Names a top-level statement may bind at module level, and whether it star-imports."""
+    names: Set[str] = set()
+    star = False
+    stack: List[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Import):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
+            continue
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    star = True
+                else:
+                    names.add(alias.asname or alias.name)
+            continue
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            continue
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return names, star
+
+
+def decode_source(data: bytes) -> str:
+    """Source bytes as text, the way Python reads them (coding cookie, BOM)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def display_path(path: Path) -> str:
@@ -146,9 +373,9 @@ class Project:
         return info
 
     def adopt(self, name: str, path: Optional[Path], display: str, module: cst.Module,
-              is_package: bool) -> ModuleInfo:
+              is_package: bool, text: Optional[str] = None) -> ModuleInfo:
         """Register the linted file's own parse so that no task reaching it parses it again."""
-        info = ModuleInfo(name, path, display, module, is_package, self)
+        info = ModuleInfo(name, path, display, module, is_package, self, text)
         self._remember(name, info)
         return info
 
@@ -167,12 +394,19 @@ class Project:
             if path.stat().st_size > _MAX_MODULE_BYTES:
                 return None
             source = path.read_bytes()
-            module = parse(source)
-        except (OSError, cst.ParserSyntaxError, RecursionError, ValueError, MemoryError):
+            text = decode_source(source)
+        except (OSError, SyntaxError, LookupError, ValueError):  # unreadable, bad encoding
             return None
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None  # newer syntax than this Python reads: parse the whole module instead
+        try:
+            if tree is not None:
+                return SlicedModuleInfo(name, path, display_path(path), text, tree, is_package, self)
+            return ModuleInfo(name, path, display_path(path), parse(source), is_package, self)
         except Exception:  # libcst raises assorted errors on odd input; absence is the answer
             return None
-        return ModuleInfo(name, path, display_path(path), module, is_package, self)
 
 
 def _package_root(directory: Path) -> Path:
