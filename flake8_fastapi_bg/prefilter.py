@@ -1,22 +1,31 @@
 """The cheap text test that keeps libcst away from files that cannot schedule a task.
 
-Every way of scheduling work after the response spells one of two words in the file itself:
+Everything the rules look at spells one of these in the file itself (case-sensitive):
 
-* `add_task` — the method call `x.add_task(...)` (also `getattr`-free forwarding helpers that
-  call it);
-* `background` in any case — `BackgroundTask(...)`, `BackgroundTasks(...)`, a `background=`
-  keyword, a `.background` attribute, or the import that an alias needs
-  (`from fastapi import BackgroundTasks as BT`, `import starlette.background as sb`).
+* `add_task` — the method call `x.add_task(...)`, and forwarding helpers that call it;
+* `BackgroundTask` — the classes `BackgroundTask` and `BackgroundTasks`, however they are
+  imported or aliased in this file (`from fastapi import BackgroundTasks as BT`,
+  `import starlette.background as sb; sb.BackgroundTask(...)`), in annotations, `Depends`,
+  constructions and `isinstance` checks;
+* `background_task` — the conventional parameter name, for a `BackgroundTasks` value that
+  arrives without the class being named (a dependency's result handed to a helper);
+* `background=` / `.background = ` — a response's `background` keyword or attribute (FBG205,
+  FBG209).
 
-An alias defined in *another* module of the project (`from app.deps import Tasks`) is the one
-way around it; see the README's limitations. This module must not import libcst.
+Importing the module (`import starlette.background as sb`) needs no word of its own: using a
+class from it spells `BackgroundTask`.
+
+"background" in other senses — CSS (`background: #fff`, `"background-color"`), a
+`background: str` field, "runs in the background" in a docstring — does not pass. An alias of
+the class defined in *another* module of the project (`from app.deps import Tasks`) is the one
+way around the test; see the README's limitations. This module must not import libcst.
 """
 
 from __future__ import annotations
 
 import re
 
-_SITE_WORDS = re.compile(r"add_task|[Bb][Aa][Cc][Kk][Gg][Rr][Oo][Uu][Nn][Dd]")
+_SITE_WORDS = re.compile(r"add_task|BackgroundTask|background_task|\bbackground\s*=")
 
 
 def may_schedule_tasks(source: str) -> bool:
