@@ -108,6 +108,8 @@ class Settings:
 def _convert(spec: OptionSpec, raw: Any) -> Any:
     where = f"{PREFIX}{spec.name}"
     if spec.kind == "globs":
+        if not isinstance(raw, (str, list, tuple)):
+            raise ConfigError(f"{where}: {raw!r} is not a list of qualified-name globs")
         items = raw.split(",") if isinstance(raw, str) else list(raw)
         globs = tuple(str(i).strip() for i in items if str(i).strip())
         for glob in globs:
@@ -168,7 +170,10 @@ def load_pyproject(path: Optional[Path]) -> Settings:
             data = tomllib.load(handle)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    table = data.get("tool", {}).get("flake8-fastapi-bg", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table")
+    table = tool.get("flake8-fastapi-bg", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.flake8-fastapi-bg] must be a table")
     known = {spec.name for spec in OPTIONS}
@@ -176,7 +181,37 @@ def load_pyproject(path: Optional[Path]) -> Settings:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [tool.flake8-fastapi-bg]: {', '.join(unknown)}; "
                           f"known: {', '.join(sorted(known))}")
+    for spec in OPTIONS:
+        if spec.name in table:
+            _check_toml_type(path, spec, table[spec.name])
     return Settings.from_values(table)
+
+
+_TOML_TYPES = {"globs": "a list of strings", "version": "a string (like \"0.115\")",
+               "int": "a whole number"}
+
+
+def _check_toml_type(path: Path, spec: OptionSpec, value: Any) -> None:
+    """TOML values have types: refuse the ones `_convert` would misread (a list of numbers as
+    globs, `0.120` read as the float 0.12, `true` as a depth)."""
+    if spec.kind == "globs":
+        ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    elif spec.kind == "version":
+        ok = isinstance(value, str)
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok:
+        raise ConfigError(f"{path}: {spec.name} in [tool.flake8-fastapi-bg] must be "
+                          f"{_TOML_TYPES[spec.kind]}, "
+                          f"not {_toml_type_name(value)} {value!r}")
+
+
+def _toml_type_name(value: Any) -> str:
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+                       (list, "an array"), (dict, "a table")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def settings_from_env_and_pyproject(overrides: Optional[Mapping[str, Any]] = None,
