@@ -427,7 +427,7 @@ def _marker_root(directory: Path) -> Optional[Path]:
 @lru_cache(maxsize=64)
 def _project_for_dir(directory: Path) -> Project:
     """Roots in priority order: the top of a real package chain, the project's `src/` and
-    marker directory, then the file's own directory (a loose script)."""
+    marker directory, then — for a loose script, outside any package — its own directory."""
     roots = []
     package_root = _package_root(directory)
     if package_root != directory:
@@ -437,8 +437,9 @@ def _project_for_dir(directory: Path) -> Project:
         for extra in (marker / "src", marker):
             if extra.is_dir() and extra not in roots and _is_within(directory, extra):
                 roots.append(extra)
-    if directory not in roots:
-        roots.append(directory)
+    if package_root == directory and directory not in roots:
+        roots.append(directory)  # a loose script imports its neighbours by name
+    # Files of one package share one Project, so a module they all reach is parsed once.
     return _project_for_roots(tuple(roots))
 
 

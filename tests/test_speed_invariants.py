@@ -1,0 +1,234 @@
+"""Speed, counted instead of timed: what is imported, parsed and cached.
+
+Wall time is noise on a shared CI machine; these counts are not. A change that makes the plugin
+import libcst for clean files, parse a module twice, or parse modules no task reaches fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from flake8_fastapi_bg import project
+from flake8_fastapi_bg.engine import lint_source
+from flake8_fastapi_bg.prefilter import may_schedule_tasks
+from flake8_fastapi_bg.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CLEAN = {
+    "app/__init__.py": "",
+    "app/models.py": '''
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Theme:
+            """Colours; the page background is drawn in the background of the app."""
+            background: str = "#ffffff"
+
+            def css(self) -> str:
+                return f"background: {self.background}; background-color: red"
+        ''',
+    "app/jobs.py": '''
+        import asyncio
+
+
+        async def run_in_background(queue):
+            while True:
+                await asyncio.sleep(1)
+        ''',
+}
+
+
+def write(tmp_path: Path, files: Dict[str, str]) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return tmp_path
+
+
+def run_python(code: str, cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("entry", ["flake8", "standalone-engine"])
+def test_libcst_is_not_imported_for_files_without_task_sites(tmp_path: Path, entry: str) -> None:
+    write(tmp_path, CLEAN)
+    if entry == "flake8":
+        call = ("from flake8.main.cli import main\n"
+                "try:\n    main(['--select', 'E,F,W,FBG', '-j1', 'app'])\n"
+                "except SystemExit:\n    pass\n")
+    else:
+        call = ("from pathlib import Path\n"
+                "from flake8_fastapi_bg.engine import lint_source\n"
+                "from flake8_fastapi_bg.settings import Settings\n"
+                "for p in sorted(Path('app').rglob('*.py')):\n"
+                "    assert lint_source(str(p), p.read_text(), Settings(), p) == []\n")
+    out = run_python(call + "import sys\nprint('LIBCST', 'libcst' in sys.modules)\n", tmp_path)
+    assert "LIBCST False" in out, out
+    # ...and the same run does import it once a file can schedule a task (the test can fail).
+    (tmp_path / "app" / "routes.py").write_text(
+        "from fastapi import BackgroundTasks\n\n\ndef ep(background_tasks: BackgroundTasks):\n"
+        "    background_tasks.add_task(print, 1)\n")
+    probe = "import sys\nprint('LIBCST', 'libcst' in sys.modules)\n"
+    out = run_python(call.replace("== []", "is not None") + probe, tmp_path)
+    assert "LIBCST True" in out, out
+
+
+def test_the_text_test_rejects_other_senses_of_background() -> None:
+    for text in CLEAN.values():
+        assert not may_schedule_tasks(textwrap.dedent(text))
+
+
+PROJECT = {
+    "app/__init__.py": "",
+    "app/routes/__init__.py": "",
+    "app/routes/users.py": '''
+        from fastapi import APIRouter, BackgroundTasks
+
+        from app.services.mail import send_welcome
+        from app.services import unused
+
+        router = APIRouter()
+
+
+        @router.post("/users")
+        def create(background_tasks: BackgroundTasks):
+            background_tasks.add_task(send_welcome, "a@example.com")
+            return {}
+        ''',
+    "app/routes/orders.py": '''
+        from fastapi import APIRouter, BackgroundTasks
+
+        from app.services.mail import send_welcome
+
+        router = APIRouter()
+
+
+        @router.post("/orders")
+        def create(background_tasks: BackgroundTasks):
+            background_tasks.add_task(send_welcome, "b@example.com")
+            return {}
+        ''',
+    "app/services/__init__.py": "",
+    "app/services/mail.py": '''
+        import logging
+
+        from app.services.render import render_template
+
+        log = logging.getLogger(__name__)
+        BIG = {"k%d" % i: i for i in range(10)}
+
+
+        def unrelated():
+            return BIG
+
+
+        def send_welcome(address):
+            body = render_template("welcome", address)
+            log.info("sent %s", body)
+        ''',
+    "app/services/render.py": '''
+        def render_template(name, address):
+            return f"{name}:{address}"
+
+
+        def other():
+            return 1
+        ''',
+    "app/services/unused.py": '''
+        def never_called():
+            return 2
+        ''',
+    "app/models.py": CLEAN["app/models.py"],
+}
+
+
+@pytest.fixture()
+def fresh_caches():
+    project._project_for_dir.cache_clear()
+    project._project_for_roots.cache_clear()
+    yield
+    project._project_for_dir.cache_clear()
+    project._project_for_roots.cache_clear()
+
+
+def lint_tree(root: Path) -> int:
+    passing = 0
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text()
+        passing += may_schedule_tasks(source)
+        lint_source(str(path), source, Settings(), path)
+    return passing
+
+
+def test_parses_are_the_passing_files_plus_the_modules_tasks_reach(tmp_path: Path, fresh_caches) -> None:
+    root = write(tmp_path, PROJECT)
+    before = project.PARSE_COUNT
+    passing = lint_tree(root)
+    assert passing == 2  # the two route files; models.py says "background" only as a colour
+    reached = {"app.services.mail", "app.services.render"}
+    assert project.PARSE_COUNT - before == passing + len(reached)
+    # Reached modules were summarised, not parsed whole: only the statements followed.
+    cached = project.project_for(root / "app" / "routes" / "users.py")._modules
+    mail = cached["app.services.mail"]
+    assert isinstance(mail, project.SlicedModuleInfo)
+    assert 0 < len(mail._parsed) < len(mail._groups)
+    assert cached.get("app.services.unused") is None  # imported by a route, never followed
+
+
+def test_a_second_pass_parses_only_the_linted_files_again(tmp_path: Path, fresh_caches) -> None:
+    root = write(tmp_path, PROJECT)
+    lint_tree(root)
+    before, statements = project.PARSE_COUNT, project.STATEMENT_PARSES
+    passing = lint_tree(root)
+    assert project.PARSE_COUNT - before == passing  # reached modules come from the cache
+    assert project.STATEMENT_PARSES == statements
+
+
+def test_the_module_cache_is_bounded(tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    monkeypatch.setattr(project, "_CACHE_SIZE", 4)
+    files = {"app/__init__.py": ""}
+    for i in range(12):
+        nxt = f"from app.m{i + 1} import step{i + 1}\n" if i < 11 else "import hashlib\n"
+        call = f"    step{i + 1}(x)\n" if i < 11 else '    hashlib.pbkdf2_hmac("sha256", x, b"s", 10**6)\n'
+        files[f"app/m{i}.py"] = f"{nxt}\n\ndef step{i}(x):\n{call}"
+    files["app/routes.py"] = ("from fastapi import BackgroundTasks\n\nfrom app.m0 import step0\n\n\n"
+                              "def ep(background_tasks: BackgroundTasks):\n"
+                              "    background_tasks.add_task(step0, b'pw')\n")
+    root = write(tmp_path, files)
+    routes = root / "app" / "routes.py"
+    found = lint_source(str(routes), routes.read_text(), Settings(max_depth=20), routes)
+    assert [f.code for f in found] == ["FBG101"]  # twelve modules deep, through a cache of four
+    assert len(project.project_for(routes)._modules) <= 4
+
+
+def test_example_app_parse_count(fresh_caches, monkeypatch) -> None:
+    reached = set()
+    statements = project.SlicedModuleInfo.statements
+
+    def recording(self, index):
+        reached.add(self.name)
+        return statements(self, index)
+
+    monkeypatch.setattr(project.SlicedModuleInfo, "statements", recording)
+    example = ROOT / "examples" / "shop"
+    before = project.PARSE_COUNT
+    passing = lint_tree(example)
+    assert project.PARSE_COUNT - before == passing + len(reached)
+    assert {"app.services.billing", "app.tasks.notify"} <= reached
+    # one Project for the whole package: a module reached from several routes is parsed once
+    assert project._project_for_roots.cache_info().currsize == 1
