@@ -67,7 +67,10 @@ DEFAULT_SELECT = "E,F,W,C90"
 FLAKE8_EXCLUDE = (".svn", "CVS", ".bzr", ".hg", ".git", "__pycache__", ".tox", ".nox",
                   ".eggs", "*.egg")
 SITE_WORDS = re.compile(r"add_task|BackgroundTask")
-PREFILTER_WORDS = re.compile(r"add_task|background", re.IGNORECASE)
+try:  # the plugin's own text test, when it is installed
+    from flake8_fastapi_bg.prefilter import _SITE_WORDS as PREFILTER_WORDS
+except ImportError:  # measuring another environment: a copy of it
+    PREFILTER_WORDS = re.compile(r"add_task|BackgroundTask|background_task|\bbackground\s*=")
 FBG_CODE = re.compile(r"\bFBG\d+\b")
 FLAKE8_LINE = re.compile(r":\d+:\d+: [A-Z]+\d+ ")
 FAILURE_MARKERS = ("Traceback (most recent call last)", "critical error",
