@@ -35,7 +35,8 @@ from .pragmas import attach_header_comments
 
 _MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not task logic
-_CACHE_SIZE = 512
+_CACHE_SIZE = 512  # parsed modules kept per project
+_ABSENT_SIZE = 8192  # names known not to be project modules
 
 # Counted by tests: the number of modules libcst parses (whole, or some statements of a reached
 # module) must equal the files that pass the text test plus the distinct project modules their
@@ -323,7 +324,8 @@ class Project:
 
     def __init__(self, roots: Tuple[Path, ...]) -> None:
         self.roots = roots
-        self._modules: "OrderedDict[str, Optional[ModuleInfo]]" = OrderedDict()
+        self._modules: "OrderedDict[str, ModuleInfo]" = OrderedDict()
+        self._absent: "OrderedDict[str, None]" = OrderedDict()
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -365,10 +367,20 @@ class Project:
 
     def module(self, name: str) -> Optional[ModuleInfo]:
         """The parsed module `name` of this project, parsing it on first use."""
-        if name in self._modules:
+        info = self._modules.get(name)
+        if info is not None:
             self._modules.move_to_end(name)
-            return self._modules[name]
+            return info
+        if name in self._absent:
+            return None
         info = self._load(name)
+        if info is None:
+            # Names that are not project modules (libraries, attributes) are remembered apart,
+            # so that they cannot push parsed modules out of the cache.
+            self._absent[name] = None
+            while len(self._absent) > _ABSENT_SIZE:
+                self._absent.popitem(last=False)
+            return None
         self._remember(name, info)
         return info
 
@@ -379,7 +391,8 @@ class Project:
         self._remember(name, info)
         return info
 
-    def _remember(self, name: str, info: Optional[ModuleInfo]) -> None:
+    def _remember(self, name: str, info: ModuleInfo) -> None:
+        self._absent.pop(name, None)
         self._modules[name] = info
         self._modules.move_to_end(name)
         while len(self._modules) > _CACHE_SIZE:

@@ -232,3 +232,14 @@ def test_example_app_parse_count(fresh_caches, monkeypatch) -> None:
     assert {"app.services.billing", "app.tasks.notify"} <= reached
     # one Project for the whole package: a module reached from several routes is parsed once
     assert project._project_for_roots.cache_info().currsize == 1
+
+
+def test_library_names_do_not_push_parsed_modules_out(tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    monkeypatch.setattr(project, "_CACHE_SIZE", 4)
+    root = write(tmp_path, PROJECT)
+    proj = project.project_for(root / "app" / "routes" / "users.py")
+    mail = proj.module("app.services.mail")
+    assert mail is not None
+    for i in range(50):
+        assert proj.module(f"fastapi.responses.Name{i}") is None
+    assert proj.module("app.services.mail") is mail  # still cached: not parsed again
