@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
-from typing import (Any, Dict, FrozenSet, Generic, Iterable, List, Mapping, Optional,
+from typing import (Any, Callable, Dict, FrozenSet, Generic, Iterable, List, Mapping, Optional,
                     Sequence, Tuple, TypeVar)
 
 if sys.version_info >= (3, 11):
@@ -89,7 +89,17 @@ class _Rule(Generic[V]):
     pattern: str
     value: V
     rank: Tuple[int, int, int, int, int]
-    regex: Optional[re.Pattern[str]]  # None for an exact name
+    exact: bool  # a plain name, no wildcard
+
+    def matches(self, name: str) -> bool:
+        return self.exact and name == self.pattern or not self.exact and bool(_glob(self.pattern)(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _glob(pattern: str) -> Callable[[str], Optional["re.Match[str]"]]:
+    """A glob's compiled matcher, built the first time a name is tried against it: most of
+    the shipped globs are never tried in a run, and compiling them all costs a worker 15 ms."""
+    return re.compile(fnmatch.translate(pattern)).match
 
 
 def _literal_prefix(pattern: str) -> int:
@@ -104,8 +114,7 @@ def _rule(pattern: str, value: V, tier: int, exception: bool = False) -> _Rule[V
     exact = prefix == len(pattern)
     literals = sum(1 for char in pattern if char not in "*?[]!")
     rank = (tier, int(exception), int(exact), prefix, literals)
-    regex = None if exact else re.compile(fnmatch.translate(pattern))
-    return _Rule(pattern, value, rank, regex)
+    return _Rule(pattern, value, rank, exact)
 
 
 def _order(rule: _Rule[Any]) -> Tuple[Any, ...]:
@@ -115,7 +124,7 @@ def _order(rule: _Rule[Any]) -> Tuple[Any, ...]:
 class _Matcher(Generic[V]):
     """Finds the most specific rule whose pattern matches a qualified name.
 
-    Exact names are one dict lookup. Globs are compiled once and bucketed by their first dotted
+    Exact names are one dict lookup. Globs are compiled on first use, once, and bucketed by their first dotted
     segment when it is literal, so a name is tried only against its own package's globs (plus
     the few whose first segment has a wildcard), in best-first order, stopping at the first hit.
     """
@@ -125,7 +134,7 @@ class _Matcher(Generic[V]):
         by_head: Dict[str, List[_Rule[V]]] = {}
         loose: List[_Rule[V]] = []
         for rule in rules:
-            if rule.regex is None:
+            if rule.exact:
                 self._exact[rule.pattern] = rule
                 continue
             head = rule.pattern.split(".", 1)[0]
@@ -142,8 +151,7 @@ class _Matcher(Generic[V]):
             for rule in rules:
                 if best is not None and rule.rank <= best.rank:
                     break  # sorted best-first: nothing later can beat what we have
-                assert rule.regex is not None
-                if rule.regex.match(name):
+                if rule.matches(name):
                     best = rule
                     break
         return best
