@@ -19,7 +19,7 @@ The tests compare this walk with libcst's own on real code, node by node.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
 
@@ -51,16 +51,28 @@ def child_fields(cls: type) -> Tuple[str, ...]:
     return found
 
 
-def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+_IS_NODE: Dict[type, bool] = {}
+
+
+def _is_node(cls: type) -> bool:
+    # `isinstance(x, cst.CSTNode)` goes through ABCMeta on every call; a dict lookup does not.
+    found = _IS_NODE.get(cls)
+    if found is None:
+        found = _IS_NODE[cls] = issubclass(cls, cst.CSTNode)
+    return found
+
+
+def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The child nodes of `node` worth analysing, in source order."""
+    found: List[cst.CSTNode] = []
     for name in child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+        cls = type(value)
+        if cls is list or cls is tuple or (not _is_node(cls) and isinstance(value, (list, tuple))):
+            found.extend(item for item in value if _is_node(type(item)))
+        elif _is_node(cls):
+            found.append(value)
+    return found
 
 
 Hook = Optional[Callable[[cst.CSTVisitor, cst.CSTNode], object]]
@@ -98,4 +110,6 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
             push((node, True))
         if visit is not None and visit(visitor, node) is False:
             continue
-        stack.extend((child, False) for child in reversed(list(children(node))))
+        found = children(node)
+        found.reverse()
+        stack.extend([(child, False) for child in found])
