@@ -101,9 +101,8 @@ def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -
     import libcst as cst
 
     from . import rules
-    from .analyse import Analyser, resolve
+    from .analyse import Analyser, NodeWhere, resolve
     from .collect import collect_sites
-    from .model import Where
     from .project import parse, project_for
     from .values import Evaluator
 
@@ -126,14 +125,15 @@ def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -
     findings: List[Finding] = []
     context = ModuleContext(info, evaluator, analyser, settings, [])
     for site in collect_sites(evaluator, info.scope):
-        line, col = info.position(site.call)
         task = resolve(site, evaluator)
         context.sites.append((site, task))
-        facts = analyser.facts(site, task, Where(display, line, col))
+        # Positioning costs a render of the statement: done only if a rule reports the site.
+        where = NodeWhere(info, site.call)
+        facts = analyser.facts(site, task, where)  # type: ignore[arg-type]
         for rule in task_rules:
             message = rule.check(facts, settings)  # type: ignore[misc]
             if message:
-                findings.append(Finding(rule.code, line, col, message))
+                findings.append(Finding(rule.code, where.line, where.col, message))
     for rule in module_rules:
         findings.extend(rule.check(context))  # type: ignore[misc]
     return findings

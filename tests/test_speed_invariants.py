@@ -243,3 +243,56 @@ def test_library_names_do_not_push_parsed_modules_out(tmp_path: Path, fresh_cach
     for i in range(50):
         assert proj.module(f"fastapi.responses.Name{i}") is None
     assert proj.module("app.services.mail") is mail  # still cached: not parsed again
+
+
+def test_trusted_parse_builds_the_same_tree_and_leaves_validation_on() -> None:
+    import libcst as cst
+
+    paths = sorted((ROOT / "flake8_fastapi_bg").glob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+    assert len(paths) > 10
+    for path in paths:
+        source = path.read_text()
+        trusted, validated = project.parse_trusted(source), cst.parse_module(source)
+        assert trusted.deep_equals(validated), path
+        assert trusted.code == source
+    # Outside the parse, libcst still rejects an invalid node...
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+    # ...also when the parse fails half-way.
+    with pytest.raises(cst.ParserSyntaxError):
+        project.parse_trusted("def broken(:\n")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("still not a name")
+
+
+QUIET_SITE = '''
+    from fastapi import BackgroundTasks, FastAPI
+
+    app = FastAPI()
+
+
+    def note(text: str) -> None:
+        print(text)
+
+
+    @app.post("/")
+    def endpoint(tasks: BackgroundTasks) -> None:
+        tasks.add_task(note, "ok")
+    '''
+
+
+def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """libcst positions cost a render of the statement: only reported sites pay for it."""
+    root = write(tmp_path, {"app/__init__.py": "", "app/main.py": QUIET_SITE})
+    rendered = []
+    original = project.ModuleInfo._position_statement_of
+    monkeypatch.setattr(project.ModuleInfo, "_position_statement_of",
+                        lambda self, node: rendered.append(node) or original(self, node))
+    path = root / "app" / "main.py"
+    assert lint_source(str(path), path.read_text(), Settings(), path) == []
+    assert rendered == []
+    noisy = path.read_text().replace('tasks.add_task(note, "ok")', "tasks.add_task(note())")
+    path.write_text(noisy)
+    findings = lint_source(str(path), noisy, Settings(), path)
+    assert [(f.code, f.line, f.col) for f in findings] == [("FBG201", 12, 4)]
+    assert rendered
