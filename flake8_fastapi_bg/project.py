@@ -85,6 +85,8 @@ class ModuleInfo:
         self.is_package = is_package
         self.project = project
         self._text = text
+        # Only `:=` binds a name inside an expression; without one the binder skips expressions.
+        self.has_walrus = text is None or ":=" in text
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
         self._starts: Optional[List[int]] = None  # first line of each top-level statement
         self._top: Optional[Dict[cst.CSTNode, int]] = None  # node -> its top-level statement
@@ -196,6 +198,7 @@ class SlicedModuleInfo(ModuleInfo):
                  is_package: bool, project: "Project") -> None:
         super().__init__(name, path, display, None, is_package, project)  # type: ignore[arg-type]
         self._lines = _LINE.findall(text)
+        self.has_walrus = ":=" in text
         self._groups: List[Tuple[int, int]] = []
         self._binders: Dict[str, List[int]] = {}
         self._stars: List[int] = []

@@ -84,6 +84,9 @@ class _Collector(cst.CSTVisitor):
         self.self_attrs: Dict[str, List[Binding]] = {}
         self.declared_global: set = set()
         self.order = 0  # set by the scope before each body statement
+        # Expressions bind names only through `:=`: without one in the module, the walk stops
+        # at simple statements (most of the nodes of a body) once their targets are recorded.
+        self.into_expressions = getattr(scope.module, "has_walrus", True)
 
     def add(self, name: str, binding: Binding) -> None:
         if binding.order != self.order:
@@ -121,14 +124,22 @@ class _Collector(cst.CSTVisitor):
             if target.value.value == self.scope.self_name:
                 self.self_attrs.setdefault(target.attr.value, []).append(binding)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def visit_Assign(self, node: cst.Assign) -> Optional[bool]:
         for target in node.targets:
             self._target(target.target, Binding("assign", node, value=node.value))
+        return self._expressions()
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> Optional[bool]:
         kind = "assign" if node.value is not None else "annotated"
         self._target(node.target, Binding(kind, node, value=node.value,
                                           annotation=node.annotation.annotation))
+        return self._expressions()
+
+    def _expressions(self, node: Optional[cst.CSTNode] = None) -> Optional[bool]:
+        return None if self.into_expressions else False
+
+    # Simple statements that bind nothing themselves (walrus aside).
+    visit_Expr = visit_Return = visit_AugAssign = visit_Raise = visit_Assert = visit_Del = _expressions
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         self._target(node.target, Binding("assign", node, value=node.value))
