@@ -112,6 +112,30 @@ if mode == "hide":
             if name != "flake8-fastapi-bg" and not plugin.entry_point.name.startswith("FBG"):
                 yield plugin
     finder._find_importlib_plugins = _without_fbg
+if mode == "time":  # keep the plugin, and have each process note the CPU time spent in it
+    import os, time
+    from multiprocessing import util
+    from flake8_fastapi_bg import plugin as fbg
+    spent, owner, run = [0.0], [None], fbg.Plugin.run
+    def save():
+        path = os.path.join(os.environ["FBG_BENCH_TIMES"], str(os.getpid()))
+        with open(path, "w") as f:
+            f.write(repr(spent[0]))
+    def timed(self):
+        if owner[0] != os.getpid():  # first file of this process (flake8's main or a worker)
+            owner[0], spent[0] = os.getpid(), 0.0
+            util.Finalize(None, save, exitpriority=0)  # runs at exit, pool workers included
+        steps = run(self)
+        while True:
+            started = time.process_time()
+            try:
+                item = next(steps)
+            except StopIteration:
+                spent[0] += time.process_time() - started
+                return
+            spent[0] += time.process_time() - started
+            yield item
+    fbg.Plugin.run = timed
 from flake8.main.cli import main
 sys.exit(main(args))
 """
@@ -137,6 +161,9 @@ class Measure:
     cpu: List[float] = field(default_factory=list)
     maxrss_kb: List[int] = field(default_factory=list)
     returncodes: List[int] = field(default_factory=list)
+    # CPU seconds spent inside the plugin's run() (summed over processes), when self-timed
+    plugin_cpu: List[float] = field(default_factory=list)
+    plugin_processes: List[int] = field(default_factory=list)
     findings: Optional[int] = None
     fbg_findings: Optional[int] = None
     fbg_codes: Dict[str, int] = field(default_factory=dict)
@@ -333,7 +360,7 @@ def build_commands(args: argparse.Namespace, plugin_ok: bool) -> List[Command]:
                         flake8 + ["hide", *common, f"--select={DEFAULT_SELECT}"])]
     if plugin_ok:
         commands.append(Command("plugin", f"flake8 --select={DEFAULT_SELECT},FBG",
-                                flake8 + ["keep", *common,
+                                flake8 + ["time", *common,
                                           f"--select={DEFAULT_SELECT},{PLUGIN_PREFIX}"]))
     if plugin_ok and args.unselected:
         commands.append(Command("unselected", f"flake8 --select={DEFAULT_SELECT} "
@@ -405,9 +432,13 @@ def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float) -> Tuple
     report, out, err = scratch / "report.json", scratch / "stdout.txt", scratch / "stderr.txt"
     for path in (report, out, err):
         path.unlink(missing_ok=True)
+    times = scratch / "plugin-times"  # one file per process that ran the plugin (mode "time")
+    shutil.rmtree(times, ignore_errors=True)
+    times.mkdir()
     cmd = [sys.executable, "-c", WRAPPER, str(report), str(out), str(err), *argv]
     # Its own session, so that a timeout or ^C can end the whole tree (flake8's workers too).
-    proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True,
+                            env={**os.environ, "FBG_BENCH_TIMES": str(times)})
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -421,6 +452,9 @@ def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float) -> Tuple
     except (OSError, ValueError) as exc:
         figures = {"rc": None, "error": f"the measuring wrapper failed: {exc}"}
     read = lambda p: p.read_text(errors="replace") if p.exists() else ""  # noqa: E731
+    noted = [float(read(path) or 0) for path in times.iterdir()]
+    if noted:
+        figures["plugin_cpu"], figures["plugin_processes"] = sum(noted), len(noted)
     return figures, read(out), read(err)
 
 
@@ -453,6 +487,9 @@ def record(measure: Measure, figures: dict, stdout: str) -> None:
     measure.cpu.append(figures["cpu"])
     measure.maxrss_kb.append(figures["maxrss_kb"])
     measure.returncodes.append(figures["rc"])
+    if "plugin_cpu" in figures:
+        measure.plugin_cpu.append(figures["plugin_cpu"])
+        measure.plugin_processes.append(figures["plugin_processes"])
     count_findings(measure, stdout)
 
 
@@ -519,6 +556,13 @@ def derive(tree: Tree) -> None:
         out["added_ms_per_file"] = added * 1000 / tree.files if tree.files else None
         out["added_ms_per_site_file"] = (added * 1000 / tree.site_files
                                          if tree.site_files else None)
+    if plug and plug.ok and len(plug.plugin_cpu) == len(plug.cpu):
+        # Measured inside the same runs: a slow spell slows both sides of the ratio alike.
+        own = [(inside, total) for inside, total in zip(plug.plugin_cpu, plug.cpu) if total > inside]
+        if own:
+            out["own_cpu_s"] = statistics.median(inside for inside, _ in own)
+            out["own_cpu_ratio"] = statistics.median(inside / (total - inside) for inside, total in own)
+            out["own_processes"] = max(plug.plugin_processes)
     tree.derived = out
 
 
@@ -562,6 +606,9 @@ def print_tree(tree: Tree) -> None:
               f"{_pct(d['added_ratio_min'])} by min), {_pct(d['added_cpu_ratio'])} CPU; "
               f"{_s(d['added_ms_per_file'], 3)} ms per file"
               + (f", {per_site:.1f} ms per task-site file" if per_site is not None else ""))
+        if d.get("own_cpu_ratio") is not None:
+            print(f"   inside the plugin: {_s(d['own_cpu_s'])} s CPU over {d['own_processes']:.0f} "
+                  f"process(es), {_pct(d['own_cpu_ratio'])} of the rest of the same run")
         if d.get("added_cpu_ratio_paired") is not None:
             print(f"   per round: {_pct(d['added_cpu_ratio_paired'])} CPU (median of the rounds' "
                   f"ratios; {_pct(d['added_cpu_ratio_low'])} to {_pct(d['added_cpu_ratio_high'])})")
@@ -598,9 +645,10 @@ def markdown(trees: List[Tree], machine: Dict[str, object], command_line: str,
         f"{machine.get('loadavg_at_end')} at end.",
         "",
         "| tree | files | lines | task-site files | flake8 default s (wall / CPU) | + FBG s "
-        "(wall / CPU) | added (wall) | added (CPU) | ms/file | standalone s (wall / CPU) | "
-        "peak RSS MB default / +FBG / standalone | FBG findings |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "(wall / CPU) | added (wall) | added (CPU) | added CPU per round (range) | "
+        "inside the plugin: CPU s (share) | ms/file | "
+        "standalone s (wall / CPU) | peak RSS MB default / +FBG / standalone | FBG findings |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in trees:
         d = t.derived
@@ -610,7 +658,11 @@ def markdown(trees: List[Tree], machine: Dict[str, object], command_line: str,
             f"| {t.name} | {t.files:,} | {t.lines:,} | {t.site_files} | "
             f"{cell(t, 'default', 'time')} | {cell(t, 'plugin', 'time')} | "
             f"{_pct(d.get('added_ratio'))} | {_pct(d.get('added_cpu_ratio'))} | "
-            f"{_s(d.get('added_ms_per_file'), 3)} | {cell(t, 'standalone', 'time')} | {rss} | "
+            f"{_pct(d.get('added_cpu_ratio_paired'))} ({_pct(d.get('added_cpu_ratio_low'))} to "
+            f"{_pct(d.get('added_cpu_ratio_high'))}) | "
+            f"{_s(d.get('own_cpu_s'))} ({_pct(d.get('own_cpu_ratio'))}) | "
+            f"{_s(d.get('added_ms_per_file'), 3)} | "
+            f"{cell(t, 'standalone', 'time')} | {rss} | "
             f"{plug.fbg_findings if plug and plug.ok else '-'} |")
     return "\n".join(lines)
 
