@@ -68,9 +68,12 @@ FLAKE8_EXCLUDE = (".svn", "CVS", ".bzr", ".hg", ".git", "__pycache__", ".tox", "
                   ".eggs", "*.egg")
 SITE_WORDS = re.compile(r"add_task|BackgroundTask")
 try:  # the plugin's own text test, when it is installed
-    from flake8_fastapi_bg.prefilter import _SITE_WORDS as PREFILTER_WORDS
+    from flake8_fastapi_bg.prefilter import may_schedule_tasks
 except ImportError:  # measuring another environment: a copy of it
-    PREFILTER_WORDS = re.compile(r"add_task|BackgroundTask|background_task|\bbackground\s*=")
+    _PREFILTER_WORDS = re.compile(r"add_task|BackgroundTask|background_task|\bbackground\s*=")
+
+    def may_schedule_tasks(source: str) -> bool:
+        return _PREFILTER_WORDS.search(source) is not None
 FBG_CODE = re.compile(r"\bFBG\d+\b")
 FLAKE8_LINE = re.compile(r":\d+:\d+: [A-Z]+\d+ ")
 FAILURE_MARKERS = ("Traceback (most recent call last)", "critical error",
@@ -402,7 +405,7 @@ def describe_tree(name: str, root: Path, synthetic: Optional[dict] = None) -> Tr
         files += 1
         lines += text.count("\n") + (not text.endswith("\n") and bool(text))
         sites += bool(SITE_WORDS.search(text))
-        prefilter += bool(PREFILTER_WORDS.search(text))
+        prefilter += may_schedule_tasks(text)
     return Tree(name, str(root), files, lines, sites, prefilter, synthetic)
 
 

@@ -23,7 +23,8 @@ ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 _FAULT_HOOK: Optional[Callable[[str], None]] = None
 
 
-def lint_source(display: str, source: str, settings: Settings, path: Optional[Path] = None) -> List[Finding]:
+def lint_source(display: str, source: str, settings: Settings,
+                path: "Optional[Path | str]" = None) -> List[Finding]:
     """Findings for one file. `display` is the name to report; `path` locates the project."""
     try:
         findings = list(_pragma_findings(source))
@@ -96,7 +97,7 @@ def knowledge_for(settings: Settings):
     return kb
 
 
-def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -> List[Finding]:
+def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | str]") -> List[Finding]:
     # libcst is imported only here, for files that passed the text test.
     import libcst as cst
 
@@ -112,7 +113,7 @@ def _lint(display: str, source: str, settings: Settings, path: Optional[Path]) -
         module = parse(source)
     except (cst.ParserSyntaxError, RecursionError):
         return []  # flake8 reports E999 for real syntax errors; nothing to add
-    file_path = path if path is not None else Path(display)
+    file_path = Path(path) if path is not None else Path(display)
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
     info = project.adopt(name, file_path if file_path.exists() else None, display, module, is_package,

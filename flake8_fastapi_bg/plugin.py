@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, ClassVar, Generator, List, Tuple, Type
 
 from . import __version__
@@ -40,6 +39,6 @@ class Plugin:
 
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
-        path = None if self.filename in ("stdin", "-") else Path(self.filename)
+        path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
         for finding in lint_source(self.filename, source, self.settings, path):
             yield finding.line, finding.col, finding.text, type(self)

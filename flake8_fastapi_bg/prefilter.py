@@ -25,9 +25,16 @@ from __future__ import annotations
 
 import re
 
+# The test, as one expression. `may_schedule_tasks` answers the same, faster: a regular
+# expression with alternatives scans a file at about 40 MB/s, `in` at several GB/s.
 _SITE_WORDS = re.compile(r"add_task|BackgroundTask|background_task|\bbackground\s*=")
+_LITERAL_WORDS = ("add_task", "BackgroundTask", "background_task")
+_ASSIGNED = re.compile(r"\bbackground\s*=")
 
 
 def may_schedule_tasks(source: str) -> bool:
     """Return False only when `source` certainly contains no task site."""
-    return _SITE_WORDS.search(source) is not None
+    for word in _LITERAL_WORDS:
+        if word in source:
+            return True
+    return "background" in source and _ASSIGNED.search(source) is not None

@@ -102,3 +102,22 @@ def test_aliases_pass(name: str, tmp_path: Path) -> None:
 ])
 def test_other_senses_of_background_are_rejected(text: str) -> None:
     assert not may_schedule_tasks(text)
+
+
+@pytest.mark.parametrize("text", [
+    "x.add_task(f)", "BackgroundTasks()", "def f(background_task): ...", "r.background = t",
+    "Response(background =t)", "foreground = 1", "background == 1", "xbackground = 1",
+    "background\t=", "background:\n  str", "# background\n=", "", "BackgroundTas", "add-task",
+])
+def test_the_fast_test_answers_as_the_regular_expression(text: str) -> None:
+    from flake8_fastapi_bg.prefilter import _SITE_WORDS
+
+    assert may_schedule_tasks(text) == bool(_SITE_WORDS.search(text))
+
+
+def test_the_fast_test_answers_as_the_regular_expression_on_real_code() -> None:
+    from flake8_fastapi_bg.prefilter import _SITE_WORDS
+
+    sources = [path.read_text(errors="replace") for path in
+               CORPUS + sorted((ROOT / "flake8_fastapi_bg").rglob("*.py"))]
+    assert [may_schedule_tasks(s) for s in sources] == [bool(_SITE_WORDS.search(s)) for s in sources]
