@@ -67,11 +67,10 @@ def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     found: List[cst.CSTNode] = []
     for name in child_fields(type(node)):
         value = getattr(node, name)
-        cls = type(value)
-        if cls is list or cls is tuple or (not _is_node(cls) and isinstance(value, (list, tuple))):
-            found.extend(item for item in value if _is_node(type(item)))
-        elif _is_node(cls):
+        if _is_node(type(value)):
             found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(item for item in value if _is_node(type(item)))
     return found
 
 
