@@ -26,7 +26,7 @@ import tokenize
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -115,18 +115,21 @@ class ModuleInfo:
         top-level statement holding `node` is generated, and `ast` says on which line that
         statement starts; without the source text, or if the two parsers disagree on the
         statements, the whole module is positioned at once."""
+        rng = self._range(node)
+        if rng is None:
+            return (1, 0), (1, 0)
+        return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+
+    def _range(self, node: cst.CSTNode) -> Optional[CodeRange]:
         if self._positions is None:
             self._positions = {}
             self._starts = self._statement_starts()
             if self._starts is None:
-                wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-                self._positions = dict(wrapper.resolve(PositionProvider))
+                self._positions = dict(_positions_of(self.module))
         rng = self._positions.get(node)
         if rng is None and self._starts is not None:
             rng = self._position_statement_of(node)
-        if rng is None:
-            return (1, 0), (1, 0)
-        return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+        return rng
 
     def _statement_starts(self) -> Optional[List[int]]:
         if self._text is None:
@@ -136,13 +139,7 @@ class ModuleInfo:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         # libcst positions a decorated def at `def`, as ast's lineno does.
-        starts: List[int] = []
-        last = 0
-        for statement in tree.body:
-            first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
-            if first > last:
-                starts.append(statement.lineno)
-            last = max(last, statement.end_lineno or statement.lineno)
+        starts = [statements[0].lineno for _, _, statements in _top_level_runs(tree)]
         return starts if len(starts) == len(self.module.body) else None
 
     def _position_statement_of(self, node: cst.CSTNode) -> Optional[CodeRange]:
@@ -163,11 +160,8 @@ class ModuleInfo:
         statement = self.module.body[index]
         alone = cst.Module(body=[statement], default_indent=self.module.default_indent,
                            default_newline=self.module.default_newline)
-        found = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
-        shift = self._starts[index] - found[statement].start.line
-        for inner, where in found.items():
-            self._positions[inner] = CodeRange((where.start.line + shift, where.start.column),
-                                               (where.end.line + shift, where.end.column))  # type: ignore
+        found = _positions_of(alone)
+        _shift_into(self._positions, found, self._starts[index] - found[statement].start.line)
         return self._positions.get(node)
 
     @property
@@ -180,6 +174,19 @@ class ModuleInfo:
 
     def __repr__(self) -> str:
         return f"<ModuleInfo {self.name} {self.display}>"
+
+
+def _positions_of(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    """libcst's positions of every node of `module`, counted from its own first line."""
+    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+def _shift_into(positions: Dict[cst.CSTNode, CodeRange], found: Mapping[cst.CSTNode, CodeRange],
+                shift: int) -> None:
+    """Add `found` to `positions`, `shift` lines further down."""
+    for inner, where in found.items():
+        positions[inner] = CodeRange((where.start.line + shift, where.start.column),  # type: ignore[arg-type]
+                                     (where.end.line + shift, where.end.column))  # type: ignore[arg-type]
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
@@ -251,22 +258,16 @@ class SlicedModuleInfo(ModuleInfo):
             self._unpositioned.append(index)
         return parsed.body
 
-    def span(self, node: cst.CSTNode) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    def _range(self, node: cst.CSTNode) -> Optional[CodeRange]:
         if self._positions is None:
             self._positions = {}
         rng = self._positions.get(node)
         if rng is None and self._unpositioned:
             for index in self._unpositioned:
-                wrapper = MetadataWrapper(self._parsed[index], unsafe_skip_copy=True)
-                shift = self._groups[index][0] - 1
-                for inner, where in wrapper.resolve(PositionProvider).items():
-                    self._positions[inner] = CodeRange((where.start.line + shift, where.start.column),
-                                                       (where.end.line + shift, where.end.column))
+                _shift_into(self._positions, _positions_of(self._parsed[index]), self._groups[index][0] - 1)
             self._unpositioned = []
             rng = self._positions.get(node)
-        if rng is None:
-            return (1, 0), (1, 0)
-        return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+        return rng
 
     @property
     def scope(self):
@@ -277,19 +278,33 @@ class SlicedModuleInfo(ModuleInfo):
         return self._scope
 
 
-def _statement_groups(tree: ast.Module,
-                      lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool]]:
-    """Top-level statements merged when they share lines: (first line, last line, names bound,
-    star import). With `lines`, comment lines right above a statement join its group."""
-    groups: List[Tuple[int, int, Set[str], bool]] = []
+def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
+    """Top-level statements merged when they share lines (`a = 1; b = 2`): (first line,
+    decorators included; last line; the statements). libcst makes one statement of each."""
+    runs: List[Tuple[int, int, List[ast.stmt]]] = []
     for statement in tree.body:
         start = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
         end = statement.end_lineno or statement.lineno
-        names, star = _bound_names(statement)
-        if groups and start <= groups[-1][1]:
-            first, _, bound, had_star = groups[-1]
-            groups[-1] = (first, max(end, groups[-1][1]), bound | names, had_star or star)
-            continue
+        if runs and start <= runs[-1][1]:
+            first, last, statements = runs[-1]
+            runs[-1] = (first, max(end, last), statements + [statement])
+        else:
+            runs.append((start, end, [statement]))
+    return runs
+
+
+def _statement_groups(tree: ast.Module,
+                      lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool]]:
+    """The top-level runs with (first line, last line, names bound, star import). With
+    `lines`, comment lines right above a statement join its group."""
+    groups: List[Tuple[int, int, Set[str], bool]] = []
+    for start, end, statements in _top_level_runs(tree):
+        names: Set[str] = set()
+        star = False
+        for statement in statements:
+            bound, stars = _bound_names(statement)
+            names |= bound
+            star = star or stars
         floor = groups[-1][1] + 1 if groups else 1
         while lines is not None and start > floor and lines[start - 2].lstrip().startswith("#"):
             start -= 1  # comments right above belong to the statement (pragmas)
