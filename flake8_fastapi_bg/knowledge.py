@@ -89,10 +89,11 @@ class _Rule(Generic[V]):
     pattern: str
     value: V
     rank: Tuple[int, int, int, int, int]
-    exact: bool  # a plain name, no wildcard
+    exact: bool  # a plain name, no wildcard: matched by dict lookup, never by `matches`
 
     def matches(self, name: str) -> bool:
-        return self.exact and name == self.pattern or not self.exact and bool(_glob(self.pattern)(name))
+        """Whether the glob of this (non-exact) rule matches `name`."""
+        return _glob(self.pattern)(name) is not None
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,9 +125,10 @@ def _order(rule: _Rule[Any]) -> Tuple[Any, ...]:
 class _Matcher(Generic[V]):
     """Finds the most specific rule whose pattern matches a qualified name.
 
-    Exact names are one dict lookup. Globs are compiled on first use, once, and bucketed by their first dotted
-    segment when it is literal, so a name is tried only against its own package's globs (plus
-    the few whose first segment has a wildcard), in best-first order, stopping at the first hit.
+    Exact names are one dict lookup. Globs are compiled once, on first use, and bucketed by
+    their first dotted segment when it is literal, so a name is tried only against its own
+    package's globs (plus the few whose first segment has a wildcard), in best-first order,
+    stopping at the first hit.
     """
 
     def __init__(self, rules: Iterable[_Rule[V]]) -> None:
