@@ -243,7 +243,8 @@ class Linter:
         lines = physical_lines(text)
         if not self.disable_noqa and any(NOQA_FILE.match(line) for line in lines):
             return []  # `# flake8: noqa` skips the whole file
-        findings = [f for f in lint_source(display, text, self.settings, path) if self.selector(f.code)]
+        findings = [f for f in lint_source(display, text, self.settings, path, batch=True)
+                    if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings
         mapping = noqa_lines(text)

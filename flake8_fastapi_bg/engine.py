@@ -3,10 +3,13 @@ are thin adapters over `lint_source`.
 
 collect (task sites) -> resolve (the callable that runs) -> analyse (evidence) -> judge (rules).
 Nothing raises out of `lint_source`: an internal error becomes an FBG901 finding on the file.
+
+The adapters lint many files in one short-lived process and pass `batch=True`: see `_settle`.
 """
 
 from __future__ import annotations
 
+import gc
 import traceback
 from functools import lru_cache
 from pathlib import Path
@@ -24,20 +27,60 @@ _FAULT_HOOK: Optional[Callable[[str], None]] = None
 
 
 def lint_source(display: str, source: str, settings: Settings,
-                path: "Optional[Path | str]" = None) -> List[Finding]:
-    """Findings for one file. `display` is the name to report; `path` locates the project."""
+                path: "Optional[Path | str]" = None, *, batch: bool = False) -> List[Finding]:
+    """Findings for one file. `display` is the name to report; `path` locates the project.
+
+    `batch=True` (the flake8 plugin and the standalone command) also manages the cyclic
+    garbage collector around the analysis of a file that passes the text test (`_settle`)."""
     try:
         findings = list(_pragma_findings(source))
         if may_schedule_tasks(source):
+            managed = batch and gc.isenabled()  # a host that turned the collector off keeps it off
+            if managed:
+                gc.disable()
             try:
                 findings.extend(_lint(display, source, settings, path))
             except RecursionError:
                 if not _too_deep(source):
                     raise  # ordinary code: a bug of ours, reported by the barrier below
                 # nested deeper than libcst's recursive passes can follow: no opinion
+            finally:
+                if managed:
+                    _settle()
         return _unique_sorted(findings)
     except Exception as exc:  # the barrier: a linter must never crash the run
         return [internal_error(exc)]
+
+
+# Evictions from the module caches after which frozen objects are handed back to the collector.
+_EVICTIONS_BEFORE_THAW = 64
+_evictions_at_thaw = 0
+
+
+def _settle() -> None:
+    """Collect the analysis's garbage once, then keep what it caches out of later collections.
+
+    The parsed modules, scopes and summaries a process keeps for the next file are hundreds of
+    thousands of objects that live until the process ends. Left to the collector, every later
+    full collection, and the ones at interpreter exit, walks all of them again: on
+    Netflix/dispatch that cost flake8 about as much CPU as the analysis itself. So the
+    collector is paused while a file is analysed, collects once when it is done (the
+    garbage of that file), and `gc.freeze()` moves the survivors, the caches above all, to
+    the permanent generation, which collections skip. Frozen objects are still freed by
+    reference counting; a frozen cycle that later becomes garbage (a module evicted from a
+    bounded cache) is reclaimed after `_EVICTIONS_BEFORE_THAW` evictions, when the frozen
+    objects are handed back to the collector for one full collection. Only the adapters ask
+    for this: their processes lint files one after another and end with the run.
+    """
+    global _evictions_at_thaw
+    gc.enable()
+    from . import project
+
+    if project.EVICTIONS - _evictions_at_thaw >= _EVICTIONS_BEFORE_THAW:
+        _evictions_at_thaw = project.EVICTIONS
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 _DEEP = 150  # syntax-tree depth beyond which libcst's recursive passes may fail

@@ -40,5 +40,5 @@ class Plugin:
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
-        for finding in lint_source(self.filename, source, self.settings, path):
+        for finding in lint_source(self.filename, source, self.settings, path, batch=True):
             yield finding.line, finding.col, finding.text, type(self)

@@ -6,6 +6,7 @@ import libcst for clean files, parse a module twice, or parse modules no task re
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Dict
 
 import pytest
 
-from flake8_fastapi_bg import project
+from flake8_fastapi_bg import engine, project
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
 from flake8_fastapi_bg.settings import Settings
@@ -296,3 +297,109 @@ def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_cache
     findings = lint_source(str(path), noisy, Settings(), path)
     assert [(f.code, f.line, f.col) for f in findings] == [("FBG201", 12, 4)]
     assert rendered
+
+
+# --- the cyclic collector in batch mode (engine._settle) -------------------------------------------
+
+
+def lint_routes(root: Path, batch: bool, **settings) -> list:
+    routes = root / "app" / "routes" / "users.py"
+    return lint_source(str(routes), routes.read_text(), Settings(**settings), routes, batch=batch)
+
+
+def test_batch_mode_keeps_the_analysis_out_of_later_collections(tmp_path: Path, fresh_caches) -> None:
+    gc.unfreeze()
+    root = write(tmp_path, PROJECT)
+    gc.collect()
+    tracked = len(gc.get_objects())
+    lint_routes(root, batch=False)
+    gc.collect()
+    kept = len(gc.get_objects()) - tracked
+    assert kept > 300  # the parsed modules, scopes and summaries cached for the next file
+    assert gc.get_freeze_count() == 0
+    project._project_for_dir.cache_clear()
+    project._project_for_roots.cache_clear()
+    assert lint_routes(root, batch=True) == lint_routes(root, batch=False)
+    project._project_for_dir.cache_clear()
+    project._project_for_roots.cache_clear()
+    lint_routes(root, batch=True)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > kept  # the caches (and everything older) are frozen...
+    assert len(gc.get_objects()) < 100  # ...so later collections do not walk them again
+
+
+def test_batch_mode_leaves_the_collector_alone_for_clean_files(tmp_path: Path, fresh_caches) -> None:
+    gc.unfreeze()
+    root = write(tmp_path, CLEAN)
+    for path in sorted(root.rglob("*.py")):
+        lint_source(str(path), path.read_text(), Settings(), path, batch=True)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_batch_mode_keeps_a_disabled_collector_disabled(tmp_path: Path, fresh_caches) -> None:
+    gc.unfreeze()
+    root = write(tmp_path, PROJECT)
+    gc.disable()
+    try:
+        lint_routes(root, batch=True)
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+
+
+def test_batch_mode_restores_the_collector_when_the_analysis_fails(tmp_path: Path, fresh_caches,
+                                                                   monkeypatch) -> None:
+    def explode(display: str) -> None:
+        raise KeyError("injected")
+
+    monkeypatch.setattr(engine, "_FAULT_HOOK", explode)
+    root = write(tmp_path, PROJECT)
+    assert [f.code for f in lint_routes(root, batch=True)] == ["FBG901"]
+    assert gc.isenabled()
+
+
+def test_batch_mode_thaws_frozen_objects_after_cache_evictions(tmp_path: Path, fresh_caches,
+                                                               monkeypatch) -> None:
+    """A module evicted from a bounded cache may be a frozen cycle: after enough evictions the
+    frozen objects go back to the collector once, so memory stays bounded."""
+    thawed = []
+    monkeypatch.setattr(engine, "_EVICTIONS_BEFORE_THAW", 3)
+    monkeypatch.setattr(engine, "_evictions_at_thaw", project.EVICTIONS)
+    monkeypatch.setattr(project, "_CACHE_SIZE", 2)
+    monkeypatch.setattr(gc, "unfreeze", lambda unfreeze=gc.unfreeze: (thawed.append(1), unfreeze()))
+    root = write(tmp_path, PROJECT)
+    lint_routes(root, batch=True)  # the linted file and two reached modules: one eviction
+    assert thawed == []
+    for _ in range(2):
+        project._project_for_dir.cache_clear()
+        project._project_for_roots.cache_clear()
+        lint_routes(root, batch=True)
+    assert thawed == [1]
+    assert project.EVICTIONS - engine._evictions_at_thaw < 3
+
+
+def test_no_collection_runs_while_a_file_is_analysed_in_batch_mode(tmp_path: Path, fresh_caches,
+                                                                   monkeypatch) -> None:
+    root = write(tmp_path, PROJECT)
+    analysing = []
+    collections = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start" and analysing:
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(engine, "_FAULT_HOOK", lambda display: analysing.append(display))
+    settle = engine._settle
+    monkeypatch.setattr(engine, "_settle", lambda: (analysing.clear(), settle()))
+    gc.callbacks.append(record)
+    try:
+        lint_routes(root, batch=False)  # the control: the analysis allocates enough to collect
+        analysing.clear()
+        assert collections
+        collections.clear()
+        project._project_for_dir.cache_clear()
+        project._project_for_roots.cache_clear()
+        lint_routes(root, batch=True)
+        assert collections == []
+    finally:
+        gc.callbacks.remove(record)
