@@ -75,6 +75,9 @@ except ImportError:  # measuring another environment: a copy of it
     def may_schedule_tasks(source: str) -> bool:
         return _PREFILTER_WORDS.search(source) is not None
 FBG_CODE = re.compile(r"\bFBG\d+\b")
+# cachegrind's summary line, one per process it followed (flake8's workers are forked children)
+INSTRUCTIONS = re.compile(r"I\s+refs:\s+([\d,]+)")
+CACHEGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
 FLAKE8_LINE = re.compile(r":\d+:\d+: [A-Z]+\d+ ")
 FAILURE_MARKERS = ("Traceback (most recent call last)", "critical error",
                    "failed to load plugin", "Failed to load plugin", "No module named",
@@ -171,6 +174,8 @@ class Measure:
     fbg_findings: Optional[int] = None
     fbg_codes: Dict[str, int] = field(default_factory=dict)
     error: Optional[str] = None
+    # instructions executed by the whole process tree under cachegrind (--instructions)
+    instructions: Optional[int] = None
 
     @property
     def ok(self) -> bool:
@@ -235,6 +240,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                              "plugin still runs, its reports are dropped")
     parser.add_argument("--no-standalone", action="store_true",
                         help="skip the standalone flake8-fastapi-bg command")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the instructions flake8 executes with and without the "
+                             "plugin, once each under valgrind's cachegrind (about 20x slower): "
+                             "a figure that does not move with the machine's load")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds before one run is abandoned (default 1800)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
@@ -534,7 +543,27 @@ def measure_tree(tree: Tree, commands: List[Command], args: argparse.Namespace,
         done = ", ".join(f"{m.key} {m.wall[-1]:.2f}s" for m in tree.measures.values()
                          if m.ok and timed)
         print(f"  {tree.name}: {label} round {index + 1}/{len(rounds)} {done}", flush=True)
+    if args.instructions:
+        count_instructions(tree, scratch, args.timeout)
     derive(tree)
+
+
+def count_instructions(tree: Tree, scratch: Path, timeout: float) -> None:
+    """Run the baseline and the plugin command once each under cachegrind and sum the
+    instructions of every process (flake8's main process and its workers)."""
+    for key in ("default", "plugin"):
+        measure = tree.measures.get(key)
+        if measure is None or not measure.ok:
+            continue
+        print(f"  {tree.name}: counting the instructions of {measure.label} (valgrind)", flush=True)
+        figures, stdout, stderr = run_once(CACHEGRIND + measure.argv, Path(tree.path), scratch,
+                                           timeout)
+        counts = [int(n.replace(",", "")) for n in INSTRUCTIONS.findall(stderr)]
+        problem = failure(figures, stdout, stderr) or (None if counts else "no cachegrind summary")
+        if problem is not None:
+            print(f"  !! counting instructions failed: {problem.splitlines()[0]}", flush=True)
+            return
+        measure.instructions = sum(counts)
 
 
 def derive(tree: Tree) -> None:
@@ -559,6 +588,8 @@ def derive(tree: Tree) -> None:
         out["added_ms_per_file"] = added * 1000 / tree.files if tree.files else None
         out["added_ms_per_site_file"] = (added * 1000 / tree.site_files
                                          if tree.site_files else None)
+    if base and plug and base.instructions and plug.instructions:
+        out["added_instructions_ratio"] = (plug.instructions - base.instructions) / base.instructions
     if plug and plug.ok and len(plug.plugin_cpu) == len(plug.cpu):
         # Measured inside the same runs: a slow spell slows both sides of the ratio alike.
         own = [(inside, total) for inside, total in zip(plug.plugin_cpu, plug.cpu) if total > inside]
@@ -615,6 +646,10 @@ def print_tree(tree: Tree) -> None:
         if d.get("added_cpu_ratio_paired") is not None:
             print(f"   per round: {_pct(d['added_cpu_ratio_paired'])} CPU (median of the rounds' "
                   f"ratios; {_pct(d['added_cpu_ratio_low'])} to {_pct(d['added_cpu_ratio_high'])})")
+        if d.get("added_instructions_ratio") is not None:
+            base_n, plug_n = tree.measures["default"].instructions, tree.measures["plugin"].instructions
+            print(f"   instructions (cachegrind): {base_n / 1e9:.2f} G without the plugin, "
+                  f"{plug_n / 1e9:.2f} G with it: {_pct(d['added_instructions_ratio'])}")
         plug = tree.measures["plugin"]
         if plug.fbg_codes:
             print("   FBG findings: " + ", ".join(f"{k} x{v}" for k, v in plug.fbg_codes.items()))
@@ -649,9 +684,9 @@ def markdown(trees: List[Tree], machine: Dict[str, object], command_line: str,
         "",
         "| tree | files | lines | task-site files | flake8 default s (wall / CPU) | + FBG s "
         "(wall / CPU) | added (wall) | added (CPU) | added CPU per round (range) | "
-        "inside the plugin: CPU s (share) | ms/file | "
+        "inside the plugin: CPU s (share) | added instructions | ms/file | "
         "standalone s (wall / CPU) | peak RSS MB default / +FBG / standalone | FBG findings |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in trees:
         d = t.derived
@@ -664,6 +699,7 @@ def markdown(trees: List[Tree], machine: Dict[str, object], command_line: str,
             f"{_pct(d.get('added_cpu_ratio_paired'))} ({_pct(d.get('added_cpu_ratio_low'))} to "
             f"{_pct(d.get('added_cpu_ratio_high'))}) | "
             f"{_s(d.get('own_cpu_s'))} ({_pct(d.get('own_cpu_ratio'))}) | "
+            f"{_pct(d.get('added_instructions_ratio'))} | "
             f"{_s(d.get('added_ms_per_file'), 3)} | "
             f"{cell(t, 'standalone', 'time')} | {rss} | "
             f"{plug.fbg_findings if plug and plug.ok else '-'} |")

@@ -52,9 +52,9 @@ def lint_source(display: str, source: str, settings: Settings,
         return [internal_error(exc)]
 
 
-# Evictions from the module caches after which frozen objects are handed back to the collector.
-_EVICTIONS_BEFORE_THAW = 64
-_evictions_at_thaw = 0
+# Files analysed in batch mode between two full collections of everything, frozen or not.
+_THAW_EVERY = 32
+_settled = 0
 
 
 def _settle() -> None:
@@ -67,17 +67,15 @@ def _settle() -> None:
     collector is paused while a file is analysed, collects once when it is done (the
     garbage of that file), and `gc.freeze()` moves the survivors, the caches above all, to
     the permanent generation, which collections skip. Frozen objects are still freed by
-    reference counting; a frozen cycle that later becomes garbage (a module evicted from a
-    bounded cache) is reclaimed after `_EVICTIONS_BEFORE_THAW` evictions, when the frozen
-    objects are handed back to the collector for one full collection. Only the adapters ask
-    for this: their processes lint files one after another and end with the run.
+    reference counting. A frozen cycle that becomes garbage later (a module evicted from a
+    bounded cache, or an object of a long-lived host process) is reclaimed at the next thaw:
+    every `_THAW_EVERY` files, the frozen objects go back to the collector for one full
+    collection. Only the adapters ask for this: they lint files one after another.
     """
-    global _evictions_at_thaw
+    global _settled
     gc.enable()
-    from . import project
-
-    if project.EVICTIONS - _evictions_at_thaw >= _EVICTIONS_BEFORE_THAW:
-        _evictions_at_thaw = project.EVICTIONS
+    _settled += 1
+    if _settled % _THAW_EVERY == 0:
         gc.unfreeze()
     gc.collect()
     gc.freeze()

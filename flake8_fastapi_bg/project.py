@@ -43,8 +43,6 @@ _ABSENT_SIZE = 8192  # names known not to be project modules
 # tasks reach. STATEMENT_PARSES counts the statement groups parsed in reached modules.
 PARSE_COUNT = 0
 STATEMENT_PARSES = 0
-# Modules dropped from the bounded caches, for the engine's collector management.
-EVICTIONS = 0
 
 
 def _skip_validation(self: cst.CSTNode) -> None:
@@ -434,13 +432,11 @@ class Project:
         return info
 
     def _remember(self, name: str, info: ModuleInfo) -> None:
-        global EVICTIONS
         self._absent.pop(name, None)
         self._modules[name] = info
         self._modules.move_to_end(name)
         while len(self._modules) > _CACHE_SIZE:
             self._modules.popitem(last=False)
-            EVICTIONS += 1
 
     def _load(self, name: str) -> Optional[ModuleInfo]:
         found = self.find(name)

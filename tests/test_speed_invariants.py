@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
 from typing import Dict
 
@@ -358,24 +359,33 @@ def test_batch_mode_restores_the_collector_when_the_analysis_fails(tmp_path: Pat
     assert gc.isenabled()
 
 
-def test_batch_mode_thaws_frozen_objects_after_cache_evictions(tmp_path: Path, fresh_caches,
-                                                               monkeypatch) -> None:
-    """A module evicted from a bounded cache may be a frozen cycle: after enough evictions the
-    frozen objects go back to the collector once, so memory stays bounded."""
+def test_batch_mode_thaws_the_frozen_objects_now_and_then(tmp_path: Path, fresh_caches,
+                                                          monkeypatch) -> None:
+    """A frozen cycle that becomes garbage later (a module evicted from a bounded cache, an
+    object of a long-lived host) is reclaimed at the next thaw, so memory stays bounded."""
     thawed = []
-    monkeypatch.setattr(engine, "_EVICTIONS_BEFORE_THAW", 3)
-    monkeypatch.setattr(engine, "_evictions_at_thaw", project.EVICTIONS)
-    monkeypatch.setattr(project, "_CACHE_SIZE", 2)
+    monkeypatch.setattr(engine, "_THAW_EVERY", 3)
+    monkeypatch.setattr(engine, "_settled", 0)
     monkeypatch.setattr(gc, "unfreeze", lambda unfreeze=gc.unfreeze: (thawed.append(1), unfreeze()))
     root = write(tmp_path, PROJECT)
-    lint_routes(root, batch=True)  # the linted file and two reached modules: one eviction
-    assert thawed == []
-    for _ in range(2):
-        project._project_for_dir.cache_clear()
-        project._project_for_roots.cache_clear()
-        lint_routes(root, batch=True)
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    lint_routes(root, batch=True)
+    dying = weakref.ref(Cycle())  # garbage now: collected before the freeze
+    lint_routes(root, batch=True)
+    assert dying() is None
+    frozen_then_dropped = [Cycle()]
+    lint_routes(root, batch=True)  # the third file thaws, then freezes again
     assert thawed == [1]
-    assert project.EVICTIONS - engine._evictions_at_thaw < 3
+    cycle = weakref.ref(frozen_then_dropped.pop())
+    lint_routes(root, batch=True)
+    assert cycle() is not None  # frozen when it died: it waits for the next thaw
+    for _ in range(2):
+        lint_routes(root, batch=True)
+    assert thawed == [1, 1] and cycle() is None
 
 
 def test_no_collection_runs_while_a_file_is_analysed_in_batch_mode(tmp_path: Path, fresh_caches,
