@@ -74,11 +74,14 @@ def _settle() -> None:
     """
     global _settled
     gc.enable()
+    freeze, unfreeze = getattr(gc, "freeze", None), getattr(gc, "unfreeze", None)
+    if freeze is None or unfreeze is None:  # not CPython: its own collector, left as it is
+        return
     _settled += 1
     if _settled % _THAW_EVERY == 0:
-        gc.unfreeze()
+        unfreeze()
     gc.collect()
-    gc.freeze()
+    freeze()
 
 
 _DEEP = 150  # syntax-tree depth beyond which libcst's recursive passes may fail
