@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
+from .project import SlicedModuleInfo
 from .scopes import FunctionScope, Scope
 from .syntax import walk
 from .values import (BACKGROUND_TASK, Bound, Evaluator, Func, Value, ext_name,
@@ -93,12 +94,45 @@ _LOCAL_KINDS = frozenset({"param", "assign", "annotated", "with"})
 
 def may_hold_tasks(expr: cst.BaseExpression, scope: Scope) -> bool:
     """A cheap syntactic test before evaluating an argument: BackgroundTasks reach helpers as
-    local names (parameters, variables) or `self` attributes, never as imported names."""
+    local names (parameters, variables) or `self` attributes, never as imported names; and a
+    name declared or built as an instance of a project class (`service: OrderService`,
+    `service = OrderService(db)`) never holds the library's BackgroundTasks."""
     if isinstance(expr, cst.Name):
         found = scope.lookup(expr.value)
-        return found is not None and found[0].kind in _LOCAL_KINDS
+        if found is None or found[0].kind not in _LOCAL_KINDS:
+            return False
+        binding, where = found
+        declared = binding.annotation
+        if declared is None and binding.kind == "assign" and isinstance(binding.value, cst.Call):
+            declared = binding.value.func
+        return declared is None or not _names_a_project_class(declared, where)
     return isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
         and expr.value.value in ("self", "cls")
+
+
+def _names_a_project_class(expr: cst.BaseExpression, scope: Scope) -> bool:
+    """`expr` is a plain name of a class of the project, so the evaluator would give an
+    instance of a project class (never `BackgroundTasks`, which is the library's): decided
+    from the binding and the `ast` summary of the defining module, so the class itself is not
+    parsed. Anything less plain (aliases, star imports, re-exports) says False."""
+    if not isinstance(expr, cst.Name):
+        return False
+    found = scope.lookup(expr.value)
+    if found is None:
+        return False
+    binding, where = found
+    module_scope = next(s for s in where.walk_up() if s.parent is None)
+    if module_scope.star_imports:  # a later `from m import *` could rebind the name
+        return False
+    if binding.kind == "class":
+        return True
+    if binding.kind != "import" or not binding.qualname or "." not in binding.qualname:
+        return False
+    project = where.module.project
+    module_name, _, member = binding.qualname.rpartition(".")
+    defining = project.module(module_name)
+    return isinstance(defining, SlicedModuleInfo) and defining.binds_only_a_class(member) \
+        and project.module(binding.qualname) is None  # not a submodule of the same name
 
 
 def may_name_background_task(func: cst.BaseExpression, scope: Scope) -> bool:

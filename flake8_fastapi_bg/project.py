@@ -209,15 +209,18 @@ class SlicedModuleInfo(ModuleInfo):
         self._groups: List[Tuple[int, int]] = []
         self._binders: Dict[str, List[int]] = {}
         self._stars: List[int] = []
+        self._classes: Set[int] = set()  # groups that are one class statement
         self._parsed: Dict[int, cst.Module] = {}
         self._unpositioned: List[int] = []
-        for start, end, names, star in _statement_groups(tree, self._lines):
+        for start, end, names, star, lone_class in _statement_groups(tree, self._lines):
             index = len(self._groups)
             self._groups.append((start, end))
             for bound in names:
                 self._binders.setdefault(bound, []).append(index)
             if star:
                 self._stars.append(index)
+            if lone_class:
+                self._classes.add(index)
 
     @property
     def module(self) -> cst.Module:
@@ -233,6 +236,12 @@ class SlicedModuleInfo(ModuleInfo):
 
     def star_groups(self) -> List[int]:
         return self._stars
+
+    def binds_only_a_class(self, name: str) -> bool:
+        """`name` is bound at module level by one `class` statement and nothing else (no other
+        binding, no star import): known from the `ast` summary, without a libcst parse."""
+        groups = self._binders.get(name, [])
+        return len(groups) == 1 and groups[0] in self._classes and not self._stars
 
     def all_groups(self) -> range:
         return range(len(self._groups))
@@ -294,10 +303,10 @@ def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
 
 
 def _statement_groups(tree: ast.Module,
-                      lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool]]:
-    """The top-level runs with (first line, last line, names bound, star import). With
-    `lines`, comment lines right above a statement join its group."""
-    groups: List[Tuple[int, int, Set[str], bool]] = []
+                      lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool, bool]]:
+    """The top-level runs with (first line, last line, names bound, star import, the run is one
+    class statement). With `lines`, comment lines right above a statement join its group."""
+    groups: List[Tuple[int, int, Set[str], bool, bool]] = []
     for start, end, statements in _top_level_runs(tree):
         names: Set[str] = set()
         star = False
@@ -308,7 +317,8 @@ def _statement_groups(tree: ast.Module,
         floor = groups[-1][1] + 1 if groups else 1
         while lines is not None and start > floor and lines[start - 2].lstrip().startswith("#"):
             start -= 1  # comments right above belong to the statement (pragmas)
-        groups.append((start, end, names, star))
+        lone_class = len(statements) == 1 and isinstance(statements[0], ast.ClassDef)
+        groups.append((start, end, names, star, lone_class))
     return groups
 
 

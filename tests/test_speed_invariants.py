@@ -413,3 +413,70 @@ def test_no_collection_runs_while_a_file_is_analysed_in_batch_mode(tmp_path: Pat
         assert collections == []
     finally:
         gc.callbacks.remove(record)
+
+
+SERVICES = {
+    "app/__init__.py": "",
+    "app/bg.py": '''
+        from fastapi import BackgroundTasks
+
+        Tasks = BackgroundTasks
+        ''',
+    "app/jobs.py": '''
+        import hashlib
+
+
+        def audit(thing):
+            return thing
+
+
+        def hash_password(password):
+            return hashlib.pbkdf2_hmac("sha256", password, b"salt", 10**6)
+
+
+        def schedule_hash(tasks, password):
+            tasks.add_task(hash_password, password)
+        ''',
+    "app/services.py": '''
+        class OrderService:
+            def __init__(self, db):
+                self.db = db
+
+            def total(self):
+                return sum(self.db)
+        ''',
+    "app/routes.py": '''
+        from fastapi import Depends
+
+        from app.bg import Tasks  # the project's alias of BackgroundTasks
+        from app.jobs import audit, schedule_hash
+        from app.services import OrderService
+
+
+        def get_service() -> OrderService:
+            return OrderService([])
+
+
+        def create(tasks: Tasks, password: bytes, service: OrderService = Depends(get_service)):
+            audit(service)
+            other = OrderService([1])
+            audit(other)
+            schedule_hash(tasks, password)
+        ''',
+}
+
+
+def test_project_class_instances_are_not_evaluated_as_task_holders(tmp_path: Path,
+                                                                   fresh_caches) -> None:
+    """`audit(service)` with `service: OrderService` or `service = OrderService(...)` cannot
+    pass a BackgroundTasks: the `ast` summary of app.services says so, and the class is not
+    parsed. A project alias of BackgroundTasks (`Tasks = BackgroundTasks`) is not a class
+    statement, so `schedule_hash(tasks, ...)` is still followed."""
+    root = write(tmp_path, SERVICES)
+    routes = root / "app" / "routes.py"
+    found = lint_source(str(routes), routes.read_text(), Settings(), routes)
+    assert [f.code for f in found] == ["FBG101"]
+    services = project.project_for(routes)._modules["app.services"]
+    assert isinstance(services, project.SlicedModuleInfo)
+    assert services.binds_only_a_class("OrderService")
+    assert services._parsed == {}
