@@ -121,8 +121,7 @@ def _names_a_project_class(expr: cst.BaseExpression, scope: Scope) -> bool:
     if found is None:
         return False
     binding, where = found
-    module_scope = next(s for s in where.walk_up() if s.parent is None)
-    if module_scope.star_imports:  # a later `from m import *` could rebind the name
+    if where.module.scope.star_imports:  # a later `from m import *` could rebind the name
         return False
     if binding.kind == "class":
         return True

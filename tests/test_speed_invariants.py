@@ -159,13 +159,17 @@ PROJECT = {
 }
 
 
+def forget_projects() -> None:
+    """Drop every Project and its parsed modules: the next lint starts cold."""
+    project._project_for_dir.cache_clear()
+    project._project_for_roots.cache_clear()
+
+
 @pytest.fixture()
 def fresh_caches():
-    project._project_for_dir.cache_clear()
-    project._project_for_roots.cache_clear()
+    forget_projects()
     yield
-    project._project_for_dir.cache_clear()
-    project._project_for_roots.cache_clear()
+    forget_projects()
 
 
 def lint_tree(root: Path) -> int:
@@ -318,11 +322,9 @@ def test_batch_mode_keeps_the_analysis_out_of_later_collections(tmp_path: Path, 
     kept = len(gc.get_objects()) - tracked
     assert kept > 300  # the parsed modules, scopes and summaries cached for the next file
     assert gc.get_freeze_count() == 0
-    project._project_for_dir.cache_clear()
-    project._project_for_roots.cache_clear()
+    forget_projects()
     assert lint_routes(root, batch=True) == lint_routes(root, batch=False)
-    project._project_for_dir.cache_clear()
-    project._project_for_roots.cache_clear()
+    forget_projects()
     lint_routes(root, batch=True)
     assert gc.isenabled()
     assert gc.get_freeze_count() > kept  # the caches (and everything older) are frozen...
@@ -407,8 +409,7 @@ def test_no_collection_runs_while_a_file_is_analysed_in_batch_mode(tmp_path: Pat
         analysing.clear()
         assert collections
         collections.clear()
-        project._project_for_dir.cache_clear()
-        project._project_for_roots.cache_clear()
+        forget_projects()
         lint_routes(root, batch=True)
         assert collections == []
     finally:
