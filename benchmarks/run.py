@@ -76,7 +76,9 @@ except ImportError:  # measuring another environment: a copy of it
         return _PREFILTER_WORDS.search(source) is not None
 FBG_CODE = re.compile(r"\bFBG\d+\b")
 # cachegrind's summary line, one per process it followed (flake8's workers are forked children)
-INSTRUCTIONS = re.compile(r"I\s+refs:\s+([\d,]+)")
+INSTRUCTIONS = re.compile(r"==(\d+)==\s+I\s+refs:\s+([\d,]+)")
+# A forked child's count starts at its parent's count at the fork; the launcher's probes say it.
+FORK_PROBE = re.compile(r"^fbg-bench: fork probe (\d+) worker (\d+)$", re.MULTILINE)
 CACHEGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
 FLAKE8_LINE = re.compile(r":\d+:\d+: [A-Z]+\d+ ")
 FAILURE_MARKERS = ("Traceback (most recent call last)", "critical error",
@@ -105,7 +107,7 @@ with open(report, "w") as f:
 # `python -c LAUNCHER hide|keep FLAKE8_ARGS...`: flake8's own main, optionally without this
 # plugin's entry points.
 LAUNCHER = r"""
-import multiprocessing, sys
+import multiprocessing, os, sys
 mode, args = sys.argv[1], sys.argv[2:]
 if "fork" in multiprocessing.get_all_start_methods():
     multiprocessing.set_start_method("fork", force=True)
@@ -119,7 +121,7 @@ if mode == "hide":
                 yield plugin
     finder._find_importlib_plugins = _without_fbg
 if mode == "time":  # keep the plugin, and have each process note the CPU time spent in it
-    import os, time
+    import time
     from multiprocessing import util
     from flake8_fastapi_bg import plugin as fbg
     spent, owner, run = [0.0], [None], fbg.Plugin.run
@@ -127,10 +129,20 @@ if mode == "time":  # keep the plugin, and have each process note the CPU time s
         path = os.path.join(os.environ["FBG_BENCH_TIMES"], str(os.getpid()))
         with open(path, "w") as f:
             f.write(repr(spent[0]))
-    def timed(self):
-        if owner[0] != os.getpid():  # first file of this process (flake8's main or a worker)
+    def start():
+        if owner[0] != os.getpid():  # first call in this process (flake8's main or a worker)
             owner[0], spent[0] = os.getpid(), 0.0
             util.Finalize(None, save, exitpriority=0)  # runs at exit, pool workers included
+    prepare = getattr(fbg, "prepare", None)  # the main process may load the engine before forking
+    def timed_prepare(settings):
+        start()
+        started = time.process_time()
+        try:
+            prepare(settings)
+        finally:
+            spent[0] += time.process_time() - started
+    def timed(self):
+        start()
         steps = run(self)
         while True:
             started = time.process_time()
@@ -142,6 +154,24 @@ if mode == "time":  # keep the plugin, and have each process note the CPU time s
             spent[0] += time.process_time() - started
             yield item
     fbg.Plugin.run = timed
+    if prepare is not None:
+        fbg.prepare = timed_prepare
+if os.environ.get("FBG_BENCH_FORK_PROBES"):
+    # Under cachegrind a forked child's count starts with its parent's count at the fork. A
+    # child forked right before each worker and ended at once records that count; the
+    # benchmark subtracts it from the worker's.
+    real_fork = os.fork
+    def probed_fork():
+        probe = real_fork()
+        if probe == 0:
+            os._exit(0)
+        os.waitpid(probe, 0)
+        pid = real_fork()
+        if pid:
+            sys.stderr.write(f"fbg-bench: fork probe {probe} worker {pid}\n")
+            sys.stderr.flush()
+        return pid
+    os.fork = probed_fork
 from flake8.main.cli import main
 sys.exit(main(args))
 """
@@ -439,8 +469,9 @@ def synthetic_trees(args: argparse.Namespace, base: Path) -> List[Tree]:
 
 # --------------------------------------------------------------------------- running
 
-def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float) -> Tuple[dict, str, str]:
-    """Run `argv` in `cwd` under the wrapper: (figures, stdout, stderr)."""
+def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float,
+             env: Optional[Dict[str, str]] = None) -> Tuple[dict, str, str]:
+    """Run `argv` in `cwd` under the wrapper, with `env` added: (figures, stdout, stderr)."""
     report, out, err = scratch / "report.json", scratch / "stdout.txt", scratch / "stderr.txt"
     for path in (report, out, err):
         path.unlink(missing_ok=True)
@@ -450,7 +481,7 @@ def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float) -> Tuple
     cmd = [sys.executable, "-c", WRAPPER, str(report), str(out), str(err), *argv]
     # Its own session, so that a timeout or ^C can end the whole tree (flake8's workers too).
     proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True,
-                            env={**os.environ, "FBG_BENCH_TIMES": str(times)})
+                            env={**os.environ, "FBG_BENCH_TIMES": str(times), **(env or {})})
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -557,13 +588,27 @@ def count_instructions(tree: Tree, scratch: Path, timeout: float) -> None:
             continue
         print(f"  {tree.name}: counting the instructions of {measure.label} (valgrind)", flush=True)
         figures, stdout, stderr = run_once(CACHEGRIND + measure.argv, Path(tree.path), scratch,
-                                           timeout)
-        counts = [int(n.replace(",", "")) for n in INSTRUCTIONS.findall(stderr)]
-        problem = failure(figures, stdout, stderr) or (None if counts else "no cachegrind summary")
+                                           timeout, env={"FBG_BENCH_FORK_PROBES": "1"})
+        total = own_instructions(stderr)
+        problem = failure(figures, stdout, stderr) or (None if total else "no cachegrind summary")
         if problem is not None:
             print(f"  !! counting instructions failed: {problem.splitlines()[0]}", flush=True)
             return
-        measure.instructions = sum(counts)
+        measure.instructions = total
+
+
+def own_instructions(stderr: str) -> Optional[int]:
+    """The instructions of a process tree under cachegrind, each counted once.
+
+    cachegrind prints one count per process, and a forked worker's count includes what its
+    parent had executed before the fork. The launcher forks a probe child that exits at
+    once right before each worker: its count is the worker's inherited share."""
+    counts = {pid: int(n.replace(",", "")) for pid, n in INSTRUCTIONS.findall(stderr)}
+    probes = {probe for probe, _ in FORK_PROBE.findall(stderr)}
+    if not counts or not probes <= set(counts):
+        return None
+    own = sum(n for pid, n in counts.items() if pid not in probes)
+    return own - sum(counts[probe] for probe in probes)
 
 
 def derive(tree: Tree) -> None:
