@@ -128,6 +128,26 @@ def _unique_sorted(findings: Sequence[Finding]) -> List[Finding]:
     return [seen[k] for k in sorted(seen)]
 
 
+def prepare(settings: Settings) -> None:
+    """Load now what analysing a file needs: libcst, the analysis modules, the knowledge base.
+
+    For hosts that fork workers after this point (flake8 with `--jobs` on Linux): the workers
+    share the parent's copy instead of each paying for its own, about a quarter of a second
+    of CPU per worker, most of it importing libcst. What is loaded lives until the process
+    ends, so it is frozen out of the collector (`gc.freeze()`, what the `gc` documentation
+    advises before a fork). The caller decides that some file will need it: a process that
+    only lints clean files must never import libcst."""
+    from . import analyse, collect, rules, scopes, values  # noqa: F401
+    from .project import parse_trusted
+
+    knowledge_for(settings)
+    settings.effective_fastapi_version  # noqa: B018 (reads the installed FastAPI's metadata once)
+    parse_trusted("pass\n")  # the parser's own first-use setup
+    freeze = getattr(gc, "freeze", None)
+    if freeze is not None:
+        freeze()
+
+
 @lru_cache(maxsize=8)
 def knowledge_for(settings: Settings):
     from .knowledge import KnowledgeBase
