@@ -134,9 +134,10 @@ def prepare(settings: Settings) -> None:
     For hosts that fork workers after this point (flake8 with `--jobs` on Linux): the workers
     share the parent's copy instead of each paying for its own, about a quarter of a second
     of CPU per worker, most of it importing libcst. What is loaded lives until the process
-    ends, so it is frozen out of the collector (`gc.freeze()`, what the `gc` documentation
-    advises before a fork). The caller decides that some file will need it: a process that
-    only lints clean files must never import libcst."""
+    ends, so after one collection (nothing that is already garbage gets frozen) it is frozen
+    out of the collector, as the `gc` documentation advises before a fork: the workers'
+    collections do not walk it, nor copy its pages. The caller decides that some file will
+    need it: a process that only lints clean files must never import libcst."""
     from . import analyse, collect, rules, scopes, values  # noqa: F401
     from .project import parse_trusted
 
@@ -144,7 +145,8 @@ def prepare(settings: Settings) -> None:
     settings.effective_fastapi_version  # noqa: B018 (reads the installed FastAPI's metadata once)
     parse_trusted("pass\n")  # the parser's own first-use setup
     freeze = getattr(gc, "freeze", None)
-    if freeze is not None:
+    if freeze is not None and gc.isenabled():  # a host that turned the collector off keeps it off
+        gc.collect()
         freeze()
 
 
