@@ -176,3 +176,16 @@ def test_prepare_loads_what_a_lint_needs_and_freezes_it() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)
     assert result.stdout.split() == ["[]", "True", "True"], result.stderr
+
+
+def test_prepare_leaves_a_disabled_collector_alone() -> None:
+    script = (
+        "import gc\n"
+        "gc.disable()\n"
+        "from flake8_fastapi_bg import engine\n"
+        "from flake8_fastapi_bg.settings import Settings\n"
+        "engine.prepare(Settings())\n"
+        "print(gc.isenabled(), gc.get_freeze_count())\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.split() == ["False", "0"], result.stderr
