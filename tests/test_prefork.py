@@ -161,31 +161,30 @@ def test_a_failing_preload_never_breaks_the_run(forking, monkeypatch: pytest.Mon
     assert len(calls) == 1
 
 
-def test_prepare_loads_what_a_lint_needs_and_freezes_it() -> None:
-    script = (
-        "import gc, sys\n"
-        "from flake8_fastapi_bg import engine\n"
-        "from flake8_fastapi_bg.settings import Settings\n"
-        "engine.prepare(Settings())\n"
-        "before = set(sys.modules)\n"
-        "frozen = gc.get_freeze_count()\n"
-        "src = ('from fastapi import BackgroundTasks\\n'\n"
-        "       'def f(t: BackgroundTasks):\\n    t.add_task(print)\\n')\n"
-        "engine.lint_source('x.py', src, Settings())\n"
-        "print(sorted(set(sys.modules) - before), frozen > 10000, 'libcst' in before)\n")
+def prepare_in_a_fresh_process(before: str, after: str) -> list:
+    """Run `engine.prepare` in a new interpreter between two snippets; the words printed."""
+    script = "\n".join([
+        "import gc, sys",
+        before,
+        "from flake8_fastapi_bg import engine",
+        "from flake8_fastapi_bg.settings import Settings",
+        "engine.prepare(Settings())",
+        after])
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)
-    assert result.stdout.split() == ["[]", "True", "True"], result.stderr
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_prepare_loads_what_a_lint_needs_and_freezes_it() -> None:
+    printed = prepare_in_a_fresh_process("", "\n".join([
+        "before, frozen = set(sys.modules), gc.get_freeze_count()",
+        "src = 'from fastapi import BackgroundTasks\\ndef f(t: BackgroundTasks):\\n    t.add_task(print)\\n'",
+        "engine.lint_source('x.py', src, Settings())",
+        "print(sorted(set(sys.modules) - before), frozen > 10000, 'libcst' in before)"]))
+    assert printed == ["[]", "True", "True"]
 
 
 def test_prepare_leaves_a_disabled_collector_alone() -> None:
-    script = (
-        "import gc\n"
-        "gc.disable()\n"
-        "from flake8_fastapi_bg import engine\n"
-        "from flake8_fastapi_bg.settings import Settings\n"
-        "engine.prepare(Settings())\n"
-        "print(gc.isenabled(), gc.get_freeze_count())\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
-    assert result.stdout.split() == ["False", "0"], result.stderr
+    printed = prepare_in_a_fresh_process("gc.disable()", "print(gc.isenabled(), gc.get_freeze_count())")
+    assert printed == ["False", "0"]
