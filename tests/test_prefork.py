@@ -52,11 +52,16 @@ def make_tree(root: Path, sites: int, clean: int = 4) -> Path:
     return root
 
 
-def flake8(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def run_python(*args: str, cwd: "Path | None" = None) -> subprocess.CompletedProcess:
+    """This interpreter in a new process, without the caller's FLAKE8_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
-    return subprocess.run([sys.executable, "-X", "importtime", "-m", "flake8", "--isolated",
-                           "--select=FBG", *args, "."], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=300)
+
+
+def flake8(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_python("-X", "importtime", "-m", "flake8", "--isolated", "--select=FBG", *args, ".",
+                      cwd=cwd)
 
 
 def libcst_imports(result: subprocess.CompletedProcess) -> int:
@@ -170,8 +175,7 @@ def prepare_in_a_fresh_process(before: str, after: str) -> list:
         "from flake8_fastapi_bg.settings import Settings",
         "engine.prepare(Settings())",
         after])
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
+    result = run_python("-c", script)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
