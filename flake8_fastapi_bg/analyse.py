@@ -17,7 +17,7 @@ from . import pragmas
 from .collect import TaskSite
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
-from .scopes import FunctionScope
+from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
@@ -211,16 +211,18 @@ def _format_seconds(seconds: Optional[float]) -> str:
 class NodeWhere:
     """A node's place, computed only when a message shows it: positions cost a module render."""
 
-    __slots__ = ("module", "node", "_position")
+    __slots__ = ("module", "node", "scope", "_position")
 
-    def __init__(self, module, node: cst.CSTNode) -> None:
+    def __init__(self, module, node: cst.CSTNode, scope: Optional[Scope] = None) -> None:
         self.module = module
         self.node = node
+        self.scope = scope  # the scope holding `node`, if known: a hint for positioning
         self._position: Optional[Tuple[int, int]] = None
 
     def _resolve(self) -> Tuple[int, int]:
         if self._position is None:
-            self._position = self.module.position(self.node)
+            self._position = self.module.position(self.node, self.scope)
+            self.scope = None
         return self._position
 
     @property
@@ -324,7 +326,7 @@ class Analyser:
                 callee = Ext(f"{callee.type}.__call__")
             if isinstance(callee, Ext):
                 name = callee.qualname
-                where = NodeWhere(scope.module, site.node)
+                where = NodeWhere(scope.module, site.node, scope)
                 if self.kb.offload(name) is not None:
                     quiet_so_far = False
                     continue
@@ -343,7 +345,7 @@ class Analyser:
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
-        where = NodeWhere(scope.module, scope.node)
+        where = NodeWhere(scope.module, scope.node, scope)
         found: List[Evidence] = []
         for tag in sorted(pragmas.function_tags(scope.node)):
             category = _TAG_CATEGORY.get(tag)

@@ -74,7 +74,7 @@ def definition(scope: FunctionScope) -> str:
     """`app/tasks.py:4`: where a function's `def` line is."""
     node = scope.node
     anchor = node.name if isinstance(node, cst.FunctionDef) else node
-    line, _ = scope.module.position(anchor)
+    line, _ = scope.module.position(anchor, scope)
     return f"{scope.module.display}:{line}"
 
 

@@ -227,7 +227,7 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
                  if is_background_tasks(evaluator.expr(arg.value, scope))}
     if not bg_params:
         return
-    line, _ = helper.module.position(helper.node)
+    line, _ = helper.module.position(helper.node, helper)
     label = f"{helper.name} ({helper.module.display}:{line})"
     param_bindings = {p.name.value: p for p in helper.all_params()}
     for inner in _calls_in(helper):

@@ -9,6 +9,7 @@ The adapters lint many files in one short-lived process and pass `batch=True`: s
 
 from __future__ import annotations
 
+import ast
 import gc
 import traceback
 from functools import lru_cache
@@ -27,8 +28,10 @@ _FAULT_HOOK: Optional[Callable[[str], None]] = None
 
 
 def lint_source(display: str, source: str, settings: Settings,
-                path: "Optional[Path | str]" = None, *, batch: bool = False) -> List[Finding]:
-    """Findings for one file. `display` is the name to report; `path` locates the project.
+                path: "Optional[Path | str]" = None, *, batch: bool = False,
+                tree: Optional[ast.Module] = None) -> List[Finding]:
+    """Findings for one file. `display` is the name to report; `path` locates the project;
+    `tree`, if the host has one, is Python's `ast` of `source`.
 
     `batch=True` (the flake8 plugin and the standalone command) also manages the cyclic
     garbage collector around the analysis of a file that passes the text test (`_settle`)."""
@@ -39,7 +42,7 @@ def lint_source(display: str, source: str, settings: Settings,
             if managed:
                 gc.disable()
             try:
-                findings.extend(_lint(display, source, settings, path))
+                findings.extend(_lint(display, source, settings, path, tree))
             except RecursionError:
                 if not _too_deep(source):
                     raise  # ordinary code: a bug of ours, reported by the barrier below
@@ -89,8 +92,6 @@ _DEEP = 150  # syntax-tree depth beyond which libcst's recursive passes may fail
 
 def _too_deep(source: str) -> bool:
     """True when Python rejects the file's nesting or its syntax tree is deeper than `_DEEP`."""
-    import ast
-
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -163,7 +164,8 @@ def knowledge_for(settings: Settings):
     return kb
 
 
-def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | str]") -> List[Finding]:
+def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | str]",
+          tree: Optional[ast.Module] = None) -> List[Finding]:
     # libcst is imported only here, for files that passed the text test.
     import libcst as cst
 
@@ -183,7 +185,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
     info = project.adopt(name, file_path if file_path.exists() else None, display, module, is_package,
-                         source)
+                         source, tree if isinstance(tree, ast.Module) else None)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
@@ -195,7 +197,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         task = resolve(site, evaluator)
         context.sites.append((site, task))
         # Positioning costs a render of the statement: done only if a rule reports the site.
-        where = NodeWhere(info, site.call)
+        where = NodeWhere(info, site.call, site.scope)
         facts = analyser.facts(site, task, where)  # type: ignore[arg-type]
         for rule in task_rules:
             message = rule.check(facts, settings)  # type: ignore[misc]

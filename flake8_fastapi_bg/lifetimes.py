@@ -166,7 +166,7 @@ class LifetimeChecker:
         block = self.facts.flow(where).statement_of(item)
         if not isinstance(block, cst.With):
             return None
-        line, _ = where.module.position(block)
+        line, _ = where.module.position(block, where)
         context = item.item.func if isinstance(item.item, cst.Call) else item.item
         opener = set(split_words((dotted(context) or "").rpartition(".")[2]))
         target = item.asname.name if item.asname is not None else None

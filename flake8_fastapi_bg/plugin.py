@@ -20,7 +20,9 @@ class Plugin:
 
     def __init__(self, tree: Any, filename: str, lines: List[str]) -> None:
         # `tree` is flake8's ast; asking for it makes this a once-per-file plugin. The engine
-        # parses with libcst itself, and only when the file can schedule a task.
+        # parses with libcst itself, and only when the file can schedule a task; the ast tells
+        # it where the top-level statements start, for the positions of findings.
+        self.tree = tree
         self.filename = filename
         self.lines = lines
 
@@ -48,7 +50,7 @@ class Plugin:
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
-        for finding in lint_source(self.filename, source, self.settings, path, batch=True):
+        for finding in lint_source(self.filename, source, self.settings, path, batch=True, tree=self.tree):
             yield finding.line, finding.col, finding.text, type(self)
 
 

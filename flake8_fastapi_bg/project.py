@@ -91,6 +91,8 @@ class ModuleInfo:
         self._starts: Optional[List[int]] = None  # first line of each top-level statement
         self._top: Optional[Dict[cst.CSTNode, int]] = None  # node -> its top-level statement
         self._positioned: Set[int] = set()
+        self._body_index: Optional[Dict[cst.CSTNode, int]] = None  # top-level statement -> index
+        self._given_starts: Optional[List[int]] = None  # from the host's `ast`, if it has one
         self._scope = None
 
     @property
@@ -104,23 +106,27 @@ class ModuleInfo:
             return self.name
         return self.name.rpartition(".")[0]
 
-    def position(self, node: cst.CSTNode) -> Tuple[int, int]:
-        """(1-based line, 0-based column) of `node`'s start; computed once per module."""
-        return self.span(node)[0]
+    def position(self, node: cst.CSTNode, scope=None) -> Tuple[int, int]:
+        """(1-based line, 0-based column) of `node`'s start; computed once per module.
 
-    def span(self, node: cst.CSTNode) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        `scope` (a `scopes.Scope` of this module that holds `node`) is a hint: it names the
+        top-level statement to render, so that no map from every node to its statement has to
+        be built. A wrong or useless hint costs only that map."""
+        return self.span(node, scope)[0]
+
+    def span(self, node: cst.CSTNode, scope=None) -> Tuple[Tuple[int, int], Tuple[int, int]]:
         """((line, col), (line, col)) of `node`'s start and end (end exclusive).
 
         libcst computes positions by generating the code of a whole module. Here only the
         top-level statement holding `node` is generated, and `ast` says on which line that
         statement starts; without the source text, or if the two parsers disagree on the
         statements, the whole module is positioned at once."""
-        rng = self._range(node)
+        rng = self._range(node, _top_node(scope, self))
         if rng is None:
             return (1, 0), (1, 0)
         return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
 
-    def _range(self, node: cst.CSTNode) -> Optional[CodeRange]:
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         if self._positions is None:
             self._positions = {}
             self._starts = self._statement_starts()
@@ -128,23 +134,31 @@ class ModuleInfo:
                 self._positions = dict(_positions_of(self.module))
         rng = self._positions.get(node)
         if rng is None and self._starts is not None:
-            rng = self._position_statement_of(node)
+            rng = self._position_statement_of(node, top)
         return rng
 
     def _statement_starts(self) -> Optional[List[int]]:
-        if self._text is None:
-            return None
-        try:
-            tree = ast.parse(self._text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-        # libcst positions a decorated def at `def`, as ast's lineno does.
-        starts = [statements[0].lineno for _, _, statements in _top_level_runs(tree)]
+        starts = self._given_starts
+        if starts is None:
+            if self._text is None:
+                return None
+            try:
+                starts = statement_starts(ast.parse(self._text))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return None
         return starts if len(starts) == len(self.module.body) else None
 
-    def _position_statement_of(self, node: cst.CSTNode) -> Optional[CodeRange]:
+    def _position_statement_of(self, node: cst.CSTNode, top: Optional[cst.CSTNode]) -> Optional[CodeRange]:
         from .syntax import children
 
+        if top is not None and self._top is None:
+            if self._body_index is None:
+                self._body_index = {statement: i for i, statement in enumerate(self.module.body)}
+            index = self._body_index.get(top)
+            if index is not None and index not in self._positioned:
+                rng = self._render_statement(index, node)
+                if rng is not None:
+                    return rng
         if self._top is None:
             self._top = {}
             for index, statement in enumerate(self.module.body):
@@ -154,8 +168,12 @@ class ModuleInfo:
                     self._top[inner] = index
                     stack.extend(children(inner))
         index = self._top.get(node)
-        if index is None or index in self._positioned or self._starts is None:
+        if index is None or index in self._positioned:
             return None
+        return self._render_statement(index, node)
+
+    def _render_statement(self, index: int, node: cst.CSTNode) -> Optional[CodeRange]:
+        assert self._positions is not None and self._starts is not None
         self._positioned.add(index)
         statement = self.module.body[index]
         alone = cst.Module(body=[statement], default_indent=self.module.default_indent,
@@ -174,6 +192,16 @@ class ModuleInfo:
 
     def __repr__(self) -> str:
         return f"<ModuleInfo {self.name} {self.display}>"
+
+
+def _top_node(scope, module: ModuleInfo) -> Optional[cst.CSTNode]:
+    """The node of the outermost def or class around `scope` (a `scopes.Scope` of `module`):
+    a top-level statement of the module unless that def sits in an `if` or `try`."""
+    if scope is None or scope.module is not module or scope.parent is None:
+        return None
+    while scope.parent.parent is not None:
+        scope = scope.parent
+    return scope.node
 
 
 def _positions_of(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
@@ -267,16 +295,27 @@ class SlicedModuleInfo(ModuleInfo):
             self._unpositioned.append(index)
         return parsed.body
 
-    def _range(self, node: cst.CSTNode) -> Optional[CodeRange]:
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         if self._positions is None:
             self._positions = {}
         rng = self._positions.get(node)
+        if rng is None and top is not None:  # render only the group that holds the hint
+            for index in self._unpositioned:
+                if any(statement is top for statement in self._parsed[index].body):
+                    self._unpositioned.remove(index)
+                    self._position_group(index)
+                    rng = self._positions.get(node)
+                    break
         if rng is None and self._unpositioned:
             for index in self._unpositioned:
-                _shift_into(self._positions, _positions_of(self._parsed[index]), self._groups[index][0] - 1)
+                self._position_group(index)
             self._unpositioned = []
             rng = self._positions.get(node)
         return rng
+
+    def _position_group(self, index: int) -> None:
+        assert self._positions is not None
+        _shift_into(self._positions, _positions_of(self._parsed[index]), self._groups[index][0] - 1)
 
     @property
     def scope(self):
@@ -285,6 +324,12 @@ class SlicedModuleInfo(ModuleInfo):
 
             self._scope = SlicedModuleScope(self)
         return self._scope
+
+
+def statement_starts(tree: ast.Module) -> List[int]:
+    """The first line of each statement libcst sees at the top of `tree`'s module (libcst
+    positions a decorated def at `def`, as ast's lineno does)."""
+    return [statements[0].lineno for _, _, statements in _top_level_runs(tree)]
 
 
 def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
@@ -435,9 +480,13 @@ class Project:
         return info
 
     def adopt(self, name: str, path: Optional[Path], display: str, module: cst.Module,
-              is_package: bool, text: Optional[str] = None) -> ModuleInfo:
-        """Register the linted file's own parse so that no task reaching it parses it again."""
+              is_package: bool, text: Optional[str] = None,
+              tree: Optional[ast.Module] = None) -> ModuleInfo:
+        """Register the linted file's own parse so that no task reaching it parses it again.
+        `tree`, the host's `ast` of `text` (flake8 has one), saves parsing it for positions."""
         info = ModuleInfo(name, path, display, module, is_package, self, text)
+        if tree is not None:
+            info._given_starts = statement_starts(tree)
         self._remember(name, info)
         return info
 

@@ -6,6 +6,7 @@ import libcst for clean files, parse a module twice, or parse modules no task re
 
 from __future__ import annotations
 
+import ast
 import gc
 import os
 import subprocess
@@ -15,12 +16,15 @@ import weakref
 from pathlib import Path
 from typing import Dict
 
+import libcst as cst
 import pytest
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from flake8_fastapi_bg import engine, project
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
 from flake8_fastapi_bg.settings import Settings
+from flake8_fastapi_bg.syntax import walk
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -293,7 +297,7 @@ def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_cache
     rendered = []
     original = project.ModuleInfo._position_statement_of
     monkeypatch.setattr(project.ModuleInfo, "_position_statement_of",
-                        lambda self, node: rendered.append(node) or original(self, node))
+                        lambda self, node, *hint: rendered.append(node) or original(self, node, *hint))
     path = root / "app" / "main.py"
     assert lint_source(str(path), path.read_text(), Settings(), path) == []
     assert rendered == []
@@ -302,6 +306,151 @@ def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_cache
     findings = lint_source(str(path), noisy, Settings(), path)
     assert [(f.code, f.line, f.col) for f in findings] == [("FBG201", 12, 4)]
     assert rendered
+
+
+POSITIONED = '''
+import functools
+from fastapi import BackgroundTasks
+
+HANDLER = lambda tasks: tasks.add_task(print, "x")  # a lambda: the statement is an assignment
+
+
+def decorate(func):
+    return functools.wraps(func)(func)
+
+
+@decorate
+def outer(tasks: BackgroundTasks) -> None:
+    def inner(n):
+        return [str(i) for i in range(n)]
+
+    tasks.add_task(inner, 3); print(
+        "a call over two lines")
+
+
+class Service:
+    def run(self, tasks: BackgroundTasks) -> None:
+        tasks.add_task(self.stop)
+
+    def stop(self):
+        print(  "spaces"  )
+
+
+if True:
+    def guarded(tasks: BackgroundTasks) -> None:  # a def inside an `if`: no top-level hint
+        tasks.add_task(print, "y")
+
+print(len("module level"))
+'''
+
+
+class _Placed(cst.CSTVisitor):
+    """Every call and def of a module with the scope that holds it (as the engine's visitors
+    keep it)."""
+
+    def __init__(self, module_scope) -> None:
+        self.stack = [module_scope]
+        self.placed = []
+
+    def _enter(self, node) -> None:
+        self.placed.append((node, self.stack[-1]))
+        self.stack.append(self.stack[-1].child(node))
+
+    def _leave(self, node) -> None:
+        self.stack.pop()
+
+    visit_FunctionDef = visit_ClassDef = visit_Lambda = _enter
+    leave_FunctionDef = leave_ClassDef = leave_Lambda = _leave
+
+    def visit_Call(self, node) -> None:
+        self.placed.append((node, self.stack[-1]))
+
+
+def placed_nodes(info):
+    visitor = _Placed(info.scope)
+    walk(info.module, visitor)
+    assert len(visitor.placed) > 15
+    return visitor.placed
+
+
+def linted_info(root: Path, tree=None):
+    path = root / "app" / "main.py"
+    source = path.read_text()
+    found = project.project_for(path)
+    return found.adopt("app.main", path, str(path), project.parse(source), False, source, tree)
+
+
+def reached_info(root: Path):
+    """`app.main` as a module a task reaches: summarised, parsed a statement group at a time."""
+    forget_projects()
+    info = project.project_for(root / "app" / "other.py").module("app.main")
+    assert isinstance(info, project.SlicedModuleInfo)
+    return info
+
+
+def test_hinted_positions_are_libcsts_positions(tmp_path: Path, fresh_caches) -> None:
+    """The scope hint only chooses which statement to render: every call and def of a module
+    gets the position libcst gives it in the whole module, for the linted file and for a
+    module a task reaches (parsed a statement group at a time)."""
+    root = write(tmp_path, {"app/__init__.py": "", "app/main.py": POSITIONED,
+                            "app/other.py": "from app.main import Service\n"})
+    for info in (linted_info(root), reached_info(root)):
+        got = [(type(node).__name__, info.span(node, scope)) for node, scope in placed_nodes(info)]
+        forget_projects()
+        fresh = linted_info(root)
+        whole = MetadataWrapper(fresh.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        want = [(type(node).__name__, ((whole[node].start.line, whole[node].start.column),
+                                       (whole[node].end.line, whole[node].end.column)))
+                for node, _ in placed_nodes(fresh)]
+        assert got == want
+
+
+def test_a_hint_renders_one_statement_without_mapping_the_module(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    root = write(tmp_path, {"app/__init__.py": "", "app/main.py": POSITIONED,
+                            "app/other.py": "from app.main import Service\n"})
+    rendered = []
+    original = project._positions_of
+    monkeypatch.setattr(project, "_positions_of", lambda module: rendered.append(module) or original(module))
+    info = linted_info(root)
+    run = next(node for node, scope in placed_nodes(info)
+               if isinstance(node, cst.FunctionDef) and node.name.value == "run")
+    calls = [(node, scope) for node, scope in placed_nodes(info)
+             if isinstance(node, cst.Call) and scope.node is run]
+    assert [info.position(node, scope) for node, scope in calls] == [(22, 8)]
+    assert len(rendered) == 1 and info._top is None  # the class alone; no map of every node
+    guarded = [(node, scope) for node, scope in placed_nodes(info)
+               if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
+               and scope.node.name.value == "guarded"]
+    assert [info.position(node, scope) for node, scope in guarded] == [(30, 8)]
+    assert info._top is not None  # a def inside `if`: the hint names no top-level statement
+    # A reached module renders only the group that holds the hinted node.
+    rendered.clear()
+    reached = reached_info(root)
+    nodes = placed_nodes(reached)  # parses every group
+    stop = next((node, scope) for node, scope in nodes
+                if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
+                and scope.node.name.value == "stop")
+    assert reached.position(*stop) == (25, 8)
+    assert len(rendered) == 1 and len(reached._unpositioned) == len(reached._parsed) - 1
+
+
+def test_the_hosts_ast_spares_a_second_parse(tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """flake8 hands the plugin its `ast`: the engine does not parse the file with `ast` again
+    to place its findings, and the findings are the same."""
+    root = write(tmp_path, {"app/__init__.py": "", "app/main.py": QUIET_SITE.replace(
+        'tasks.add_task(note, "ok")', "tasks.add_task(note())")})
+    path = root / "app" / "main.py"
+    source = path.read_text()
+    without = lint_source(str(path), source, Settings(), path)
+    forget_projects()
+    tree = ast.parse(source)
+    parsed = []
+    original = ast.parse
+    monkeypatch.setattr(project.ast, "parse", lambda *a, **k: parsed.append(a) or original(*a, **k))
+    with_tree = lint_source(str(path), source, Settings(), path, tree=tree)
+    assert [(f.code, f.line, f.col) for f in with_tree] == [("FBG201", 12, 4)]
+    assert with_tree == without and parsed == []
 
 
 # --- the cyclic collector in batch mode (engine._settle) -------------------------------------------

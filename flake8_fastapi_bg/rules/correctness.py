@@ -48,7 +48,8 @@ def _task_name(task) -> str:
 
 
 def _finding(context, code: str, node: cst.CSTNode, message: str, fix: Optional[Fix] = None) -> Finding:
-    line, col = context.info.position(node)
+    scope = next((site.scope for site, _ in context.sites if site.call is node), None)  # a hint
+    line, col = context.info.position(node, scope)
     return Finding(code, line, col, message, fix)
 
 
