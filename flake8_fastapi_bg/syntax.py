@@ -65,13 +65,28 @@ def _is_node(cls: type) -> bool:
 def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The child nodes of `node` worth analysing, in source order."""
     found: List[cst.CSTNode] = []
-    for name in child_fields(type(node)):
-        value = getattr(node, name)
-        if _is_node(type(value)):
-            found.append(value)
-        elif isinstance(value, (list, tuple)):
-            found.extend(item for item in value if _is_node(type(item)))
+    _add_children(node, child_fields(type(node)), found)
     return found
+
+
+def _add_children(node: cst.CSTNode, fields: Tuple[str, ...], found: List[cst.CSTNode]) -> None:
+    is_node = _IS_NODE
+    for name in fields:
+        value = getattr(node, name)
+        kind = type(value)
+        flag = is_node.get(kind)
+        if flag is None:
+            flag = _is_node(kind)
+        if flag:
+            found.append(value)
+        elif kind is list or kind is tuple:
+            for item in value:
+                item_kind = type(item)
+                flag = is_node.get(item_kind)
+                if flag is None:
+                    flag = _is_node(item_kind)
+                if flag:
+                    found.append(item)
 
 
 Hook = Optional[Callable[[cst.CSTVisitor, cst.CSTNode], object]]
@@ -94,21 +109,34 @@ def _hooks(visitor_cls: type, node_cls: type) -> Tuple[Hook, Hook]:
     return found
 
 
+# Per visitor class: node class -> (visit hook, leave hook, child fields).
+_PLANS: Dict[type, Dict[type, Tuple[Hook, Hook, Tuple[str, ...]]]] = {}
+
+
 def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     """Visit `root` and its descendants with `visitor`, like `root.visit(visitor)`, read-only."""
     visitor_cls = type(visitor)
-    stack: List[Tuple[cst.CSTNode, bool]] = [(root, False)]
+    plans = _PLANS.get(visitor_cls)
+    if plans is None:
+        plans = _PLANS[visitor_cls] = {}
+    # The stack holds nodes to visit and (leave hook, node) pairs to leave.
+    stack: List[object] = [root]
     pop, push = stack.pop, stack.append
     while stack:
-        node, leaving = pop()
-        visit, leave = _hooks(visitor_cls, type(node))
-        if leaving:
-            leave(visitor, node)  # type: ignore[misc]
+        node = pop()
+        if type(node) is tuple:
+            node[0](visitor, node[1])  # type: ignore[index]
             continue
+        kind = type(node)
+        plan = plans.get(kind)
+        if plan is None:
+            plan = plans[kind] = (*_hooks(visitor_cls, kind), child_fields(kind))
+        visit, leave, fields = plan
         if leave is not None:
-            push((node, True))
-        if visit is not None and visit(visitor, node) is False:
+            push((leave, node))
+        if visit is not None and visit(visitor, node) is False:  # type: ignore[arg-type]
             continue
-        found = children(node)
+        found: List[cst.CSTNode] = []
+        _add_children(node, fields, found)  # type: ignore[arg-type]
         found.reverse()
-        stack.extend([(child, False) for child in found])
+        stack.extend(found)
