@@ -193,7 +193,7 @@ class LifetimeChecker:
         cls = method.enclosing_class()
         if cls is None:
             return None
-        assigned = cls.instance_attrs().get(expr.attr.value, [])
+        assigned = cls.instance_attr(expr.attr.value)
         if len(assigned) != 1 or cls.local(expr.attr.value):
             return None
         binding, setter = assigned[0]

@@ -26,7 +26,8 @@ import tokenize
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -182,6 +183,14 @@ class ModuleInfo:
         _shift_into(self._positions, found, self._starts[index] - found[statement].start.line)
         return self._positions.get(node)
 
+    def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The node to analyse for `node` (see `SlicedModuleInfo.unstub`)."""
+        return node
+
+    def attrs_stored_by(self, node: cst.CSTNode) -> Optional[FrozenSet[str]]:
+        """The attribute names a method may assign, if known without walking it."""
+        return None
+
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
         if self._scope is None:
@@ -227,6 +236,12 @@ class SlicedModuleInfo(ModuleInfo):
     it binds (an over-approximation: a name bound anywhere in it outside nested defs and
     classes). Comment lines directly above a group belong to it, so pragmas above a `def` are
     kept. `statements(i)` parses group i once; `span()` shifts positions to the module's lines.
+
+    A class is parsed with the bodies of its methods left out (`_stub_class`): the lines of
+    each body become blank, so every other node keeps its place. A method's body is parsed
+    when a scope is made for it (`unstub`): most reached classes are reached for one or two
+    methods. `module` assembles the groups as they are parsed, stubs included: the engine
+    itself only reads a reached module through its scopes.
     """
 
     def __init__(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
@@ -240,6 +255,10 @@ class SlicedModuleInfo(ModuleInfo):
         self._classes: Set[int] = set()  # groups that are one class statement
         self._parsed: Dict[int, cst.Module] = {}
         self._unpositioned: List[int] = []
+        self._methods: Dict[int, List[_Method]] = {}  # class groups parsed with stubbed bodies
+        self._stubs: Dict[cst.CSTNode, Tuple[int, _Method]] = {}  # stub def -> (group, method)
+        self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
+        self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
         for start, end, names, star, lone_class in _statement_groups(tree, self._lines):
             index = len(self._groups)
             self._groups.append((start, end))
@@ -247,8 +266,11 @@ class SlicedModuleInfo(ModuleInfo):
                 self._binders.setdefault(bound, []).append(index)
             if star:
                 self._stars.append(index)
-            if lone_class:
+            if lone_class is not None:
                 self._classes.add(index)
+                methods = _methods_of(lone_class, self._lines)
+                if sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
+                    self._methods[index] = methods
 
     @property
     def module(self) -> cst.Module:
@@ -287,35 +309,105 @@ class SlicedModuleInfo(ModuleInfo):
                 PARSE_COUNT += 1  # the module's first statement: one reached module
             STATEMENT_PARSES += 1
             start, end = self._groups[index]
-            try:
-                parsed = attach_header_comments(parse_trusted("".join(self._lines[start - 1:end])))
-            except Exception:  # a statement ast accepts and libcst does not: it binds nothing
-                parsed = cst.Module(body=[])
+            parsed = self._stub_class(index) if index in self._methods else None
+            if parsed is None:
+                try:
+                    parsed = attach_header_comments(parse_trusted("".join(self._lines[start - 1:end])))
+                except Exception:  # a statement ast accepts and libcst does not: it binds nothing
+                    parsed = cst.Module(body=[])
             self._parsed[index] = parsed
             self._unpositioned.append(index)
         return parsed.body
+
+    def _stub_class(self, index: int) -> Optional[cst.Module]:
+        """Class group `index` parsed with its methods' bodies blank but for `...`; None if the
+        stubbed text does not give one class with the methods `ast` found."""
+        start, end = self._groups[index]
+        methods = self._methods[index]
+        lines = self._lines[start - 1:end]
+        for method in methods:
+            if method.stub_lines:
+                first = method.body_first - start
+                lines[first] = method.indent + "..." + _ending(lines[first])
+                for at in range(first + 1, method.end - start + 1):
+                    lines[at] = _ending(lines[at])
+        try:
+            parsed = attach_header_comments(parse_trusted("".join(lines)))
+        except Exception:
+            return None
+        classdef = parsed.body[0] if len(parsed.body) == 1 else None
+        if not isinstance(classdef, cst.ClassDef) or not isinstance(classdef.body, cst.IndentedBlock):
+            return None
+        defs = [s for s in classdef.body.body if isinstance(s, cst.FunctionDef)]
+        if [d.name.value for d in defs] != [m.name for m in methods]:
+            return None
+        for node, method in zip(defs, methods):
+            if method.stub_lines:
+                self._stubs[node] = (index, method)
+        return parsed
+
+    def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The whole `def` of a method parsed as a stub (its body parsed now), else `node`."""
+        found = self._stubs.get(node)
+        if found is None:
+            return node
+        full = self._unstubbed.get(node)
+        if full is None:
+            global STATEMENT_PARSES
+            STATEMENT_PARSES += 1
+            full = self._unstubbed[node] = self._parse_method(*found)
+        return full
+
+    def _parse_method(self, index: int, method: "_Method") -> cst.FunctionDef:
+        # After a `class` line of its own, the method keeps its lines' indentation, so its
+        # columns are the module's and its lines are off by a known count.
+        found: Optional[cst.CSTNode] = None
+        try:
+            parsed = parse_trusted("class _:\n" + "".join(self._lines[method.start - 1:method.end]))
+            found = parsed.body[0].body.body[0]  # type: ignore[attr-defined]
+            shift = method.start - 2
+        except Exception:
+            pass
+        if not isinstance(found, cst.FunctionDef) or found.name.value != method.name:
+            # Not seen on real code; the whole class parsed before, so take the method from it.
+            start, end = self._groups[index]
+            parsed = parse_trusted("".join(self._lines[start - 1:end]))
+            found = [s for s in parsed.body[0].body.body  # type: ignore[attr-defined]
+                     if isinstance(s, cst.FunctionDef)][self._methods[index].index(method)]
+            shift = start - 1
+        self._pieces.append((parsed, shift, index))
+        return found  # type: ignore[return-value]
+
+    def attrs_stored_by(self, node: cst.CSTNode) -> Optional[FrozenSet[str]]:
+        """For a stubbed method: every attribute name its body may assign (from `ast`), so a
+        class's `self.x` is looked up without parsing the methods that never set `x`."""
+        found = self._stubs.get(node)
+        return found[1].stores if found is not None else None
 
     def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         if self._positions is None:
             self._positions = {}
         rng = self._positions.get(node)
         if rng is None and top is not None:  # render only the group that holds the hint
-            for index in self._unpositioned:
-                if any(statement is top for statement in self._parsed[index].body):
-                    self._unpositioned.remove(index)
-                    self._position_group(index)
-                    rng = self._positions.get(node)
-                    break
-        if rng is None and self._unpositioned:
-            for index in self._unpositioned:
-                self._position_group(index)
-            self._unpositioned = []
+            index = next((i for i, parsed in self._parsed.items()
+                          if any(statement is top for statement in parsed.body)), None)
+            if index is not None:
+                self._position(lambda group: group == index)
+                rng = self._positions.get(node)
+        if rng is None and (self._unpositioned or self._pieces):
+            self._position(lambda group: True)
             rng = self._positions.get(node)
         return rng
 
-    def _position_group(self, index: int) -> None:
+    def _position(self, wanted: Callable[[int], bool]) -> None:
+        """Position the parsed groups that `wanted` selects, and their methods parsed apart."""
         assert self._positions is not None
-        _shift_into(self._positions, _positions_of(self._parsed[index]), self._groups[index][0] - 1)
+        for index in [i for i in self._unpositioned if wanted(i)]:
+            self._unpositioned.remove(index)
+            _shift_into(self._positions, _positions_of(self._parsed[index]), self._groups[index][0] - 1)
+        for piece in [p for p in self._pieces if wanted(p[2])]:
+            self._pieces.remove(piece)
+            _shift_into(self._positions, _positions_of(piece[0]), piece[1])
 
     @property
     def scope(self):
@@ -324,6 +416,57 @@ class SlicedModuleInfo(ModuleInfo):
 
             self._scope = SlicedModuleScope(self)
         return self._scope
+
+
+# A class is parsed with stubbed method bodies when that leaves out at least this many lines.
+_MIN_STUB_LINES = 8
+
+
+@dataclass(frozen=True, eq=False)
+class _Method:
+    """A method of a top-level class, from `ast`: its lines (decorators and the comment lines
+    right above included), where its body starts, and the attributes its body may assign."""
+
+    name: str
+    start: int
+    end: int
+    body_first: int  # 0: the body starts on a line of the signature, and is never stubbed
+    indent: str  # of the body's first line
+    stores: FrozenSet[str]
+
+    @property
+    def stub_lines(self) -> int:
+        return self.end - self.body_first + 1 if self.body_first else 0
+
+
+def _methods_of(node: ast.ClassDef, lines: Sequence[str]) -> List[_Method]:
+    """The `def` statements directly in a class body, in order."""
+    methods = []
+    floor = node.body[0].lineno if node.body else node.lineno
+    for statement in node.body:
+        if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            floor = (statement.end_lineno or statement.lineno) + 1
+            continue
+        start = min([statement.lineno] + [d.lineno for d in statement.decorator_list])
+        first_line = lines[start - 1]
+        indent = first_line[:len(first_line) - len(first_line.lstrip(" \t"))]
+        while start > floor and lines[start - 2].startswith(indent + "#"):
+            start -= 1  # comments right above, at the method's own indentation (pragmas)
+        end = statement.end_lineno or statement.lineno
+        body = statement.body[0]
+        prefix = lines[body.lineno - 1].encode("utf-8")[:body.col_offset].decode("utf-8", "replace")
+        own_line = body.lineno > statement.lineno and prefix.strip(" \t") == ""
+        stores = frozenset(n.attr for n in ast.walk(statement)
+                           if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
+        methods.append(_Method(statement.name, start, end, body.lineno if own_line else 0,
+                               prefix if own_line else "", stores))
+        floor = end + 1
+    return methods
+
+
+def _ending(line: str) -> str:
+    """The line break that ends `line` (a blank line in its place)."""
+    return line[len(line.rstrip("\r\n")):] or "\n"
 
 
 def statement_starts(tree: ast.Module) -> List[int]:
@@ -347,11 +490,13 @@ def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
     return runs
 
 
-def _statement_groups(tree: ast.Module,
-                      lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool, bool]]:
-    """The top-level runs with (first line, last line, names bound, star import, the run is one
-    class statement). With `lines`, comment lines right above a statement join its group."""
-    groups: List[Tuple[int, int, Set[str], bool, bool]] = []
+def _statement_groups(
+        tree: ast.Module,
+        lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef]]]:
+    """The top-level runs with (first line, last line, names bound, star import, the class
+    statement if the run is one). With `lines`, comment lines right above a statement join its
+    group."""
+    groups: List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef]]] = []
     for start, end, statements in _top_level_runs(tree):
         names: Set[str] = set()
         star = False
@@ -362,7 +507,8 @@ def _statement_groups(tree: ast.Module,
         floor = groups[-1][1] + 1 if groups else 1
         while lines is not None and start > floor and lines[start - 2].lstrip().startswith("#"):
             start -= 1  # comments right above belong to the statement (pragmas)
-        lone_class = len(statements) == 1 and isinstance(statements[0], ast.ClassDef)
+        lone_class = statements[0] if len(statements) == 1 and isinstance(statements[0], ast.ClassDef) \
+            else None
         groups.append((start, end, names, star, lone_class))
     return groups
 

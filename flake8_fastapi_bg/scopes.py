@@ -254,6 +254,11 @@ class Scope:
         if isinstance(node, cst.ClassDef):
             scope: Scope = ClassScope(node, self, self.module, f"{self.qualname_prefix}{node.name.value}")
         elif isinstance(node, cst.FunctionDef):
+            whole = self.module.unstub(node)  # a reached class's method is parsed on first use
+            if whole is not node:
+                scope = self.child(whole)
+                self._children[node] = scope
+                return scope
             scope = FunctionScope(node, self, self.module, f"{self.qualname_prefix}{node.name.value}")
         elif isinstance(node, cst.Lambda):
             scope = FunctionScope(node, self, self.module, f"{self.qualname_prefix}<lambda>")
@@ -340,14 +345,17 @@ class ClassScope(Scope):
         return {name: b[-1].node for name, b in self.bindings.items()  # type: ignore[misc]
                 if b and b[-1].kind == "def"}
 
-    def instance_attrs(self) -> Dict[str, List[Tuple[Binding, "FunctionScope"]]]:
-        """`self.x = value` assignments in the methods, with the method they are in."""
-        found: Dict[str, List[Tuple[Binding, FunctionScope]]] = {}
+    def instance_attr(self, attr: str) -> List[Tuple[Binding, "FunctionScope"]]:
+        """`self.<attr> = value` assignments in the methods, with the method they are in.
+        Methods that `ast` shows never assign `attr` are skipped unparsed."""
+        found: List[Tuple[Binding, FunctionScope]] = []
         for node in self.methods().values():
+            stored = self.module.attrs_stored_by(node)
+            if stored is not None and attr not in stored:
+                continue
             method = self.child(node)
             assert isinstance(method, FunctionScope)
-            for attr, bindings in method._collect().self_attrs.items():
-                found.setdefault(attr, []).extend((b, method) for b in bindings)
+            found.extend((b, method) for b in method._collect().self_attrs.get(attr, ()))
         return found
 
 

@@ -342,7 +342,7 @@ class Evaluator:
                     return Bound(method, owner) if isinstance(owner, Inst) else method
                 return self.binding(binding, klass, attr)
             if isinstance(owner, Inst):
-                assigned = klass.instance_attrs().get(attr)
+                assigned = klass.instance_attr(attr)
                 if assigned:
                     for binding, method in reversed(assigned):
                         value = self.binding(binding, method, attr)
