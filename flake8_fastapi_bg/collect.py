@@ -16,7 +16,7 @@ import libcst as cst
 from .project import SlicedModuleInfo
 from .scopes import FunctionScope, Scope
 from .syntax import walk
-from .values import (BACKGROUND_TASK, Bound, Evaluator, Func, Value, ext_name,
+from .values import (BACKGROUND_TASK, BUILTIN_NAMES, Bound, Evaluator, Func, Value, ext_name,
                      is_background_tasks)
 
 _MAX_FORWARD_DEPTH = 4
@@ -134,6 +134,28 @@ def _names_a_project_class(expr: cst.BaseExpression, scope: Scope) -> bool:
         and project.module(binding.qualname) is None  # not a submodule of the same name
 
 
+def _library_callee(func: cst.BaseExpression, scope: Scope) -> bool:
+    """`func` is a builtin, or a name imported from outside the project (`sorted`, `json.dumps`,
+    `HTTPException`): never a project function that could forward a BackgroundTasks, so the
+    arguments need not be evaluated. Decided from the bindings and the file system alone."""
+    while isinstance(func, cst.Attribute):
+        func = func.value
+    if not isinstance(func, cst.Name):
+        return False
+    found = scope.lookup(func.value)
+    module_scope = scope
+    while module_scope.parent is not None:
+        module_scope = module_scope.parent
+    if found is None:  # a builtin, unless a star import may bind it
+        return not module_scope.star_imports and func.value in BUILTIN_NAMES
+    binding = found[0]
+    if binding.kind != "import" or not binding.qualname:
+        return False
+    top = binding.qualname.split(".")[0]
+    project = module_scope.module.project
+    return project.find(top) is None and not project.is_package_dir(top)
+
+
 def may_name_background_task(func: cst.BaseExpression, scope: Scope) -> bool:
     """Only a name imported from fastapi/starlette (or a local alias of one) can be the
     BackgroundTask class; other callees are not evaluated, so no module is parsed for them."""
@@ -160,6 +182,8 @@ def sites_of_call(node: cst.Call, scope: Scope, evaluator: Evaluator) -> List[Ta
     if may_name_background_task(func, scope) and ext_name(evaluator.expr(func, scope)) in BACKGROUND_TASK:
         callable_expr, args = split_task_args(node.args)
         return [TaskSite("BackgroundTask", node, scope, callable_expr, scope, args)]
+    if not any(may_hold_tasks(a.value, scope) for a in node.args) or _library_callee(func, scope):
+        return []
     if any(may_hold_tasks(a.value, scope) and is_background_tasks(evaluator.expr(a.value, scope))
            for a in node.args):
         callee = evaluator.expr(func, scope)

@@ -630,3 +630,59 @@ def test_project_class_instances_are_not_evaluated_as_task_holders(tmp_path: Pat
     assert isinstance(services, project.SlicedModuleInfo)
     assert services.binds_only_a_class("OrderService")
     assert services._parsed == {}
+
+
+LIBRARY_CALLS = {
+    "app/__init__.py": "",
+    "app/reports.py": '''
+        import hashlib
+
+
+        def build(owner):
+            return [hashlib.pbkdf2_hmac("sha256", owner.encode(), b"salt", 10**6)]
+        ''',
+    "app/routes.py": '''
+        import json
+        from json import dumps as to_json
+
+        from fastapi import BackgroundTasks, HTTPException
+
+        from app import reports
+
+
+        def export(owner: str, tasks: BackgroundTasks) -> str:
+            rows = reports.build(owner)
+            print(len(rows), sorted(rows), json.dumps(rows), to_json(rows), str.upper(owner))
+            if not rows:
+                raise HTTPException(404, rows)
+            tasks.add_task(reports.build, owner)
+            return "ok"
+        ''',
+}
+
+
+def test_arguments_of_builtins_and_library_calls_are_not_evaluated(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """`sorted(rows)`, `json.dumps(rows)`, `HTTPException(404, rows)`: a builtin or a name
+    imported from outside the project never forwards a BackgroundTasks, so `rows` (the result
+    of a project call) is not evaluated for them — only `tasks.add_task(reports.build, ...)`
+    reads app.reports."""
+    from flake8_fastapi_bg import collect, values
+
+    root = write(tmp_path, LIBRARY_CALLS)
+    routes = root / "app" / "routes.py"
+    evaluated = []
+    original = values.Evaluator.expr
+    monkeypatch.setattr(values.Evaluator, "expr", lambda self, expr, scope: evaluated.append(
+        cst.Module(body=[]).code_for_node(expr)) or original(self, expr, scope))
+    found = lint_source(str(routes), routes.read_text(), Settings(), routes)
+    assert [f.code for f in found] == ["FBG101"]
+    assert "rows" not in evaluated
+    assert collect._library_callee(cst.parse_expression("json.dumps"), _scope_of(routes, "export"))
+    assert not collect._library_callee(cst.parse_expression("reports.build"), _scope_of(routes, "export"))
+
+
+def _scope_of(path: Path, function: str):
+    info = project.project_for(path)._modules["app.routes"]
+    binding = info.scope.local(function)[-1]
+    return info.scope.child(binding.node)
