@@ -686,3 +686,20 @@ def _scope_of(path: Path, function: str):
     info = project.project_for(path)._modules["app.routes"]
     binding = info.scope.local(function)[-1]
     return info.scope.child(binding.node)
+
+
+def test_positions_without_the_metadata_wrapper_are_the_wrappers() -> None:
+    """`_positions_of` runs PositionProvider's code generation directly, skipping the extra
+    tree walk of `MetadataWrapper.resolve`: the positions must be the same, node for node."""
+    import dataclasses as stdlib_sample
+
+    paths = sorted((ROOT / "examples").rglob("*.py")) + sorted((ROOT / "tests" / "fixtures").glob("*.py"))
+    paths += [Path(ast.__file__), Path(stdlib_sample.__file__)]
+    compared = 0
+    for path in paths:
+        module = project.parse_trusted(path.read_text(encoding="utf-8"))
+        direct = dict(project._positions_of(module))
+        wrapped = dict(MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider))
+        assert direct == wrapped, path
+        compared += len(direct)
+    assert compared > 50_000
