@@ -90,23 +90,24 @@ def _add_children(node: cst.CSTNode, fields: Tuple[str, ...], found: List[cst.CS
 
 
 Hook = Optional[Callable[[cst.CSTVisitor, cst.CSTNode], object]]
-_HOOKS: Dict[Tuple[type, type], Tuple[Hook, Hook]] = {}
 _BASE_ON_VISIT = cst.CSTVisitor.on_visit
 _BASE_ON_LEAVE = cst.CSTVisitor.on_leave
 
 
 def _hooks(visitor_cls: type, node_cls: type) -> Tuple[Hook, Hook]:
-    key = (visitor_cls, node_cls)
-    found = _HOOKS.get(key)
-    if found is None:
-        on_visit = getattr(visitor_cls, "on_visit", _BASE_ON_VISIT)
-        on_leave = getattr(visitor_cls, "on_leave", _BASE_ON_LEAVE)
-        visit = on_visit if on_visit is not _BASE_ON_VISIT \
-            else getattr(visitor_cls, f"visit_{node_cls.__name__}", None)
-        leave = on_leave if on_leave is not _BASE_ON_LEAVE \
-            else getattr(visitor_cls, f"leave_{node_cls.__name__}", None)
-        found = _HOOKS[key] = (visit, leave)
-    return found
+    on_visit = getattr(visitor_cls, "on_visit", _BASE_ON_VISIT)
+    on_leave = getattr(visitor_cls, "on_leave", _BASE_ON_LEAVE)
+    visit = on_visit if on_visit is not _BASE_ON_VISIT else _own(visitor_cls, f"visit_{node_cls.__name__}")
+    leave = on_leave if on_leave is not _BASE_ON_LEAVE else _own(visitor_cls, f"leave_{node_cls.__name__}")
+    return visit, leave
+
+
+def _own(visitor_cls: type, name: str) -> Hook:
+    """The visitor's hook `name`, unless it is the no-op that every `CSTVisitor` inherits
+    (libcst's typed visitor defines one for every node type): not calling those saves two
+    calls and a stack entry per node."""
+    found = getattr(visitor_cls, name, None)
+    return None if found is getattr(cst.CSTVisitor, name, None) else found
 
 
 # Per visitor class: node class -> (visit hook, leave hook, child fields).
