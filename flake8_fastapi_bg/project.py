@@ -187,9 +187,9 @@ class ModuleInfo:
         """The node to analyse for `node` (see `SlicedModuleInfo.unstub`)."""
         return node
 
-    def attrs_stored_by(self, node: cst.CSTNode) -> Optional[FrozenSet[str]]:
-        """The attribute names a method may assign, if known without walking it."""
-        return None
+    def may_assign_attr(self, node: cst.CSTNode, attr: str) -> bool:
+        """False when the method `node` certainly assigns no attribute named `attr`."""
+        return True
 
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
@@ -272,6 +272,7 @@ class SlicedModuleInfo(ModuleInfo):
         self._methods: Dict[int, List[_Method]] = {}  # class groups parsed with stubbed bodies
         self._stubs: Dict[cst.CSTNode, Tuple[int, _Method]] = {}  # stub def -> (group, method)
         self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
+        self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
         self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
         for start, end, names, star, lone_class in _statement_groups(tree, self._lines):
             index = len(self._groups)
@@ -392,11 +393,28 @@ class SlicedModuleInfo(ModuleInfo):
         self._pieces.append((parsed, shift, index))
         return found  # type: ignore[return-value]
 
-    def attrs_stored_by(self, node: cst.CSTNode) -> Optional[FrozenSet[str]]:
-        """For a stubbed method: every attribute name its body may assign (from `ast`), so a
-        class's `self.x` is looked up without parsing the methods that never set `x`."""
+    def may_assign_attr(self, node: cst.CSTNode, attr: str) -> bool:
+        """False when a stubbed method assigns no attribute named `attr`, so that a class's
+        `self.<attr>` is looked up without parsing with libcst the methods that never set it.
+        A method whose text never spells `.attr` is out at once; the others are read with
+        `ast` (once per method), which is cheap next to libcst."""
         found = self._stubs.get(node)
-        return found[1].stores if found is not None else None
+        if found is None:
+            return True
+        method = found[1]
+        text = "".join(self._lines[method.start - 1:method.end])
+        if re.search(rf"\.[\s\\]*{re.escape(attr)}(?!\w)", text) is None:
+            return False
+        stores = self._stores.get(node)
+        if stores is None:
+            try:
+                tree = ast.parse("class _:\n" + text)
+                stores = frozenset(n.attr for n in ast.walk(tree)
+                                   if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return True
+            self._stores[node] = stores
+        return attr in stores
 
     def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         if self._positions is None:
@@ -439,14 +457,13 @@ _MIN_STUB_LINES = 8
 @dataclass(frozen=True, eq=False)
 class _Method:
     """A method of a top-level class, from `ast`: its lines (decorators and the comment lines
-    right above included), where its body starts, and the attributes its body may assign."""
+    right above included) and where its body starts."""
 
     name: str
     start: int
     end: int
     body_first: int  # 0: the body starts on a line of the signature, and is never stubbed
     indent: str  # of the body's first line
-    stores: FrozenSet[str]
 
     @property
     def stub_lines(self) -> int:
@@ -470,10 +487,8 @@ def _methods_of(node: ast.ClassDef, lines: Sequence[str]) -> List[_Method]:
         body = statement.body[0]
         prefix = lines[body.lineno - 1].encode("utf-8")[:body.col_offset].decode("utf-8", "replace")
         own_line = body.lineno > statement.lineno and prefix.strip(" \t") == ""
-        stores = frozenset(n.attr for n in ast.walk(statement)
-                           if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
         methods.append(_Method(statement.name, start, end, body.lineno if own_line else 0,
-                               prefix if own_line else "", stores))
+                               prefix if own_line else ""))
         floor = end + 1
     return methods
 

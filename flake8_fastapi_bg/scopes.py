@@ -347,11 +347,10 @@ class ClassScope(Scope):
 
     def instance_attr(self, attr: str) -> List[Tuple[Binding, "FunctionScope"]]:
         """`self.<attr> = value` assignments in the methods, with the method they are in.
-        Methods that `ast` shows never assign `attr` are skipped unparsed."""
+        Methods of a reached class that `ast` shows never assign `attr` are not parsed."""
         found: List[Tuple[Binding, FunctionScope]] = []
         for node in self.methods().values():
-            stored = self.module.attrs_stored_by(node)
-            if stored is not None and attr not in stored:
+            if not self.module.may_assign_attr(node, attr):
                 continue
             method = self.child(node)
             assert isinstance(method, FunctionScope)
