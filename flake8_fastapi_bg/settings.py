@@ -137,15 +137,39 @@ _installed: Dict[str, Optional[Tuple[int, ...]]] = {}
 
 
 def installed_fastapi_version() -> Optional[Tuple[int, ...]]:
+    """The version of the FastAPI that this Python would import, or None."""
     if "fastapi" not in _installed:
-        try:
-            from importlib.metadata import version
+        text = _declared_version("fastapi")
+        if text is None:
+            try:
+                from importlib.metadata import version
 
-            text = version("fastapi")
-            _installed["fastapi"] = tuple(int(p) for p in re.findall(r"\d+", text)[:3])
-        except Exception:
-            _installed["fastapi"] = None
+                text = version("fastapi")
+            except Exception:
+                text = None
+        numbers = re.findall(r"\d+", text or "")[:3]
+        _installed["fastapi"] = tuple(int(p) for p in numbers) if numbers else None
     return _installed["fastapi"]
+
+
+_VERSION_LINE = re.compile(r"""^__version__\s*=\s*["']([0-9][^"']*)["']""", re.M)
+
+
+def _declared_version(package: str) -> Optional[str]:
+    """`__version__` as the package's `__init__.py` declares it (FastAPI's own source of its
+    version), found through the import system without importing the package: much cheaper
+    than `importlib.metadata`, which reads every distribution's metadata on the path."""
+    try:
+        from importlib.util import find_spec
+
+        spec = find_spec(package)
+        if spec is None or not spec.origin or not spec.origin.endswith("__init__.py"):
+            return None
+        with open(spec.origin, encoding="utf-8") as handle:
+            found = _VERSION_LINE.search(handle.read(20_000))
+        return found.group(1) if found else None
+    except Exception:
+        return None
 
 
 def find_pyproject(start: Optional[Path] = None) -> Optional[Path]:

@@ -703,3 +703,21 @@ def test_positions_without_the_metadata_wrapper_are_the_wrappers() -> None:
         assert direct == wrapped, path
         compared += len(direct)
     assert compared > 50_000
+
+
+def test_the_installed_fastapi_version_is_read_from_its_package(monkeypatch) -> None:
+    """FBG203 needs the installed FastAPI's version; `importlib.metadata` reads every
+    distribution on the path to find it, so the version comes from `fastapi/__init__.py`."""
+    import importlib.metadata
+
+    from flake8_fastapi_bg import settings
+
+    expected = tuple(int(p) for p in importlib.metadata.version("fastapi").split(".")[:3])
+    monkeypatch.setattr(settings, "_installed", {})
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: pytest.fail("metadata read"))
+    assert settings.installed_fastapi_version() == expected
+    # Without a declared version the metadata is still the answer.
+    monkeypatch.setattr(settings, "_installed", {})
+    monkeypatch.setattr(settings, "_declared_version", lambda package: None)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.99.1")
+    assert settings.installed_fastapi_version() == (0, 99, 1)
