@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "shop"
@@ -30,9 +29,7 @@ EXAMPLE_FINDINGS = {
 
 
 def flake8(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
-    return subprocess.run([sys.executable, "-m", "flake8", *args], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, env=env, timeout=300)
+    return run_python("-m", "flake8", *args, cwd=cwd, stdin=stdin)
 
 
 def parse(output: str) -> set:

@@ -13,11 +13,11 @@ import multiprocessing
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from flake8.main.options import JobsArgument
+from support import run_python
 
 from flake8_fastapi_bg import plugin
 from flake8_fastapi_bg.plugin import Plugin
@@ -50,13 +50,6 @@ def make_tree(root: Path, sites: int, clean: int = 4) -> Path:
     for i in range(clean):
         (root / f"clean_{i}.py").write_text(f"VALUE_{i} = {i}\n")
     return root
-
-
-def run_python(*args: str, cwd: "Path | None" = None) -> subprocess.CompletedProcess:
-    """This interpreter in a new process, without the caller's FLAKE8_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=300)
 
 
 def flake8(cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import ast
 import gc
-import os
-import subprocess
-import sys
 import textwrap
 import weakref
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import Dict
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
+from support import run_python
 
 from flake8_fastapi_bg import engine, project
 from flake8_fastapi_bg.engine import lint_source
@@ -62,10 +60,8 @@ def write(tmp_path: Path, files: Dict[str, str]) -> Path:
     return tmp_path
 
 
-def run_python(code: str, cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
-    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=120)
+def run_code(code: str, cwd: Path) -> str:
+    done = run_python("-c", code, cwd=cwd, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -83,14 +79,14 @@ def test_libcst_is_not_imported_for_files_without_task_sites(tmp_path: Path, ent
                 "from flake8_fastapi_bg.settings import Settings\n"
                 "for p in sorted(Path('app').rglob('*.py')):\n"
                 "    assert lint_source(str(p), p.read_text(), Settings(), p) == []\n")
-    out = run_python(call + "import sys\nprint('LIBCST', 'libcst' in sys.modules)\n", tmp_path)
+    out = run_code(call + "import sys\nprint('LIBCST', 'libcst' in sys.modules)\n", tmp_path)
     assert "LIBCST False" in out, out
     # ...and the same run does import it once a file can schedule a task (the test can fail).
     (tmp_path / "app" / "routes.py").write_text(
         "from fastapi import BackgroundTasks\n\n\ndef ep(background_tasks: BackgroundTasks):\n"
         "    background_tasks.add_task(print, 1)\n")
     probe = "import sys\nprint('LIBCST', 'libcst' in sys.modules)\n"
-    out = run_python(call.replace("== []", "is not None") + probe, tmp_path)
+    out = run_code(call.replace("== []", "is not None") + probe, tmp_path)
     assert "LIBCST True" in out, out
 
 

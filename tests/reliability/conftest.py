@@ -6,13 +6,12 @@ Only fixtures live here (no autouse): other test modules of this folder are unaf
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Set, Tuple
 
 import pytest
+import support
 
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.settings import Settings
@@ -20,17 +19,9 @@ from flake8_fastapi_bg.settings import Settings
 Report = Set[Tuple[str, int, int, str]]  # (path, line, col, code); col is 1-based as printed
 
 
-def _env() -> dict:
-    # A clean environment: no FLAKE8_* variables, no colour, no user configuration.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
-    env["NO_COLOR"] = "1"
-    return env
-
-
 def run_python(args: List[str], cwd: Path, stdin: str = "",
                timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=cwd, input=stdin, capture_output=True,
-                          text=True, env=_env(), timeout=timeout)
+    return support.run_python(*args, cwd=cwd, stdin=stdin, timeout=timeout)
 
 
 def parse_report(output: str) -> Report:

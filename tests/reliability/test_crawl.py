@@ -23,16 +23,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import subprocess
-import sys
 import sysconfig
 import time
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import pytest
+from support import run_python
 
 from flake8_fastapi_bg import engine
 from flake8_fastapi_bg.engine import lint_source
@@ -197,11 +196,9 @@ def test_flake8_over_starlette_and_fastapi(tmp_path: Path) -> None:
         pytest.skip(f"not installed: {', '.join(missing)}")
     planted = tmp_path / "planted.py"
     planted.write_text(PLANTED)
-    env: Dict[str, str] = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
     # From an empty directory, so no project configuration is picked up.
-    result = subprocess.run([sys.executable, "-m", "flake8", "--select", "FBG", "-j2",
-                             *map(str, targets), str(planted)],
-                            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    result = run_python("-m", "flake8", "--select", "FBG", "-j2", *map(str, targets), str(planted),
+                        cwd=tmp_path)
     library = [line for line in result.stdout.splitlines() if not line.startswith(str(planted))]
     print("\nfindings in the libraries:", *library or ["none"], sep="\n")
     assert "Traceback" not in result.stderr, result.stderr

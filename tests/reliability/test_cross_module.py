@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 import pytest
+from support import run_python
 
 from flake8_fastapi_bg import project as project_mod
 from flake8_fastapi_bg.engine import lint_source
@@ -872,9 +873,7 @@ def test_huge_target_module(tmp_path: Path) -> None:
 
 
 def flake8(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
-    return subprocess.run([sys.executable, "-m", "flake8", "--select", "FBG", "-j2", *args],
-                          cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    return run_python("-m", "flake8", "--select", "FBG", "-j2", *args, cwd=cwd, timeout=120)
 
 
 def reported(output: str) -> List[Tuple[str, int, str]]:
