@@ -143,16 +143,13 @@ def _library_callee(func: cst.BaseExpression, scope: Scope) -> bool:
     if not isinstance(func, cst.Name):
         return False
     found = scope.lookup(func.value)
-    module_scope = scope
-    while module_scope.parent is not None:
-        module_scope = module_scope.parent
     if found is None:  # a builtin, unless a star import may bind it
-        return not module_scope.star_imports and func.value in BUILTIN_NAMES
+        return not scope.module.scope.star_imports and func.value in BUILTIN_NAMES
     binding = found[0]
     if binding.kind != "import" or not binding.qualname:
         return False
     top = binding.qualname.split(".")[0]
-    project = module_scope.module.project
+    project = scope.module.project
     return project.find(top) is None and not project.is_package_dir(top)
 
 
@@ -182,10 +179,10 @@ def sites_of_call(node: cst.Call, scope: Scope, evaluator: Evaluator) -> List[Ta
     if may_name_background_task(func, scope) and ext_name(evaluator.expr(func, scope)) in BACKGROUND_TASK:
         callable_expr, args = split_task_args(node.args)
         return [TaskSite("BackgroundTask", node, scope, callable_expr, scope, args)]
-    if not any(may_hold_tasks(a.value, scope) for a in node.args) or _library_callee(func, scope):
+    holders = [a.value for a in node.args if may_hold_tasks(a.value, scope)]
+    if not holders or _library_callee(func, scope):
         return []
-    if any(may_hold_tasks(a.value, scope) and is_background_tasks(evaluator.expr(a.value, scope))
-           for a in node.args):
+    if any(is_background_tasks(evaluator.expr(value, scope)) for value in holders):
         callee = evaluator.expr(func, scope)
         if isinstance(callee, (Func, Bound)):
             return list(forwarded_sites(node, scope, callee, evaluator, depth=0, chain=()))

@@ -143,7 +143,7 @@ def prepare(settings: Settings) -> None:
     from .project import parse_trusted
 
     knowledge_for(settings)
-    settings.effective_fastapi_version  # noqa: B018 (reads the installed FastAPI's metadata once)
+    settings.effective_fastapi_version  # noqa: B018 (finds the installed FastAPI's version once)
     parse_trusted("pass\n")  # the parser's own first-use setup
     freeze = getattr(gc, "freeze", None)
     if freeze is not None and gc.isenabled():  # a host that turned the collector off keeps it off

@@ -24,9 +24,9 @@ import os
 import re
 import tokenize
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import libcst as cst
@@ -323,16 +323,19 @@ class SlicedModuleInfo(ModuleInfo):
             if not self._parsed:
                 PARSE_COUNT += 1  # the module's first statement: one reached module
             STATEMENT_PARSES += 1
-            start, end = self._groups[index]
             parsed = self._stub_class(index) if index in self._methods else None
             if parsed is None:
                 try:
-                    parsed = attach_header_comments(parse_trusted("".join(self._lines[start - 1:end])))
+                    parsed = attach_header_comments(parse_trusted(self._source(*self._groups[index])))
                 except Exception:  # a statement ast accepts and libcst does not: it binds nothing
                     parsed = cst.Module(body=[])
             self._parsed[index] = parsed
             self._unpositioned.append(index)
         return parsed.body
+
+    def _source(self, start: int, end: int) -> str:
+        """The text of lines `start` to `end` (1-based, inclusive)."""
+        return "".join(self._lines[start - 1:end])
 
     def _stub_class(self, index: int) -> Optional[cst.Module]:
         """Class group `index` parsed with its methods' bodies blank but for `...`; None if the
@@ -378,18 +381,17 @@ class SlicedModuleInfo(ModuleInfo):
         # columns are the module's and its lines are off by a known count.
         found: Optional[cst.CSTNode] = None
         try:
-            parsed = parse_trusted("class _:\n" + "".join(self._lines[method.start - 1:method.end]))
+            parsed = parse_trusted("class _:\n" + self._source(method.start, method.end))
             found = parsed.body[0].body.body[0]  # type: ignore[attr-defined]
             shift = method.start - 2
         except Exception:
             pass
         if not isinstance(found, cst.FunctionDef) or found.name.value != method.name:
             # Not seen on real code; the whole class parsed before, so take the method from it.
-            start, end = self._groups[index]
-            parsed = parse_trusted("".join(self._lines[start - 1:end]))
+            parsed = parse_trusted(self._source(*self._groups[index]))
             found = [s for s in parsed.body[0].body.body  # type: ignore[attr-defined]
                      if isinstance(s, cst.FunctionDef)][self._methods[index].index(method)]
-            shift = start - 1
+            shift = self._groups[index][0] - 1
         self._pieces.append((parsed, shift, index))
         return found  # type: ignore[return-value]
 
@@ -402,7 +404,7 @@ class SlicedModuleInfo(ModuleInfo):
         if found is None:
             return True
         method = found[1]
-        text = "".join(self._lines[method.start - 1:method.end])
+        text = self._source(method.start, method.end)
         if re.search(rf"\.[\s\\]*{re.escape(attr)}(?!\w)", text) is None:
             return False
         stores = self._stores.get(node)
