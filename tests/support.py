@@ -17,6 +17,14 @@ def clean_env() -> Dict[str, str]:
     return env
 
 
+def forget_projects() -> None:
+    """Drop every Project and its parsed modules: the next lint starts cold."""
+    from flake8_fastapi_bg import project
+
+    project._project_for_dir.cache_clear()
+    project._project_for_roots.cache_clear()
+
+
 def run_python(*args: str, cwd: Optional[Path] = None, stdin: str = "",
                timeout: float = 300) -> subprocess.CompletedProcess:
     """This interpreter with `args` in a new process and a clean environment, in `cwd`."""

@@ -13,6 +13,7 @@ from typing import Dict, List, Tuple
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
+from support import forget_projects
 
 from flake8_fastapi_bg import project
 from flake8_fastapi_bg.engine import lint_source
@@ -114,11 +115,6 @@ def write(root: Path, files: Dict[str, str], newline: str = "\n", indent: str = 
         body = textwrap.dedent(text).lstrip().replace("    ", indent)
         path.write_bytes(body.replace("\n", newline).encode())
     return root
-
-
-def forget_projects() -> None:
-    project._project_for_dir.cache_clear()
-    project._project_for_roots.cache_clear()
 
 
 def lint_all(paths: List[Path], stubs: bool, monkeypatch) -> List[Tuple[str, int, int, str, str]]:

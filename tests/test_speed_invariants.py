@@ -16,7 +16,7 @@ from typing import Dict
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
-from support import run_python
+from support import forget_projects, run_python
 
 from flake8_fastapi_bg import engine, project
 from flake8_fastapi_bg.engine import lint_source
@@ -157,12 +157,6 @@ PROJECT = {
         ''',
     "app/models.py": CLEAN["app/models.py"],
 }
-
-
-def forget_projects() -> None:
-    """Drop every Project and its parsed modules: the next lint starts cold."""
-    project._project_for_dir.cache_clear()
-    project._project_for_roots.cache_clear()
 
 
 @pytest.fixture()
