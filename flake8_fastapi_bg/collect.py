@@ -299,5 +299,11 @@ def _forwarded_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> O
 
 def collect_sites(evaluator: Evaluator, module_scope: Scope) -> List[TaskSite]:
     finder = _SiteFinder(evaluator, module_scope)
-    walk(module_scope.module.module, finder)
+    module = module_scope.module
+    if isinstance(module, SlicedModuleInfo):  # the linted file, from its `ast`
+        for index in module.site_groups():
+            for statement in module.statements(index):
+                walk(statement, finder)
+    else:
+        walk(module.module, finder)
     return finder.sites

@@ -177,15 +177,22 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
 
     if _FAULT_HOOK is not None:
         _FAULT_HOOK(display)
-    try:
-        module = parse(source)
-    except (cst.ParserSyntaxError, RecursionError):
-        return []  # flake8 reports E999 for real syntax errors; nothing to add
+    tree = _ast_of(source, tree)
+    module = None
+    if tree is None:
+        try:
+            module = parse(source)
+        except (cst.ParserSyntaxError, RecursionError):
+            return []  # flake8 reports E999 for real syntax errors; nothing to add
     file_path = Path(path) if path is not None else Path(display)
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
-    info = project.adopt(name, file_path if file_path.exists() else None, display, module, is_package,
-                         source, tree if isinstance(tree, ast.Module) else None)
+    exists = file_path if file_path.exists() else None
+    if module is None:
+        # Only the statements that may hold a site are parsed with libcst, and what they use.
+        info = project.adopt_sliced(name, exists, display, source, tree, is_package)
+    else:
+        info = project.adopt(name, exists, display, module, is_package, source)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
@@ -206,6 +213,17 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     for rule in module_rules:
         findings.extend(rule.check(context))  # type: ignore[misc]
     return findings
+
+
+def _ast_of(source: str, tree: Optional[ast.Module]) -> Optional[ast.Module]:
+    """Python's `ast` of the linted file: the host's (flake8 has one), else parsed here (a tenth
+    of a libcst parse); None for syntax this Python does not read (libcst parses it whole)."""
+    if isinstance(tree, ast.Module):
+        return tree
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 class ModuleContext:

@@ -149,13 +149,13 @@ def _comments(node: Union[cst.CSTNode, Whitespace]) -> List[str]:
 
 def _replaced_text(info, old: cst.Call, new: cst.Call) -> str:
     """The text of `new` as it renders in place of `old` (block indentation included)."""
-    module = info.module
+    module, shift = info.part_of(old)  # the statement group that holds it, or the whole module
     before = module.code
     after = module.deep_replace(old, new).code  # type: ignore[union-attr]
-    start, end = info.span(old)
+    (start_line, start_col), (end_line, end_col) = info.span(old)
     lines = before.splitlines(keepends=True)
-    begin = _offset(lines, start)
-    finish = _offset(lines, end)
+    begin = _offset(lines, (start_line - shift, start_col))
+    finish = _offset(lines, (end_line - shift, end_col))
     return after[begin: len(after) - (len(before) - finish)]
 
 

@@ -9,11 +9,13 @@ Parsing is lazy and cached per process in a bounded LRU: a module that no task r
 parsed, and one that a hundred tasks reach is parsed once. Anything that cannot be read or
 parsed is simply absent: unresolved means no finding, never an error.
 
-The linted file is parsed whole with libcst. A module that a task reaches gets a light summary
-instead (`SlicedModule`): Python's own `ast` (C speed, a tenth of a libcst parse) locates its
-top-level statements and the names each one binds, and libcst parses only the statements that
-a lookup actually follows — the imports of the names used and the definitions called — each
-once, with positions shifted back to the module's own lines.
+Every module is summarised with Python's own `ast` (C speed, a tenth of a libcst parse; for the
+linted file, the `ast` flake8 already built), which locates its top-level statements and the
+names each one binds (`SlicedModuleInfo`). libcst then parses only the statements that matter,
+each once, with positions shifted back to the module's own lines: in the linted file, those
+that may hold a task site (`site_groups`); in any module, those that a lookup follows — the
+imports of the names used and the definitions called. The linted file is parsed whole only
+when this Python's `ast` cannot read it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from .pragmas import attach_header_comments
+from .prefilter import may_schedule_tasks
 
 _MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not task logic
@@ -183,6 +186,11 @@ class ModuleInfo:
         _shift_into(self._positions, found, self._starts[index] - found[statement].start.line)
         return self._positions.get(node)
 
+    def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
+        """A module whose code holds `node` as written, and how many lines of this module come
+        before that code: here the whole module (`SlicedModuleInfo` gives one group)."""
+        return self.module, 0
+
     def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
         """The node to analyse for `node` (see `SlicedModuleInfo.unstub`)."""
         return node
@@ -259,8 +267,14 @@ class SlicedModuleInfo(ModuleInfo):
     """
 
     def __init__(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
-                 is_package: bool, project: "Project") -> None:
+                 is_package: bool, project: "Project", linted: bool = False) -> None:
         super().__init__(name, path, display, None, is_package, project)  # type: ignore[arg-type]
+        # The linted file: its classes are parsed whole (its site groups are walked, and the
+        # per-module checks may read the whole module), and the groups that may hold a site
+        # are found from the text (`site_groups`).
+        self.linted = linted
+        self._group_statements: Optional[List[List[ast.stmt]]] = [] if linted else None
+        self._site_groups: Optional[List[int]] = None
         self._lines = _LINE.findall(text)
         self.has_walrus = ":=" in text
         self._groups: List[Tuple[int, int]] = []
@@ -274,17 +288,19 @@ class SlicedModuleInfo(ModuleInfo):
         self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
         self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
         self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
-        for start, end, names, star, lone_class in _statement_groups(tree, self._lines):
+        for start, end, names, star, lone_class, statements in _statement_groups(tree, self._lines):
             index = len(self._groups)
             self._groups.append((start, end))
+            if self._group_statements is not None:
+                self._group_statements.append(statements)
             for bound in names:
                 self._binders.setdefault(bound, []).append(index)
             if star:
                 self._stars.append(index)
             if lone_class is not None:
                 self._classes.add(index)
-                methods = _methods_of(lone_class, self._lines)
-                if sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
+                methods = [] if linted else _methods_of(lone_class, self._lines)
+                if methods and sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
                     self._methods[index] = methods
 
     @property
@@ -294,6 +310,50 @@ class SlicedModuleInfo(ModuleInfo):
             body = [s for index in range(len(self._groups)) for s in self.statements(index)]
             self._module = cst.Module(body=body)
         return self._module
+
+    def site_groups(self) -> List[int]:
+        """The groups of the linted file that may hold a task site, in source order: those that
+        pass the text test themselves, and, until nothing changes, those that name what such
+        a group binds (`notify(tasks, ...)` of a helper defined above, a dependency returning
+        `BackgroundTasks`, an alias). Of an import, only the names that spell a word of the
+        test count (`from fastapi import BackgroundTasks as Tasks` adds `Tasks`, not the
+        `APIRouter` beside it): a site reached only through a name imported from another
+        module is found only if its own statement spells a word, as the file-level test
+        requires of a whole file."""
+        if self._site_groups is None:
+            assert self._group_statements is not None, "only the linted file has site groups"
+            statements, self._group_statements = self._group_statements, []  # not kept in the cache
+            texts = [self._source(start, end) for start, end in self._groups]
+            chosen = [may_schedule_tasks(text) for text in texts]
+            known: Set[str] = set()
+            fresh = [i for i, yes in enumerate(chosen) if yes]
+            while fresh:
+                names: Set[str] = set()
+                for index in fresh:
+                    for statement in statements[index]:
+                        names |= _names_for_site_groups(statement)
+                names -= known
+                known |= names
+                if not names:
+                    break
+                mention = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names))) + r")\b")
+                fresh = [i for i, text in enumerate(texts) if not chosen[i] and mention.search(text)]
+                for index in fresh:
+                    chosen[index] = True
+            self._site_groups = [i for i, yes in enumerate(chosen) if yes]
+        return self._site_groups
+
+    def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
+        from .syntax import children
+
+        for index, parsed in self._parsed.items():
+            stack: List[cst.CSTNode] = [parsed]
+            while stack:
+                inner = stack.pop()
+                if inner is node:
+                    return parsed, self._groups[index][0] - 1
+                stack.extend(children(inner))
+        raise LookupError("not a node of a parsed statement group")
 
     def binders(self, name: str) -> List[int]:
         """The groups that may bind `name`, in source order."""
@@ -522,12 +582,12 @@ def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
 
 
 def _statement_groups(
-        tree: ast.Module,
-        lines: Optional[Sequence[str]]) -> List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef]]]:
+        tree: ast.Module, lines: Optional[Sequence[str]]
+) -> List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt]]]:
     """The top-level runs with (first line, last line, names bound, star import, the class
-    statement if the run is one). With `lines`, comment lines right above a statement join its
-    group."""
-    groups: List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef]]] = []
+    statement if the run is one, its statements). With `lines`, comment lines right above a
+    statement join its group."""
+    groups: List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt]]] = []
     for start, end, statements in _top_level_runs(tree):
         names: Set[str] = set()
         star = False
@@ -540,8 +600,21 @@ def _statement_groups(
             start -= 1  # comments right above belong to the statement (pragmas)
         lone_class = statements[0] if len(statements) == 1 and isinstance(statements[0], ast.ClassDef) \
             else None
-        groups.append((start, end, names, star, lone_class))
+        groups.append((start, end, names, star, lone_class, statements))
     return groups
+
+
+def _names_for_site_groups(statement: ast.stmt) -> Set[str]:
+    """The names a statement that may hold a site passes on to `SlicedModuleInfo.site_groups`:
+    all it binds, but of an import only the names that spell a word of the text test (all of
+    them if none does: `from app.bg import Tasks  # our BackgroundTasks`)."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        names = {alias.asname or alias.name.split(".")[0]: may_schedule_tasks(alias.name)
+                 or may_schedule_tasks(alias.asname or "") for alias in statement.names if alias.name != "*"}
+        spelled = {name for name, spells in names.items() if spells}
+        # None spells a word, yet the statement passed: a comment says what they are.
+        return spelled or set(names)
+    return _bound_names(statement)[0]
 
 
 def _bound_names(statement: ast.stmt) -> Tuple[Set[str], bool]:
@@ -664,6 +737,14 @@ class Project:
         info = ModuleInfo(name, path, display, module, is_package, self, text)
         if tree is not None:
             info._given_starts = statement_starts(tree)
+        self._remember(name, info)
+        return info
+
+    def adopt_sliced(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
+                     is_package: bool) -> "SlicedModuleInfo":
+        """Register the linted file from its `ast` (`tree`, of `text`): libcst parses only the
+        statement groups that may hold a site, and those that a lookup follows."""
+        info = SlicedModuleInfo(name, path, display, text, tree, is_package, self, linted=True)
         self._remember(name, info)
         return info
 

@@ -190,13 +190,22 @@ def test_parses_are_the_passing_files_plus_the_modules_tasks_reach(tmp_path: Pat
     assert cached.get("app.services.unused") is None  # imported by a route, never followed
 
 
-def test_a_second_pass_parses_only_the_linted_files_again(tmp_path: Path, fresh_caches) -> None:
+def test_a_second_pass_parses_only_the_linted_files_again(tmp_path: Path, fresh_caches, monkeypatch) -> None:
     root = write(tmp_path, PROJECT)
     lint_tree(root)
-    before, statements = project.PARSE_COUNT, project.STATEMENT_PARSES
+    parsed = []
+    statements = project.SlicedModuleInfo.statements
+
+    def recording(self, index):
+        if index not in self._parsed:
+            parsed.append((self.name, self.linted))
+        return statements(self, index)
+
+    monkeypatch.setattr(project.SlicedModuleInfo, "statements", recording)
+    before = project.PARSE_COUNT
     passing = lint_tree(root)
     assert project.PARSE_COUNT - before == passing  # reached modules come from the cache
-    assert project.STATEMENT_PARSES == statements
+    assert parsed and all(linted for _, linted in parsed), parsed
 
 
 def test_the_module_cache_is_bounded(tmp_path: Path, fresh_caches, monkeypatch) -> None:
@@ -221,7 +230,8 @@ def test_example_app_parse_count(fresh_caches, monkeypatch) -> None:
     statements = project.SlicedModuleInfo.statements
 
     def recording(self, index):
-        reached.add(self.name)
+        if not self.linted:
+            reached.add(self.name)
         return statements(self, index)
 
     monkeypatch.setattr(project.SlicedModuleInfo, "statements", recording)
@@ -285,9 +295,8 @@ def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_cache
     """libcst positions cost a render of the statement: only reported sites pay for it."""
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": QUIET_SITE})
     rendered = []
-    original = project.ModuleInfo._position_statement_of
-    monkeypatch.setattr(project.ModuleInfo, "_position_statement_of",
-                        lambda self, node, *hint: rendered.append(node) or original(self, node, *hint))
+    original = project._positions_of
+    monkeypatch.setattr(project, "_positions_of", lambda module: rendered.append(module) or original(module))
     path = root / "app" / "main.py"
     assert lint_source(str(path), path.read_text(), Settings(), path) == []
     assert rendered == []

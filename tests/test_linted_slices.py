@@ -1,0 +1,173 @@
+"""The linted file is summarised with `ast`, and libcst parses only its statements that may
+hold a task site (`SlicedModuleInfo.site_groups`) and what their analysis looks up.
+
+A pure optimisation for every site the file-level text test lets through: findings, messages,
+positions and fixes must be what the whole-file parse gives. The oracle is the engine with the
+linted file's `ast` withheld (`engine._ast_of`), which makes it parse the file whole.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from support import forget_projects
+
+from flake8_fastapi_bg import engine, project
+from flake8_fastapi_bg.engine import lint_source
+from flake8_fastapi_bg.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ROUTES = '''
+import hashlib
+
+from fastapi import APIRouter, BackgroundTasks as Tasks, Depends
+
+router = APIRouter()
+Later = Tasks  # a module-level alias of an alias
+
+
+def get_tasks(tasks: Tasks) -> Tasks:
+    return tasks
+
+
+def hash_password(password: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password, b"salt", 10**6)
+
+
+def notify(queue, password: bytes) -> None:
+    queue.add_task(hash_password, password)
+
+
+@router.get("/plain")
+def plain(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+@router.post("/direct")
+def direct(tasks: Later, password: bytes) -> None:
+    tasks.add_task(hash_password, password)
+
+
+@router.post("/dependency")
+def through_a_dependency(password: bytes, queue=Depends(get_tasks)) -> None:
+    notify(queue, password)
+'''
+
+
+def write(root: Path, files: Dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return root
+
+
+def lint_all(paths: List[Path], sliced: bool, monkeypatch) -> list:
+    forget_projects()
+    with monkeypatch.context() as patch:
+        if not sliced:
+            patch.setattr(engine, "_ast_of", lambda source, tree: None)
+        found = []
+        for path in paths:
+            for f in lint_source(str(path), path.read_text(), Settings(), path):
+                found.append((str(path), f.code, f.line, f.col, f.message, f.fix))
+    forget_projects()
+    return found
+
+
+def test_sites_reached_through_names_bound_beside_them_are_found(tmp_path: Path, monkeypatch) -> None:
+    root = write(tmp_path, {"app/__init__.py": "", "app/routes.py": ROUTES})
+    path = root / "app" / "routes.py"
+    sliced = lint_all([path], sliced=True, monkeypatch=monkeypatch)
+    # the alias of an alias, a dependency defined beside the route, a helper that forwards
+    assert sorted((code, line) for _, code, line, *_ in sliced) == [("FBG101", 31), ("FBG101", 36)]
+    assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
+
+
+def test_statements_that_cannot_hold_a_site_are_not_parsed(tmp_path: Path, monkeypatch) -> None:
+    root = write(tmp_path, {"app/__init__.py": "", "app/routes.py": ROUTES})
+    path = root / "app" / "routes.py"
+    forget_projects()
+    lint_source(str(path), path.read_text(), Settings(), path)
+    info = project.project_for(path)._modules["app.routes"]
+    assert isinstance(info, project.SlicedModuleInfo) and info.linted
+    lines = path.read_text().splitlines()
+    parsed = [lines[info._groups[i][0] - 1] for i in info._parsed]
+    assert "def direct(tasks: Later, password: bytes) -> None:" in lines
+    assert '@router.get("/plain")' not in parsed and len(parsed) < len(info._groups), parsed
+    # the import binds APIRouter and Depends too, but only its alias of BackgroundTasks counts
+    chosen = [lines[info._groups[i][0] - 1] for i in info.site_groups()]
+    assert chosen == ["from fastapi import APIRouter, BackgroundTasks as Tasks, Depends",
+                      "Later = Tasks  # a module-level alias of an alias",
+                      "def get_tasks(tasks: Tasks) -> Tasks:",
+                      "def notify(queue, password: bytes) -> None:",
+                      '@router.post("/direct")', '@router.post("/dependency")'], chosen
+    forget_projects()
+
+
+def test_an_import_that_passes_the_test_by_a_comment_passes_all_its_names(tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    root = write(tmp_path, {
+        "app/__init__.py": "",
+        "app/bg.py": "from fastapi import BackgroundTasks\n\nQueue = BackgroundTasks\n",
+        "app/routes.py": '''
+            import hashlib
+
+            from app.bg import Queue  # our BackgroundTasks
+
+
+            def crunch(data: bytes) -> bytes:
+                return hashlib.pbkdf2_hmac("sha256", data, b"salt", 10**6)
+
+
+            def endpoint(queue: Queue, data: bytes) -> None:
+                queue.add_task(crunch, data)
+            ''',
+    })
+    path = root / "app" / "routes.py"
+    sliced = lint_all([path], sliced=True, monkeypatch=monkeypatch)
+    assert [(code, line) for _, code, line, *_ in sliced] == [("FBG101", 11)]
+    assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_fixes_in_a_sliced_file_are_the_whole_files(tmp_path: Path, monkeypatch, newline: str) -> None:
+    source = textwrap.dedent('''
+        from fastapi import BackgroundTasks
+
+
+        def send(to, subject):
+            print(to, subject)
+
+
+        class Handlers:
+            """Unrelated code between the groups."""
+
+            def other(self):
+                return 1
+
+
+        def endpoint(background_tasks: BackgroundTasks, to: str) -> None:
+            if to:
+                background_tasks.add_task(send(to, subject="hi"))  # a comment after
+        ''').lstrip("\n")
+    path = tmp_path / "routes.py"
+    path.write_bytes(source.replace("\n", newline).encode())
+    sliced = lint_all([path], sliced=True, monkeypatch=monkeypatch)
+    assert [(code, line) for _, code, line, *_ in sliced] == [("FBG201", 17)]
+    assert sliced[0][-1] is not None
+    assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
+
+
+def test_the_fixtures_and_the_example_give_the_whole_files_findings(monkeypatch) -> None:
+    paths = sorted((ROOT / "tests" / "fixtures").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+    whole = lint_all(paths, sliced=False, monkeypatch=monkeypatch)
+    assert len(whole) > 100
+    assert lint_all(paths, sliced=True, monkeypatch=monkeypatch) == whole
