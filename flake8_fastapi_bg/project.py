@@ -314,34 +314,57 @@ class SlicedModuleInfo(ModuleInfo):
     def site_groups(self) -> List[int]:
         """The groups of the linted file that may hold a task site, in source order: those that
         pass the text test themselves, and, until nothing changes, those that name what such
-        a group binds (`notify(tasks, ...)` of a helper defined above, a dependency returning
-        `BackgroundTasks`, an alias). Of an import, only the names that spell a word of the
-        test count (`from fastapi import BackgroundTasks as Tasks` adds `Tasks`, not the
-        `APIRouter` beside it): a site reached only through a name imported from another
-        module is found only if its own statement spells a word, as the file-level test
-        requires of a whole file."""
+        a group binds (a helper that calls `add_task`, a dependency returning
+        `BackgroundTasks`, an alias) or what the file imports from a project module whose own
+        text passes the test (a helper there that forwards tasks). Other imports pass on
+        nothing (`from fastapi import APIRouter, BackgroundTasks` passes on `BackgroundTasks`
+        alone)."""
         if self._site_groups is None:
             assert self._group_statements is not None, "only the linted file has site groups"
             statements, self._group_statements = self._group_statements, []  # not kept in the cache
             texts = [self._source(start, end) for start, end in self._groups]
             chosen = [may_schedule_tasks(text) for text in texts]
+            names: Set[str] = set()
+            for index, group in enumerate(statements):
+                for statement in group:
+                    found = self._passed_on(statement, chosen[index])
+                    if found is None:  # a star import of a module that may define anything
+                        self._site_groups = list(range(len(self._groups)))
+                        return self._site_groups
+                    names |= found
             known: Set[str] = set()
-            fresh = [i for i, yes in enumerate(chosen) if yes]
-            while fresh:
-                names: Set[str] = set()
-                for index in fresh:
-                    for statement in statements[index]:
-                        names |= _names_for_site_groups(statement)
-                names -= known
+            while names:
                 known |= names
-                if not names:
-                    break
-                mention = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names))) + r")\b")
-                fresh = [i for i, text in enumerate(texts) if not chosen[i] and mention.search(text)]
+                fresh = [i for i, text in enumerate(texts)
+                         if not chosen[i] and any(_word_in(text, name) for name in names)]
+                names = set()
                 for index in fresh:
                     chosen[index] = True
+                    for statement in statements[index]:
+                        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+                            names |= _bound_names(statement)[0]
+                names -= known
             self._site_groups = [i for i, yes in enumerate(chosen) if yes]
         return self._site_groups
+
+    def _passed_on(self, statement: ast.stmt, spells: bool) -> Optional[Set[str]]:
+        """The names statement passes on to `site_groups` (None: every group may hold a site).
+        `spells`: its group passes the text test."""
+        if isinstance(statement, ast.Import):
+            return {alias.asname or alias.name.split(".")[0] for alias in statement.names
+                    if _spells(alias) or self.project.leads_to_tasks(alias.name, None)} \
+                or (_bound_names(statement)[0] if spells else set())
+        if isinstance(statement, ast.ImportFrom):
+            from .scopes import resolve_relative
+
+            base = resolve_relative(self.package, statement.level, statement.module)
+            if any(alias.name == "*" for alias in statement.names):
+                return None if base is not None and self.project.leads_to_tasks(base, None) else set()
+            leads = (lambda name: base is not None and self.project.leads_to_tasks(base, name))
+            return {alias.asname or alias.name for alias in statement.names
+                    if _spells(alias) or leads(alias.name)} \
+                or (_bound_names(statement)[0] if spells else set())  # a comment says what they are
+        return _bound_names(statement)[0] if spells else set()
 
     def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
         from .syntax import children
@@ -604,17 +627,38 @@ def _statement_groups(
     return groups
 
 
-def _names_for_site_groups(statement: ast.stmt) -> Set[str]:
-    """The names a statement that may hold a site passes on to `SlicedModuleInfo.site_groups`:
-    all it binds, but of an import only the names that spell a word of the text test (all of
-    them if none does: `from app.bg import Tasks  # our BackgroundTasks`)."""
-    if isinstance(statement, (ast.Import, ast.ImportFrom)):
-        names = {alias.asname or alias.name.split(".")[0]: may_schedule_tasks(alias.name)
-                 or may_schedule_tasks(alias.asname or "") for alias in statement.names if alias.name != "*"}
-        spelled = {name for name, spells in names.items() if spells}
-        # None spells a word, yet the statement passed: a comment says what they are.
-        return spelled or set(names)
-    return _bound_names(statement)[0]
+def _words(text: str, name: str) -> Iterator[int]:
+    """Where `name` occurs in `text` as a whole word (an identifier, not part of one)."""
+    start = 0
+    while True:
+        at = text.find(name, start)
+        if at < 0:
+            return
+        start = at + len(name)
+        if not ((at and (text[at - 1].isalnum() or text[at - 1] == "_"))
+                or (start < len(text) and (text[start].isalnum() or text[start] == "_"))):
+            yield at
+
+
+def _word_in(text: str, name: str) -> bool:
+    return next(_words(text, name), None) is not None
+
+
+def _imports_name(text: str, name: str) -> bool:
+    """`name` follows `import` on its line or in a parenthesised import list somewhere in
+    `text` (a cheap over-approximation of "text imports name")."""
+    for at in _words(text, name):
+        keyword = text.rfind("import", 0, at)
+        if keyword < 0:
+            return False
+        between = text[keyword:at]
+        if "\n" not in between or ("(" in between and ")" not in between):
+            return True
+    return False
+
+
+def _spells(alias: ast.alias) -> bool:
+    return may_schedule_tasks(alias.name) or may_schedule_tasks(alias.asname or "")
 
 
 def _bound_names(statement: ast.stmt) -> Tuple[Set[str], bool]:
@@ -671,6 +715,8 @@ class Project:
         self.roots = roots
         self._modules: "OrderedDict[str, ModuleInfo]" = OrderedDict()
         self._absent: "OrderedDict[str, None]" = OrderedDict()
+        self._sources: "OrderedDict[str, Tuple[Optional[str], bool]]" = OrderedDict()  # leads_to_tasks
+        self._leads: "OrderedDict[Tuple[str, Optional[str]], bool]" = OrderedDict()
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -704,6 +750,62 @@ class Project:
                 if candidate.is_file():
                     return candidate, is_pkg
         return None
+
+    def leads_to_tasks(self, module: str, attr: Optional[str], depth: int = 0) -> bool:
+        """`attr` imported from project module `module` (the module itself for None) may hold,
+        forward or produce tasks: that module's text passes the text test, or it re-exports
+        `attr` from one that does (followed three imports deep). False outside the project.
+        Cached: the linted files of a package import the same names."""
+        key = (module, attr)
+        found = self._leads.get(key)
+        if found is None:
+            found = self._leads[key] = self._leads_uncached(module, attr, depth)
+            while len(self._leads) > _ABSENT_SIZE:
+                self._leads.popitem(last=False)
+        return found
+
+    def _leads_uncached(self, module: str, attr: Optional[str], depth: int) -> bool:
+        text, has_submodules = self._source_of(module)
+        if attr is not None and has_submodules:
+            inner, _ = self._source_of(f"{module}.{attr}")
+            if inner is not None:  # `from app import deps`: a module
+                text, attr = inner, None
+        if text is None:
+            return False
+        if may_schedule_tasks(text):
+            return True
+        if attr is None or depth >= 3:
+            return False
+        if "import *" not in text and not _imports_name(text, attr):
+            return False  # defined there, in a module without task words
+        info = self.module(module)
+        if info is None:
+            return False
+        bindings = info.scope.local(attr)
+        if bindings:
+            qualname = bindings[-1].qualname if bindings[-1].kind == "import" else None
+            return qualname is not None and "." in qualname \
+                and self.leads_to_tasks(*qualname.rsplit(".", 1), depth=depth + 1)
+        return any(self.leads_to_tasks(source, attr, depth + 1) for source, _ in info.scope.star_imports)
+
+    def _source_of(self, module: str) -> Tuple[Optional[str], bool]:
+        """The text of project module `module` (None if it is not one, or unreadable), and
+        whether it may have submodules (a package, or a namespace package); cached."""
+        found = self._sources.get(module)
+        if found is None:
+            where = self.find(module)
+            text = None
+            if where is not None:
+                try:
+                    if where[0].stat().st_size <= _MAX_MODULE_BYTES:
+                        text = where[0].read_bytes().decode("latin-1")  # the test's words are ASCII
+                except OSError:
+                    pass
+            has_submodules = where[1] if where is not None else self.is_package_dir(module)
+            found = self._sources[module] = (text, has_submodules)
+            while len(self._sources) > _ABSENT_SIZE:
+                self._sources.popitem(last=False)
+        return found
 
     def is_package_dir(self, name: str) -> bool:
         """True for a namespace package: a directory under a root with no `__init__.py`."""

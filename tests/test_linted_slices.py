@@ -137,6 +137,93 @@ def test_an_import_that_passes_the_test_by_a_comment_passes_all_its_names(tmp_pa
     assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
 
 
+DEPS = {
+    "app/__init__.py": "",
+    "app/deps.py": '''
+        from fastapi import BackgroundTasks
+
+
+        def get_queue(tasks: BackgroundTasks) -> BackgroundTasks:
+            return tasks
+
+
+        def later(queue, fn, *args):
+            queue.add_task(fn, *args)
+
+
+        shared = BackgroundTasks()
+        ''',
+    "app/helpers/__init__.py": "from app.helpers.impl import *  # re-exported\n",
+    "app/helpers/impl.py": "from app.deps import later as run_later, shared as common\n",
+    "app/schemas.py": "class Login:\n    password: bytes\n",
+    "app/routes.py": '''
+        import hashlib
+
+        from fastapi import BackgroundTasks, Depends
+
+        from app import deps
+        from app.deps import get_queue, later, shared
+        from app.helpers import common, run_later
+        from app.schemas import Login
+
+
+        def crunch(password):
+            return hashlib.pbkdf2_hmac("sha256", password, b"s", 10**6)
+
+
+        def other(tasks: BackgroundTasks):
+            return tasks
+
+
+        def through_a_dependency(password: bytes, queue=Depends(get_queue)):
+            later(queue, crunch, password)
+
+
+        def a_shared_queue(password: bytes):
+            queue = shared
+            later(queue, crunch, password)
+
+
+        def a_factory(password: bytes):
+            queue = get_queue(None)
+            deps.later(queue, crunch, password)
+
+
+        def re_exported(password: bytes):
+            queue = common
+            run_later(queue, crunch, password)
+
+
+        def schema_only(login: Login) -> bytes:
+            return crunch(login.password)
+        ''',
+}
+
+
+def test_helpers_and_queues_imported_from_project_modules_are_followed(tmp_path: Path, monkeypatch) -> None:
+    """A statement without a task word still holds a site when it calls a forwarding helper
+    with a queue that comes from another module: names imported from a project module whose
+    text passes the test (directly, as a module, or re-exported through a package's star
+    import and an alias) count; a name from a module without task words does not."""
+    root = write(tmp_path, DEPS)
+    path = root / "app" / "routes.py"
+    sliced = lint_all([path], sliced=True, monkeypatch=monkeypatch)
+    assert [(code, line) for _, code, line, *_ in sliced] == [
+        ("FBG101", 20), ("FBG101", 25), ("FBG101", 30), ("FBG101", 35)]
+    assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
+    forget_projects()
+    lint_source(str(path), path.read_text(), Settings(), path)
+    proj = project.project_for(path)
+    info = proj._modules["app.routes"]
+    lines = path.read_text().splitlines()
+    chosen = [lines[info._groups[i][0] - 1] for i in info.site_groups()]
+    assert "def schema_only(login: Login) -> bytes:" not in chosen, chosen
+    assert not proj.leads_to_tasks("app.schemas", "Login")
+    assert not proj.leads_to_tasks("fastapi", "Depends")  # not a project module
+    assert proj.leads_to_tasks("app.helpers", "run_later") and proj.leads_to_tasks("app", "deps")
+    forget_projects()
+
+
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_fixes_in_a_sliced_file_are_the_whole_files(tmp_path: Path, monkeypatch, newline: str) -> None:
     source = textwrap.dedent('''
