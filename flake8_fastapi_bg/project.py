@@ -88,15 +88,9 @@ class ModuleInfo:
         self._module = module
         self.is_package = is_package
         self.project = project
-        self._text = text
         # Only `:=` binds a name inside an expression; without one the binder skips expressions.
         self.has_walrus = text is None or ":=" in text
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
-        self._starts: Optional[List[int]] = None  # first line of each top-level statement
-        self._top: Optional[Dict[cst.CSTNode, int]] = None  # node -> its top-level statement
-        self._positioned: Set[int] = set()
-        self._body_index: Optional[Dict[cst.CSTNode, int]] = None  # top-level statement -> index
-        self._given_starts: Optional[List[int]] = None  # from the host's `ast`, if it has one
         self._scope = None
 
     @property
@@ -111,79 +105,25 @@ class ModuleInfo:
         return self.name.rpartition(".")[0]
 
     def position(self, node: cst.CSTNode, scope=None) -> Tuple[int, int]:
-        """(1-based line, 0-based column) of `node`'s start; computed once per module.
+        """(1-based line, 0-based column) of `node`'s start; computed on first need.
 
-        `scope` (a `scopes.Scope` of this module that holds `node`) is a hint: it names the
-        top-level statement to render, so that no map from every node to its statement has to
-        be built. A wrong or useless hint costs only that map."""
+        `scope` (a `scopes.Scope` of this module that holds `node`) is a hint: a module parsed
+        a statement group at a time (`SlicedModuleInfo`) renders only the group it names. A
+        wrong or useless hint costs a render of every parsed group."""
         return self.span(node, scope)[0]
 
     def span(self, node: cst.CSTNode, scope=None) -> Tuple[Tuple[int, int], Tuple[int, int]]:
-        """((line, col), (line, col)) of `node`'s start and end (end exclusive).
-
-        libcst computes positions by generating the code of a whole module. Here only the
-        top-level statement holding `node` is generated, and `ast` says on which line that
-        statement starts; without the source text, or if the two parsers disagree on the
-        statements, the whole module is positioned at once."""
+        """((line, col), (line, col)) of `node`'s start and end (end exclusive), as libcst
+        computes them: by generating the code of the module, or of the group that holds it."""
         rng = self._range(node, _top_node(scope, self))
         if rng is None:
             return (1, 0), (1, 0)
         return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
 
     def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+        # A module parsed whole: only a file this Python's `ast` cannot read.
         if self._positions is None:
-            self._positions = {}
-            self._starts = self._statement_starts()
-            if self._starts is None:
-                self._positions = dict(_positions_of(self.module))
-        rng = self._positions.get(node)
-        if rng is None and self._starts is not None:
-            rng = self._position_statement_of(node, top)
-        return rng
-
-    def _statement_starts(self) -> Optional[List[int]]:
-        starts = self._given_starts
-        if starts is None:
-            if self._text is None:
-                return None
-            try:
-                starts = statement_starts(ast.parse(self._text))
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                return None
-        return starts if len(starts) == len(self.module.body) else None
-
-    def _position_statement_of(self, node: cst.CSTNode, top: Optional[cst.CSTNode]) -> Optional[CodeRange]:
-        from .syntax import children
-
-        if top is not None and self._top is None:
-            if self._body_index is None:
-                self._body_index = {statement: i for i, statement in enumerate(self.module.body)}
-            index = self._body_index.get(top)
-            if index is not None and index not in self._positioned:
-                rng = self._render_statement(index, node)
-                if rng is not None:
-                    return rng
-        if self._top is None:
-            self._top = {}
-            for index, statement in enumerate(self.module.body):
-                stack: List[cst.CSTNode] = [statement]
-                while stack:
-                    inner = stack.pop()
-                    self._top[inner] = index
-                    stack.extend(children(inner))
-        index = self._top.get(node)
-        if index is None or index in self._positioned:
-            return None
-        return self._render_statement(index, node)
-
-    def _render_statement(self, index: int, node: cst.CSTNode) -> Optional[CodeRange]:
-        assert self._positions is not None and self._starts is not None
-        self._positioned.add(index)
-        statement = self.module.body[index]
-        alone = cst.Module(body=[statement], default_indent=self.module.default_indent,
-                           default_newline=self.module.default_newline)
-        found = _positions_of(alone)
-        _shift_into(self._positions, found, self._starts[index] - found[statement].start.line)
+            self._positions = dict(_positions_of(self.module))
         return self._positions.get(node)
 
     def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
@@ -583,12 +523,6 @@ def _ending(line: str) -> str:
     return line[len(line.rstrip("\r\n")):] or "\n"
 
 
-def statement_starts(tree: ast.Module) -> List[int]:
-    """The first line of each statement libcst sees at the top of `tree`'s module (libcst
-    positions a decorated def at `def`, as ast's lineno does)."""
-    return [statements[0].lineno for _, _, statements in _top_level_runs(tree)]
-
-
 def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
     """Top-level statements merged when they share lines (`a = 1; b = 2`): (first line,
     decorators included; last line; the statements). libcst makes one statement of each."""
@@ -832,13 +766,10 @@ class Project:
         return info
 
     def adopt(self, name: str, path: Optional[Path], display: str, module: cst.Module,
-              is_package: bool, text: Optional[str] = None,
-              tree: Optional[ast.Module] = None) -> ModuleInfo:
-        """Register the linted file's own parse so that no task reaching it parses it again.
-        `tree`, the host's `ast` of `text` (flake8 has one), saves parsing it for positions."""
+              is_package: bool, text: Optional[str] = None) -> ModuleInfo:
+        """Register the linted file's own whole parse (a file this Python's `ast` cannot read)
+        so that no task reaching it parses it again."""
         info = ModuleInfo(name, path, display, module, is_package, self, text)
-        if tree is not None:
-            info._given_starts = statement_starts(tree)
         self._remember(name, info)
         return info
 

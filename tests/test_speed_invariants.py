@@ -372,11 +372,19 @@ def placed_nodes(info):
     return visitor.placed
 
 
-def linted_info(root: Path, tree=None):
+def linted_info(root: Path):
+    """`app.main` as the linted file: summarised from its `ast`, parsed a group at a time."""
     path = root / "app" / "main.py"
     source = path.read_text()
     found = project.project_for(path)
-    return found.adopt("app.main", path, str(path), project.parse(source), False, source, tree)
+    return found.adopt_sliced("app.main", path, str(path), source, ast.parse(source), False)
+
+
+def whole_info(root: Path):
+    """`app.main` parsed whole by libcst (the oracle for positions)."""
+    path = root / "app" / "main.py"
+    source = path.read_text()
+    return project.project_for(path).adopt("app.main", path, str(path), project.parse(source), False, source)
 
 
 def reached_info(root: Path):
@@ -396,7 +404,7 @@ def test_hinted_positions_are_libcsts_positions(tmp_path: Path, fresh_caches) ->
     for info in (linted_info(root), reached_info(root)):
         got = [(type(node).__name__, info.span(node, scope)) for node, scope in placed_nodes(info)]
         forget_projects()
-        fresh = linted_info(root)
+        fresh = whole_info(root)
         whole = MetadataWrapper(fresh.module, unsafe_skip_copy=True).resolve(PositionProvider)
         want = [(type(node).__name__, ((whole[node].start.line, whole[node].start.column),
                                        (whole[node].end.line, whole[node].end.column)))
@@ -412,17 +420,16 @@ def test_a_hint_renders_one_statement_without_mapping_the_module(
     original = project._positions_of
     monkeypatch.setattr(project, "_positions_of", lambda module: rendered.append(module) or original(module))
     info = linted_info(root)
-    run = next(node for node, scope in placed_nodes(info)
-               if isinstance(node, cst.FunctionDef) and node.name.value == "run")
-    calls = [(node, scope) for node, scope in placed_nodes(info)
-             if isinstance(node, cst.Call) and scope.node is run]
+    nodes = placed_nodes(info)  # parses every group
+    run = next(node for node, _ in nodes if isinstance(node, cst.FunctionDef) and node.name.value == "run")
+    calls = [(node, scope) for node, scope in nodes if isinstance(node, cst.Call) and scope.node is run]
     assert [info.position(node, scope) for node, scope in calls] == [(22, 8)]
-    assert len(rendered) == 1 and info._top is None  # the class alone; no map of every node
-    guarded = [(node, scope) for node, scope in placed_nodes(info)
+    assert len(rendered) == 1 and len(info._unpositioned) == len(info._parsed) - 1  # the class only
+    guarded = [(node, scope) for node, scope in nodes
                if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
                and scope.node.name.value == "guarded"]
     assert [info.position(node, scope) for node, scope in guarded] == [(30, 8)]
-    assert info._top is not None  # a def inside `if`: the hint names no top-level statement
+    assert not info._unpositioned  # a def inside `if`: the hint names no group, so all are rendered
     # A reached module renders only the group that holds the hinted node.
     rendered.clear()
     reached = reached_info(root)
@@ -436,7 +443,7 @@ def test_a_hint_renders_one_statement_without_mapping_the_module(
 
 def test_the_hosts_ast_spares_a_second_parse(tmp_path: Path, fresh_caches, monkeypatch) -> None:
     """flake8 hands the plugin its `ast`: the engine does not parse the file with `ast` again
-    to place its findings, and the findings are the same."""
+    to summarise the file, and the findings are the same."""
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": QUIET_SITE.replace(
         'tasks.add_task(note, "ok")', "tasks.add_task(note())")})
     path = root / "app" / "main.py"
