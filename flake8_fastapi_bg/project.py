@@ -290,6 +290,15 @@ class SlicedModuleInfo(ModuleInfo):
     def _passed_on(self, statement: ast.stmt, spells: bool) -> Optional[Set[str]]:
         """The names statement passes on to `site_groups` (None: every group may hold a site).
         `spells`: its group passes the text test."""
+        if not spells and isinstance(statement, _BLOCKS):  # `try: from app.jobs import later`
+            names: Set[str] = set()
+            for block in _blocks_of(statement):
+                for inner in block:
+                    found = self._passed_on(inner, False)
+                    if found is None:
+                        return None
+                    names |= found
+            return names
         if isinstance(statement, ast.Import):
             return {alias.asname or alias.name.split(".")[0] for alias in statement.names
                     if _spells(alias) or self.project.leads_to_tasks(alias.name, None)} \
@@ -559,6 +568,19 @@ def _statement_groups(
             else None
         groups.append((start, end, names, star, lone_class, statements))
     return groups
+
+
+# Top-level statements whose blocks may hold imports of the module (`try`, `if`, `with`).
+_BLOCKS = tuple(getattr(ast, kind) for kind in ("If", "Try", "TryStar", "With") if hasattr(ast, kind))
+
+
+def _blocks_of(statement: ast.stmt) -> Iterator[List[ast.stmt]]:
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(statement, field, None)
+        if block:
+            yield block
+    for handler in getattr(statement, "handlers", ()):
+        yield handler.body
 
 
 def _words(text: str, name: str) -> Iterator[int]:

@@ -196,6 +196,17 @@ DEPS = {
 
         def schema_only(login: Login) -> bytes:
             return crunch(login.password)
+
+
+        try:
+            from app.deps import later as maybe_later
+        except ImportError:
+            raise
+
+
+        def guarded(password: bytes):
+            queue = shared
+            maybe_later(queue, crunch, password)
         ''',
 }
 
@@ -203,13 +214,14 @@ DEPS = {
 def test_helpers_and_queues_imported_from_project_modules_are_followed(tmp_path: Path, monkeypatch) -> None:
     """A statement without a task word still holds a site when it calls a forwarding helper
     with a queue that comes from another module: names imported from a project module whose
-    text passes the test (directly, as a module, or re-exported through a package's star
-    import and an alias) count; a name from a module without task words does not."""
+    text passes the test (directly, as a module, inside `try`, or re-exported through a
+    package's star import and an alias) count; a name from a module without task words does
+    not."""
     root = write(tmp_path, DEPS)
     path = root / "app" / "routes.py"
     sliced = lint_all([path], sliced=True, monkeypatch=monkeypatch)
     assert [(code, line) for _, code, line, *_ in sliced] == [
-        ("FBG101", 20), ("FBG101", 25), ("FBG101", 30), ("FBG101", 35)]
+        ("FBG101", 20), ("FBG101", 25), ("FBG101", 30), ("FBG101", 35), ("FBG101", 50)]
     assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
     forget_projects()
     lint_source(str(path), path.read_text(), Settings(), path)
