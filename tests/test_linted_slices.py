@@ -153,6 +153,7 @@ DEPS = {
 
         shared = BackgroundTasks()
         ''',
+    "app/jobs.py": "from app.deps import later as defer, shared as jobs_queue\n",
     "app/helpers/__init__.py": "from app.helpers.impl import *  # re-exported\n",
     "app/helpers/impl.py": "from app.deps import later as run_later, shared as common\n",
     "app/schemas.py": "class Login:\n    password: bytes\n",
@@ -199,14 +200,14 @@ DEPS = {
 
 
         try:
-            from app.deps import later as maybe_later
+            from app.jobs import defer, jobs_queue
         except ImportError:
             raise
 
 
         def guarded(password: bytes):
-            queue = shared
-            maybe_later(queue, crunch, password)
+            queue = jobs_queue
+            defer(queue, crunch, password)
         ''',
 }
 
