@@ -469,6 +469,14 @@ def synthetic_trees(args: argparse.Namespace, base: Path) -> List[Tree]:
 
 # --------------------------------------------------------------------------- running
 
+def measured_environment() -> Dict[str, str]:
+    """This environment, but with Python's bytecode cache on, as on a user's machine: with
+    PYTHONDONTWRITEBYTECODE set (some shells and CI images set it), a module whose `.pyc` is
+    missing or stale, such as the plugin's own after an edit or in a fresh checkout, is
+    compiled again in every run, and that compile was counted as the plugin's cost."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float,
              env: Optional[Dict[str, str]] = None) -> Tuple[dict, str, str]:
     """Run `argv` in `cwd` under the wrapper, with `env` added: (figures, stdout, stderr)."""
@@ -481,7 +489,7 @@ def run_once(argv: List[str], cwd: Path, scratch: Path, timeout: float,
     cmd = [sys.executable, "-c", WRAPPER, str(report), str(out), str(err), *argv]
     # Its own session, so that a timeout or ^C can end the whole tree (flake8's workers too).
     proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True,
-                            env={**os.environ, "FBG_BENCH_TIMES": str(times), **(env or {})})
+                            env={**measured_environment(), "FBG_BENCH_TIMES": str(times), **(env or {})})
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

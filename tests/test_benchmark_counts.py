@@ -52,3 +52,12 @@ def test_a_forked_child_starts_with_its_parents_count(bench, tmp_path: Path) -> 
     assert len(counts) == 2
     child, parent = sorted(counts)
     assert child > 0.9 * parent  # the child did nothing after the fork but exit
+
+
+def test_measured_commands_keep_the_bytecode_cache(bench, monkeypatch) -> None:
+    """With PYTHONDONTWRITEBYTECODE inherited, the plugin's modules would be compiled again in
+    every measured run (a fresh checkout has no `.pyc`) and counted as the plugin's cost."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("FBG_SOMETHING", "kept")
+    env = bench.measured_environment()
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["FBG_SOMETHING"] == "kept"
