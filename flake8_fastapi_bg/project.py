@@ -188,6 +188,7 @@ def _shift_into(positions: Dict[cst.CSTNode, CodeRange], found: Mapping[cst.CSTN
                                      (where.end.line + shift, where.end.column))  # type: ignore[arg-type]
 
 
+_IDENTIFIER = re.compile(r"\w+")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
 
 
@@ -273,10 +274,17 @@ class SlicedModuleInfo(ModuleInfo):
                         return self._site_groups
                     names |= found
             known: Set[str] = set()
+            idents: Dict[int, Set[str]] = {}  # the words of each group not chosen yet
             while names:
                 known |= names
-                fresh = [i for i, text in enumerate(texts)
-                         if not chosen[i] and any(_word_in(text, name) for name in names)]
+                fresh = []
+                for index, text in enumerate(texts):
+                    if not chosen[index]:
+                        words = idents.get(index)
+                        if words is None:
+                            words = idents[index] = set(_IDENTIFIER.findall(text))
+                        if not words.isdisjoint(names):
+                            fresh.append(index)
                 names = set()
                 for index in fresh:
                     chosen[index] = True
@@ -594,10 +602,6 @@ def _words(text: str, name: str) -> Iterator[int]:
         if not ((at and (text[at - 1].isalnum() or text[at - 1] == "_"))
                 or (start < len(text) and (text[start].isalnum() or text[start] == "_"))):
             yield at
-
-
-def _word_in(text: str, name: str) -> bool:
-    return next(_words(text, name), None) is not None
 
 
 def _imports_name(text: str, name: str) -> bool:
