@@ -41,6 +41,7 @@ _MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not task logic
 _CACHE_SIZE = 512  # parsed modules kept per project
 _ABSENT_SIZE = 8192  # names known not to be project modules
+_TEXTS_SIZE = 64  # module texts kept for `Project.leads_to_tasks`
 
 # Counted by tests: the number of modules libcst parses (whole, or some statements of a reached
 # module) must equal the files that pass the text test plus the distinct project modules their
@@ -675,8 +676,10 @@ class Project:
         self.roots = roots
         self._modules: "OrderedDict[str, ModuleInfo]" = OrderedDict()
         self._absent: "OrderedDict[str, None]" = OrderedDict()
-        self._sources: "OrderedDict[str, Tuple[Optional[str], bool]]" = OrderedDict()  # leads_to_tasks
+        # For `leads_to_tasks`: answers, and what it read of modules (few texts are kept).
         self._leads: "OrderedDict[Tuple[str, Optional[str]], bool]" = OrderedDict()
+        self._words: "OrderedDict[str, Tuple[Optional[bool], bool]]" = OrderedDict()
+        self._texts: "OrderedDict[str, Optional[str]]" = OrderedDict()
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -725,18 +728,19 @@ class Project:
         return found
 
     def _leads_uncached(self, module: str, attr: Optional[str], depth: int) -> bool:
-        text, has_submodules = self._source_of(module)
+        passes, has_submodules = self._words_of(module)
         if attr is not None and has_submodules:
-            inner, _ = self._source_of(f"{module}.{attr}")
+            inner, _ = self._words_of(f"{module}.{attr}")
             if inner is not None:  # `from app import deps`: a module
-                text, attr = inner, None
-        if text is None:
+                module, passes, attr = f"{module}.{attr}", inner, None
+        if passes is None:
             return False
-        if may_schedule_tasks(text):
+        if passes:
             return True
         if attr is None or depth >= 3:
             return False
-        if "import *" not in text and not _imports_name(text, attr):
+        text = self._text_of(module)
+        if text is None or ("import *" not in text and not _imports_name(text, attr)):
             return False  # defined there, in a module without task words
         info = self.module(module)
         if info is None:
@@ -748,24 +752,40 @@ class Project:
                 and self.leads_to_tasks(*qualname.rsplit(".", 1), depth=depth + 1)
         return any(self.leads_to_tasks(source, attr, depth + 1) for source, _ in info.scope.star_imports)
 
-    def _source_of(self, module: str) -> Tuple[Optional[str], bool]:
-        """The text of project module `module` (None if it is not one, or unreadable), and
-        whether it may have submodules (a package, or a namespace package); cached."""
-        found = self._sources.get(module)
+    def _words_of(self, module: str) -> Tuple[Optional[bool], bool]:
+        """Whether project module `module`'s text passes the text test (None: not a project
+        module, or unreadable), and whether it may have submodules (a package, or a namespace
+        package). Cached; the text itself is kept only in the small `_text_of` cache."""
+        found = self._words.get(module)
         if found is None:
             where = self.find(module)
-            text = None
-            if where is not None:
-                try:
-                    if where[0].stat().st_size <= _MAX_MODULE_BYTES:
-                        text = where[0].read_bytes().decode("latin-1")  # the test's words are ASCII
-                except OSError:
-                    pass
+            text = self._read(module, where[0] if where is not None else None)
             has_submodules = where[1] if where is not None else self.is_package_dir(module)
-            found = self._sources[module] = (text, has_submodules)
-            while len(self._sources) > _ABSENT_SIZE:
-                self._sources.popitem(last=False)
+            found = self._words[module] = (None if text is None else may_schedule_tasks(text), has_submodules)
+            while len(self._words) > _ABSENT_SIZE:
+                self._words.popitem(last=False)
         return found
+
+    def _text_of(self, module: str) -> Optional[str]:
+        """The text of project module `module`, None if it is not one or cannot be read."""
+        if module in self._texts:
+            self._texts.move_to_end(module)
+            return self._texts[module]
+        where = self.find(module)
+        return self._read(module, where[0] if where is not None else None)
+
+    def _read(self, module: str, path: Optional[Path]) -> Optional[str]:
+        text = None
+        if path is not None:
+            try:
+                if path.stat().st_size <= _MAX_MODULE_BYTES:
+                    text = path.read_bytes().decode("latin-1")  # the test's words are ASCII
+            except OSError:
+                pass
+        self._texts[module] = text
+        while len(self._texts) > _TEXTS_SIZE:
+            self._texts.popitem(last=False)
+        return text
 
     def is_package_dir(self, name: str) -> bool:
         """True for a namespace package: a directory under a root with no `__init__.py`."""

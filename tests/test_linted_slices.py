@@ -271,3 +271,26 @@ def test_the_fixtures_and_the_example_give_the_whole_files_findings(monkeypatch)
     whole = lint_all(paths, sliced=False, monkeypatch=monkeypatch)
     assert len(whole) > 100
     assert lint_all(paths, sliced=True, monkeypatch=monkeypatch) == whole
+
+
+def test_module_texts_read_for_imports_are_not_all_kept(tmp_path: Path, monkeypatch) -> None:
+    """`leads_to_tasks` keeps one answer per module and imported name, but only a few texts:
+    a monorepo's imports must not keep every module's text in memory."""
+    monkeypatch.setattr(project, "_TEXTS_SIZE", 2)
+    files = dict(DEPS)
+    for i in range(6):
+        files[f"app/plain{i}.py"] = f"def helper{i}(x):\n    return x\n"
+    files["app/routes.py"] = files["app/routes.py"].replace(
+        "from app.schemas import Login", "from app.schemas import Login\n        " + "\n        ".join(
+            f"from app.plain{i} import helper{i}" for i in range(6)))
+    root = write(tmp_path, files)
+    path = root / "app" / "routes.py"
+    sliced = lint_all([path], sliced=True, monkeypatch=monkeypatch)
+    assert len(sliced) == 5 and sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
+    forget_projects()
+    lint_source(str(path), path.read_text(), Settings(), path)
+    proj = project.project_for(path)
+    assert len(proj._texts) <= 2 and len(proj._words) >= 8
+    assert proj.leads_to_tasks("app.helpers", "run_later")
+    assert not proj.leads_to_tasks("app.plain3", "helper3")
+    forget_projects()
