@@ -299,11 +299,6 @@ def _forwarded_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> O
 
 def collect_sites(evaluator: Evaluator, module_scope: Scope) -> List[TaskSite]:
     finder = _SiteFinder(evaluator, module_scope)
-    module = module_scope.module
-    if isinstance(module, SlicedModuleInfo):  # the linted file, from its `ast`
-        for index in module.site_groups():
-            for statement in module.statements(index):
-                walk(statement, finder)
-    else:
-        walk(module.module, finder)
+    for statement in module_scope.module.site_statements():
+        walk(statement, finder)
     return finder.sites

@@ -127,6 +127,11 @@ class ModuleInfo:
             self._positions = dict(_positions_of(self.module))
         return self._positions.get(node)
 
+    def site_statements(self) -> Iterator[cst.BaseStatement]:
+        """The top-level statements that may hold a task site, parsed as they are needed: here
+        all of them (a module parsed whole); `SlicedModuleInfo` gives those of `site_groups`."""
+        return iter(self.module.body)
+
     def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
         """A module whose code holds `node` as written, and how many lines of this module come
         before that code: here the whole module (`SlicedModuleInfo` gives one group)."""
@@ -215,8 +220,6 @@ class SlicedModuleInfo(ModuleInfo):
         # per-module checks may read the whole module), and the groups that may hold a site
         # are found from the text (`site_groups`).
         self.linted = linted
-        self._group_statements: Optional[List[List[ast.stmt]]] = [] if linted else None
-        self._site_groups: Optional[List[int]] = None
         self._lines = _LINE.findall(text)
         self.has_walrus = ":=" in text
         self._groups: List[Tuple[int, int]] = []
@@ -230,11 +233,11 @@ class SlicedModuleInfo(ModuleInfo):
         self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
         self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
         self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
+        group_statements: List[List[ast.stmt]] = []
         for start, end, names, star, lone_class, statements in _statement_groups(tree, self._lines):
             index = len(self._groups)
             self._groups.append((start, end))
-            if self._group_statements is not None:
-                self._group_statements.append(statements)
+            group_statements.append(statements)
             for bound in names:
                 self._binders.setdefault(bound, []).append(index)
             if star:
@@ -244,6 +247,7 @@ class SlicedModuleInfo(ModuleInfo):
                 methods = [] if linted else _methods_of(lone_class, self._lines)
                 if methods and sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
                     self._methods[index] = methods
+        self._site_groups = self._find_site_groups(group_statements) if linted else []
 
     @property
     def module(self) -> cst.Module:
@@ -253,7 +257,14 @@ class SlicedModuleInfo(ModuleInfo):
             self._module = cst.Module(body=body)
         return self._module
 
+    def site_statements(self) -> Iterator[cst.BaseStatement]:
+        return (statement for index in self._site_groups for statement in self.statements(index))
+
     def site_groups(self) -> List[int]:
+        """The groups of the linted file that may hold a task site (none for a reached module)."""
+        return self._site_groups
+
+    def _find_site_groups(self, statements: List[List[ast.stmt]]) -> List[int]:
         """The groups of the linted file that may hold a task site, in source order: those that
         pass the text test themselves, and, until nothing changes, those that name what such
         a group binds (a helper that calls `add_task`, a dependency returning
@@ -261,40 +272,35 @@ class SlicedModuleInfo(ModuleInfo):
         text passes the test (a helper there that forwards tasks). Other imports pass on
         nothing (`from fastapi import APIRouter, BackgroundTasks` passes on `BackgroundTasks`
         alone)."""
-        if self._site_groups is None:
-            assert self._group_statements is not None, "only the linted file has site groups"
-            statements, self._group_statements = self._group_statements, []  # not kept in the cache
-            texts = [self._source(start, end) for start, end in self._groups]
-            chosen = [may_schedule_tasks(text) for text in texts]
-            names: Set[str] = set()
-            for index, group in enumerate(statements):
-                for statement in group:
-                    found = self._passed_on(statement, chosen[index])
-                    if found is None:  # a star import of a module that may define anything
-                        self._site_groups = list(range(len(self._groups)))
-                        return self._site_groups
-                    names |= found
-            known: Set[str] = set()
-            idents: Dict[int, Set[str]] = {}  # the words of each group not chosen yet
-            while names:
-                known |= names
-                fresh = []
-                for index, text in enumerate(texts):
-                    if not chosen[index]:
-                        words = idents.get(index)
-                        if words is None:
-                            words = idents[index] = set(_IDENTIFIER.findall(text))
-                        if not words.isdisjoint(names):
-                            fresh.append(index)
-                names = set()
-                for index in fresh:
-                    chosen[index] = True
-                    for statement in statements[index]:
-                        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
-                            names |= _bound_names(statement)[0]
-                names -= known
-            self._site_groups = [i for i, yes in enumerate(chosen) if yes]
-        return self._site_groups
+        texts = [self._source(start, end) for start, end in self._groups]
+        chosen = [may_schedule_tasks(text) for text in texts]
+        names: Set[str] = set()
+        for index, group in enumerate(statements):
+            for statement in group:
+                found = self._passed_on(statement, chosen[index])
+                if found is None:  # a star import of a module that may define anything
+                    return list(range(len(self._groups)))
+                names |= found
+        known: Set[str] = set()
+        idents: Dict[int, Set[str]] = {}  # the words of each group not chosen yet
+        while names:
+            known |= names
+            fresh = []
+            for index, text in enumerate(texts):
+                if not chosen[index]:
+                    words = idents.get(index)
+                    if words is None:
+                        words = idents[index] = set(_IDENTIFIER.findall(text))
+                    if not words.isdisjoint(names):
+                        fresh.append(index)
+            names = set()
+            for index in fresh:
+                chosen[index] = True
+                for statement in statements[index]:
+                    if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+                        names |= _bound_names(statement)[0]
+            names -= known
+        return [i for i, yes in enumerate(chosen) if yes]
 
     def _passed_on(self, statement: ast.stmt, spells: bool) -> Optional[Set[str]]:
         """The names statement passes on to `site_groups` (None: every group may hold a site).
