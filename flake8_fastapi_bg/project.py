@@ -724,13 +724,16 @@ class Project:
         """`attr` imported from project module `module` (the module itself for None) may hold,
         forward or produce tasks: that module's text passes the text test, or it re-exports
         `attr` from one that does (followed three imports deep). False outside the project.
-        Cached: the linted files of a package import the same names."""
+        Cached: the linted files of a package import the same names. A "no" reached inside
+        a chain may only be the depth limit, so only the first question's "no" is kept."""
         key = (module, attr)
         found = self._leads.get(key)
         if found is None:
-            found = self._leads[key] = self._leads_uncached(module, attr, depth)
-            while len(self._leads) > _ABSENT_SIZE:
-                self._leads.popitem(last=False)
+            found = self._leads_uncached(module, attr, depth)
+            if found or depth == 0:
+                self._leads[key] = found
+                while len(self._leads) > _ABSENT_SIZE:
+                    self._leads.popitem(last=False)
         return found
 
     def _leads_uncached(self, module: str, attr: Optional[str], depth: int) -> bool:

@@ -294,3 +294,21 @@ def test_module_texts_read_for_imports_are_not_all_kept(tmp_path: Path, monkeypa
     assert proj.leads_to_tasks("app.helpers", "run_later")
     assert not proj.leads_to_tasks("app.plain3", "helper3")
     forget_projects()
+
+
+def test_a_re_export_chain_is_followed_from_each_import_whatever_was_asked_first(tmp_path: Path) -> None:
+    """A name re-exported four times is out of reach from the start of the chain, but within
+    reach from its middle: the answer for the middle must not be the one computed at the
+    depth limit of an earlier, longer question."""
+    files = {"app/__init__.py": "", "app/m5.py": DEPS["app/deps.py"]}
+    for i in range(1, 5):
+        files[f"app/m{i}.py"] = f"from app.m{i + 1} import later\n"
+    root = write(tmp_path, files)
+    forget_projects()
+    proj = project.project_for(root / "app" / "m1.py")
+    assert not proj.leads_to_tasks("app.m1", "later")  # four re-exports: beyond the limit
+    assert proj.leads_to_tasks("app.m3", "later")  # two: within it
+    forget_projects()
+    proj = project.project_for(root / "app" / "m1.py")
+    assert proj.leads_to_tasks("app.m3", "later")
+    forget_projects()
