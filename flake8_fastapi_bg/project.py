@@ -784,13 +784,14 @@ class Project:
         return self._read(module, where[0] if where is not None else None)
 
     def _read(self, module: str, path: Optional[Path]) -> Optional[str]:
+        if path is None:  # not a project module: nothing to keep (names of libraries are many)
+            return None
         text = None
-        if path is not None:
-            try:
-                if path.stat().st_size <= _MAX_MODULE_BYTES:
-                    text = path.read_bytes().decode("latin-1")  # the test's words are ASCII
-            except OSError:
-                pass
+        try:
+            if path.stat().st_size <= _MAX_MODULE_BYTES:
+                text = path.read_bytes().decode("latin-1")  # the test's words are ASCII
+        except OSError:
+            pass
         self._texts[module] = text
         while len(self._texts) > _TEXTS_SIZE:
             self._texts.popitem(last=False)
