@@ -277,16 +277,17 @@ class Analyser:
         if func is None:
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope)
+        evidence = self.reach(func.scope, _receiver(value))
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
         return facts
 
-    def reach(self, root: FunctionScope) -> List[Evidence]:
+    def reach(self, root: FunctionScope, receiver: Optional[Inst] = None) -> List[Evidence]:
         """Evidence of `root` and of the project functions it calls, breadth first, each
-        function once, at most `max_depth` calls away."""
-        first = self.summary(root)
+        function once, at most `max_depth` calls away. `receiver`, the instance a method task
+        is bound to, says what `self` holds in the task itself (its constructor's arguments)."""
+        first = self.summary(root, receiver)
         found = [replace(e, is_call=False) for e in first.identity] + first.delay + first.evidence
         seen = {root}
         level: List[Tuple[FunctionScope, Tuple[str, ...]]] = [(root, ())]
@@ -308,12 +309,17 @@ class Analyser:
         return found
 
     # -- one function ------------------------------------------------------------------------
-    def summary(self, scope: FunctionScope) -> Summary:
+    def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
         cache = scope.__dict__.setdefault("_summaries", {})
-        key = id(self.kb)
+        key = (id(self.kb), id(receiver))
         if key not in cache:
-            cache[key] = (self.kb, self._summarise(scope))  # keep kb alive: ids stay unique
-        return cache[key][1]
+            if receiver is None:
+                summary = self._summarise(scope)
+            else:
+                with self.evaluator.receiving(scope, receiver):
+                    summary = self._summarise(scope)
+            cache[key] = (self.kb, receiver, summary)  # keep kb and receiver alive: ids stay unique
+        return cache[key][2]
 
     def _summarise(self, scope: FunctionScope) -> Summary:
         summary = Summary(identity=self._identity(scope))
@@ -415,6 +421,13 @@ class Analyser:
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
+
+
+def _receiver(value: Value) -> Optional[Inst]:
+    """The instance a bound method task runs on, when its construction is known."""
+    if isinstance(value, Bound) and isinstance(value.owner, Inst) and value.owner.made is not None:
+        return value.owner
+    return None
 
 
 def _label(scope: FunctionScope) -> str:

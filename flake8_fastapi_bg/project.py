@@ -145,6 +145,11 @@ class ModuleInfo:
         """False when the method `node` certainly assigns no attribute named `attr`."""
         return True
 
+    def global_setters(self, name: str) -> List[cst.FunctionDef]:
+        """Top-level functions that may declare `name` global (startup hooks, lazy getters)."""
+        return [s for s in self.module.body if isinstance(s, cst.FunctionDef)
+                and _declares_global(self.module.code_for_node(s), name)]
+
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
         if self._scope is None:
@@ -195,6 +200,15 @@ def _shift_into(positions: Dict[cst.CSTNode, CodeRange], found: Mapping[cst.CSTN
 
 
 _IDENTIFIER = re.compile(r"\w+")
+
+
+def _declares_global(text: str, name: str) -> bool:
+    """`global <name>` may be in `text` (a cheap test before any parse)."""
+    if "global" not in text:
+        return False
+    return re.search(rf"^[ \t]*global\b[^\n]*\b{re.escape(name)}\b", text, re.M) is not None
+
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
 
 
@@ -341,6 +355,13 @@ class SlicedModuleInfo(ModuleInfo):
                     return parsed, self._groups[index][0] - 1
                 stack.extend(children(inner))
         raise LookupError("not a node of a parsed statement group")
+
+    def global_setters(self, name: str) -> List[cst.FunctionDef]:
+        found: List[cst.FunctionDef] = []
+        for index, (start, end) in enumerate(self._groups):
+            if _declares_global(self._source(start, end), name):
+                found.extend(s for s in self.statements(index) if isinstance(s, cst.FunctionDef))
+        return found
 
     def binders(self, name: str) -> List[int]:
         """The groups that may bind `name`, in source order."""
