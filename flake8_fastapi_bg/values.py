@@ -9,6 +9,7 @@ modules of the project, following imports, re-exports, assignments, `self` attri
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, Optional, Tuple, Union
@@ -93,6 +94,15 @@ class CallResult(Value):
 
     callee: Value
     call: cst.Call
+
+
+@dataclass(frozen=True, eq=False)
+class AppState(Value):
+    """`app.state` of the FastAPI/Starlette application (also `request.app.state`): what the
+    project assigns to its attributes at startup is what tasks find there."""
+
+
+APP_STATE = AppState()
 
 
 @dataclass(frozen=True, eq=False)
@@ -435,6 +445,10 @@ class Evaluator:
         return value
 
     def attribute(self, base: Value, attr: str) -> Value:
+        if attr == "state" and _is_application(base):
+            return APP_STATE
+        if isinstance(base, AppState):
+            return self._app_state(attr)
         if isinstance(base, ModuleV):
             return self.qualified(f"{base.module.name}.{attr}")  # type: ignore[attr-defined]
         if isinstance(base, Ext):
@@ -659,6 +673,21 @@ class Evaluator:
                 return value
         return None
 
+    def _app_state(self, attr: str) -> Value:
+        """What the project assigns to `<app>.state.<attr>`, wherever it does (a lifespan, a
+        startup hook, an app factory): the first assignment whose value is known."""
+        pattern = re.compile(rf"\.state\.{re.escape(attr)}\s*(?::[^=\n]*)?=(?!=)")
+        for module_name in self.project.state_setters(attr):
+            module = self.project.module(module_name)
+            if module is None:
+                continue
+            for statement in module.statements_assigning(pattern):
+                for expr, scope in _state_assignments(statement, module.scope, attr):
+                    value = self._guarded(expr, scope, lambda e=expr, s=scope: self.expr(e, s))
+                    if _is_known(value):
+                        return value
+        return UNKNOWN
+
     # -- helpers -----------------------------------------------------------------------------
     def _guarded(self, node: cst.CSTNode, scope: Scope, compute) -> Value:
         key = (id(node), id(scope))
@@ -681,6 +710,41 @@ class Evaluator:
 def _is_none(value: Value) -> bool:
     name = value.qualname if isinstance(value, Ext) else value.type if isinstance(value, ExtInstance) else ""
     return name in ("builtins.None", "None")
+
+
+APPLICATIONS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI",
+                          "starlette.applications.Starlette"})
+CONNECTIONS = frozenset({"fastapi.Request", "fastapi.WebSocket", "fastapi.requests.Request",
+                         "starlette.requests.Request", "starlette.requests.HTTPConnection",
+                         "starlette.websockets.WebSocket", "fastapi.websockets.WebSocket"})
+
+
+def _is_application(value: Value) -> bool:
+    if isinstance(value, ExtInstance):
+        return value.type in APPLICATIONS
+    name = ext_name(value) or ""
+    return name.endswith(".app") and name[:-4] in CONNECTIONS
+
+
+def _state_assignments(node: cst.CSTNode, scope: Scope, attr: str):
+    """`(value, scope)` of each `<x>.state.<attr> = value` in `node`, with the scope it runs in."""
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        inner = scope.child(node)
+        body = inner.node.body  # type: ignore[attr-defined]
+        for statement in getattr(body, "body", ()):
+            yield from _state_assignments(statement, inner, attr)
+        return
+    if isinstance(node, cst.Lambda):
+        return
+    if isinstance(node, (cst.Assign, cst.AnnAssign)):
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        if node.value is not None and any(
+                isinstance(t, cst.Attribute) and t.attr.value == attr and isinstance(t.value, cst.Attribute)
+                and t.value.attr.value == "state" for t in targets):
+            yield node.value, scope
+        return
+    for child in node.children:
+        yield from _state_assignments(child, scope, attr)
 
 
 def _is_known(value: Value) -> bool:
