@@ -253,6 +253,7 @@ class Summary:
     delay: List[Evidence] = field(default_factory=list)  # when this function is the task
     not_delay: List[Evidence] = field(default_factory=list)  # the same sleeps, when reached
     callees: List[FunctionScope] = field(default_factory=list)
+    looped: List[FunctionScope] = field(default_factory=list)  # callees called in a `while` loop
     identity: List[Evidence] = field(default_factory=list)  # pragmas, globs, name
 
 
@@ -290,19 +291,24 @@ class Analyser:
         first = self.summary(root, receiver)
         found = [replace(e, is_call=False) for e in first.identity] + first.delay + first.evidence
         seen = {root}
-        level: List[Tuple[FunctionScope, Tuple[str, ...]]] = [(root, ())]
+        # (function, calls followed to reach it, whether it runs inside a caller's `while` loop)
+        level: List[Tuple[FunctionScope, Tuple[str, ...], bool]] = [(root, (), False)]
         for _ in range(self.settings.max_depth):
-            following: List[Tuple[FunctionScope, Tuple[str, ...]]] = []
-            for scope, chain in level:
-                for callee in self.summary(scope).callees:
+            following: List[Tuple[FunctionScope, Tuple[str, ...], bool]] = []
+            for scope, chain, looped in level:
+                caller = self.summary(scope, receiver if scope is root else None)
+                for callee in caller.callees:
                     if callee in seen:
                         continue
                     seen.add(callee)
                     inner = self.summary(callee)
                     path = chain + (_label(callee),)
+                    in_loop = looped or callee in caller.looped
                     found.extend(_rechain(e, chain) for e in inner.identity)
                     found.extend(_rechain(e, path) for e in inner.not_delay + inner.evidence)
-                    following.append((callee, path))
+                    if in_loop:
+                        found.extend(_rechain(e, path) for e in _repeated(inner.evidence))
+                    following.append((callee, path, in_loop))
             level = following
             if not level:
                 break
@@ -347,6 +353,9 @@ class Analyser:
             target = self._project_target(callee)
             if target is not None and target is not scope and target not in summary.callees:
                 summary.callees.append(target)
+            if target is not None and any(isinstance(loop, cst.While) for loop in site.loops) \
+                    and target not in summary.looped:
+                summary.looped.append(target)
         return summary
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
@@ -417,10 +426,20 @@ class Analyser:
     def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
         """A remote call repeated by a `while` loop: paging or polling a remote service."""
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
-        if match is None or match.reason in ("blocking sleep", "file I/O"):
+        if match is None or match.reason in _NOT_REMOTE:
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
+
+
+def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
+    """Remote calls of a function that a caller runs in a `while` loop: paging or draining a
+    remote service, as `Analyser._loop_call` finds for calls made in the loop itself."""
+    return [replace(e, kind="long", reason=f"{e.reason} repeated in a while loop")
+            for e in evidence if e.kind == "blocking" and e.reason not in _NOT_REMOTE]
+
+
+_NOT_REMOTE = ("blocking sleep", "file I/O")
 
 
 def _receiver(value: Value) -> Optional[Inst]:
