@@ -938,11 +938,23 @@ class Project:
 
 
 def _package_root(directory: Path) -> Path:
-    """The directory above the topmost `__init__.py` package that contains `directory`."""
-    current = directory
-    while (current / "__init__.py").is_file() and current.parent != current:
+    """The directory above the topmost `__init__.py` package that contains `directory`.
+
+    A folder without `__init__.py` inside a package (an implicit namespace subpackage:
+    `app/` package, `app/features/` folder, `app/features/x.py`) does not end the chain:
+    the modules are still imported as `app.features.x`. The walk stops at the project's
+    marker directory (`pyproject.toml`, `.git`, ...)."""
+    top = current = directory
+    for _ in range(_MAX_PACKAGE_DEPTH):
+        if (current / "__init__.py").is_file():
+            top = current.parent
+        if current.parent == current or any((current / marker).exists() for marker in _MARKERS):
+            break
         current = current.parent
-    return current
+    return top
+
+
+_MAX_PACKAGE_DEPTH = 16
 
 
 def _marker_root(directory: Path) -> Optional[Path]:
