@@ -304,7 +304,10 @@ class Analyser:
                     inner = self.summary(callee)
                     path = chain + (_label(callee),)
                     in_loop = looped or callee in caller.looped
-                    found.extend(_rechain(e, chain) for e in inner.identity)
+                    # A name says little about work done far from the task: name evidence
+                    # counts for the task and the functions it calls itself.
+                    found.extend(_rechain(e, chain) for e in inner.identity
+                                 if e.strength < _NAME_STRENGTH or not chain)
                     found.extend(_rechain(e, path) for e in inner.not_delay + inner.evidence)
                     if in_loop:
                         found.extend(_rechain(e, path) for e in _repeated(inner.evidence))
@@ -440,6 +443,7 @@ def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
 
 
 _NOT_REMOTE = ("blocking sleep", "file I/O")
+_NAME_STRENGTH = 2  # `Evidence.strength` of evidence that is only a function's name
 
 
 def _receiver(value: Value) -> Optional[Inst]:

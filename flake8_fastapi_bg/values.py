@@ -205,6 +205,14 @@ class Evaluator:
         that says something (`img = img.convert(...)` after `with Image.open(p) as img`; a
         `try: import a except ImportError: a = None`; `client = None` before `client = X()`)."""
         value: Value = UNKNOWN
+        # A bare declaration states the type for every assignment (`if TYPE_CHECKING: app:
+        # ForgeApp` beside `app = Proxy()`), as a type checker reads it.
+        for binding in bindings:
+            if binding.kind == "annotated" and binding.annotation is not None:
+                declared = self.annotation(binding.annotation, where)
+                if isinstance(declared, (Inst, Cls)) or isinstance(declared, ExtInstance) \
+                        and not declared.type.startswith(("builtins.", "typing.")):
+                    return declared
         for binding in reversed(bindings):
             value = self.binding(binding, where, name)
             if _is_known(value):
