@@ -234,7 +234,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         total.add(result)
         print(summary_line(result))
         if args.verbose:
-            print("\n".join(details(result)))
+            for line in details(result):
+                print(line)
     print(summary_line(total))
     if args.json:
         args.json.write_text(json.dumps(as_json(results, total), indent=2) + "\n")
