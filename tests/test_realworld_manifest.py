@@ -3,6 +3,7 @@ scores a synthetic manifest as documented. No network and no real app needed."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path, PurePosixPath
@@ -11,9 +12,19 @@ import pytest
 
 from flake8_fastapi_bg.rules import REGISTRY
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "realworld"))
 
-import evaluate  # noqa: E402  (tests/realworld/evaluate.py)
+def _load_evaluator():
+    """tests/realworld/evaluate.py under a private name (a package called `evaluate` exists)."""
+    path = Path(__file__).resolve().parent / "realworld" / "evaluate.py"
+    spec = importlib.util.spec_from_file_location("realworld_evaluate", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+evaluate = _load_evaluator()
 
 if sys.version_info >= (3, 11):
     import tomllib
