@@ -97,6 +97,44 @@ class CallResult(Value):
 
 
 @dataclass(frozen=True, eq=False)
+class OneOf(Value):
+    """What a factory with several `return`s may give back: each option may be what runs
+    (`return dummy_handler` for one configuration, the real handler for the others)."""
+
+    options: Tuple[Value, ...]
+
+
+_MAX_OPTIONS = 4
+
+
+def one_of(values) -> Value:
+    """The union of `values` that say something; one value stands for itself."""
+    options: list = []
+    for value in values:
+        for option in value.options if isinstance(value, OneOf) else (value,):
+            if _is_known(option) and not any(_same(option, o) for o in options):
+                options.append(option)
+    if not options:
+        return UNKNOWN
+    return options[0] if len(options) == 1 else OneOf(tuple(options[:_MAX_OPTIONS]))
+
+
+def _same(a: Value, b: Value) -> bool:
+    if isinstance(a, Func) and isinstance(b, Func):
+        return a.scope is b.scope
+    if isinstance(a, (Ext, ExtInstance)) and type(a) is type(b):
+        return a == b
+    if isinstance(a, Inst) and isinstance(b, Inst):
+        return a.cls is b.cls
+    return a is b
+
+
+def options(value: Value) -> Tuple[Value, ...]:
+    """The values `value` may be: its options for a union, else itself."""
+    return value.options if isinstance(value, OneOf) else (value,)
+
+
+@dataclass(frozen=True, eq=False)
 class Provider(Value):
     """A dependency-injection provider (`providers.Singleton(Service, client=...)` of the
     `dependency_injector` library): calling it, or injecting `Provide[Container.x]`, gives
@@ -393,13 +431,31 @@ class Evaluator:
         if node.returns is not None:
             value = self.annotation(node.returns.annotation, func.scope.parent or func.scope)
             if isinstance(value, Inst):
-                # `-> Service` with `return Service(client)`: the construction says more.
-                built = self._first_of(_return_values(node), func.scope)
-                if isinstance(built, Inst) and built.made is not None and built.cls is value.cls:
+                # `-> Service` with `return Service(client)`: the construction says more;
+                # `-> HandlerProtocol` with `return handler`: the function returned says more.
+                built = self._all_of(_return_values(node), func.scope)
+                if any(isinstance(b, Inst) and b.made is not None and b.cls is value.cls
+                       or isinstance(b, (Func, Bound)) and self._is_interface(value.cls)
+                       for b in options(built)):
                     return built
             if _is_known(value):
                 return value
-        return self._first_of(_return_values(node), func.scope)
+        return self._all_of(_return_values(node), func.scope)
+
+    def _all_of(self, expressions, scope: Scope) -> Value:
+        """The union of what `expressions` evaluate to (the first few that say something)."""
+        found = []
+        for expression in expressions:
+            value = self._guarded(expression, scope, lambda e=expression: self.expr(e, scope))
+            if _is_known(value):
+                found.append(value)
+                if len(found) >= _MAX_OPTIONS:
+                    break
+        return one_of(found)
+
+    def _is_interface(self, cls: ClassScope) -> bool:
+        """A `typing.Protocol` or an ABC: its methods say what to call, not what runs."""
+        return any(base in _INTERFACE_BASES for base in self.external_bases(cls))
 
     def yields(self, func: Func) -> Value:
         """What a generator (a `yield` dependency, a `@contextmanager`) yields to its user."""
@@ -472,6 +528,8 @@ class Evaluator:
         return UNKNOWN
 
     def awaited(self, value: Value) -> Value:
+        if isinstance(value, OneOf):
+            return one_of(self.awaited(option) for option in value.options)
         if isinstance(value, Coroutine):
             target = value.func
             if isinstance(target, Bound):
@@ -480,6 +538,8 @@ class Evaluator:
         return value
 
     def attribute(self, base: Value, attr: str) -> Value:
+        if isinstance(base, OneOf):
+            return one_of(self.attribute(option, attr) for option in base.options)
         if attr == "state" and _is_application(base):
             return APP_STATE
         if isinstance(base, AppState):
@@ -492,10 +552,6 @@ class Evaluator:
             return Ext(f"{base.type}.{attr}")
         if isinstance(base, (Inst, Cls)):
             return self._member(base, attr)
-        if isinstance(base, CallResult) and isinstance(base.callee, Ext):
-            # What a library call returns stays in that library: `get_embeddings(...).embed`
-            # is `pkg.get_embeddings().embed`, which the package's patterns still match.
-            return Ext(f"{base.callee.qualname}().{attr}")
         return UNKNOWN
 
     def _member(self, owner: Union[Inst, Cls], attr: str) -> Value:
@@ -600,6 +656,8 @@ class Evaluator:
         return self.call_value(callee, node, scope)
 
     def call_value(self, callee: Value, node: cst.Call, scope: Scope) -> Value:
+        if isinstance(callee, OneOf):
+            return one_of(self.call_value(option, node, scope) for option in callee.options)
         if isinstance(callee, Cls):
             return Inst(callee.scope, (node, scope))
         if isinstance(callee, Provider):
@@ -775,6 +833,8 @@ def _is_none(value: Value) -> bool:
     return name in ("builtins.None", "None")
 
 
+_INTERFACE_BASES = frozenset({"typing.Protocol", "typing_extensions.Protocol", "abc.ABC"})
+
 APPLICATIONS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI",
                           "starlette.applications.Starlette"})
 CONNECTIONS = frozenset({"fastapi.Request", "fastapi.WebSocket", "fastapi.requests.Request",
@@ -880,6 +940,6 @@ def dotted_or(value: Value) -> str:
 
 __all__ = [
     "Value", "Unknown", "UNKNOWN", "Ext", "ExtInstance", "ModuleV", "Func", "Cls", "Inst", "Bound",
-    "PartialV", "CallResult", "Coroutine", "Provider", "Evaluator", "is_background_tasks", "ext_name",
+    "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator", "is_background_tasks", "ext_name",
     "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
 ]
