@@ -940,6 +940,6 @@ def dotted_or(value: Value) -> str:
 
 __all__ = [
     "Value", "Unknown", "UNKNOWN", "Ext", "ExtInstance", "ModuleV", "Func", "Cls", "Inst", "Bound",
-    "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator", "is_background_tasks", "ext_name",
-    "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
+    "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator",
+    "is_background_tasks", "ext_name", "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
 ]
