@@ -30,7 +30,7 @@ import pytest
 import yaml
 from fixture_grammar import compare, expectations
 
-from flake8_fastapi_bg.cli import build_parser, flake8_config_values
+from flake8_fastapi_bg.cli import build_parser, find_rule, flake8_config_values, plain_text
 from flake8_fastapi_bg.docs import example_lines
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.output import HOME_URL
@@ -160,8 +160,10 @@ def _check_output(command: str, done: subprocess.CompletedProcess, cwd: Path) ->
     if argv[0] == "flake8-fastapi-bg":
         build_parser().parse_args(argv[1:])
     if "--explain" in argv:
-        code = argv[argv.index("--explain") + 1]
-        assert done.stdout == (ROOT / "docs" / "rules" / f"{code}.md").read_text(encoding="utf-8")
+        rule = find_rule(argv[argv.index("--explain") + 1])
+        assert rule is not None
+        page = (ROOT / "docs" / "rules" / f"{rule.code}.md").read_text(encoding="utf-8")
+        assert done.stdout == plain_text(page)
     elif "--list-rules" in argv:
         assert [line.split()[0] for line in done.stdout.splitlines()] == sorted(REGISTRY)
     elif "--format" in argv:
