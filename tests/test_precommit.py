@@ -1,7 +1,7 @@
 """The pre-commit hook: its definition, and real `pre-commit` runs against a temporary git
 repository, both through this repository's hook and through flake8 with the plugin installed
 as an additional dependency. The runs install the package into pre-commit's own virtualenvs
-(from the package registry), so they take a minute or so."""
+(from the package registry), so they take a minute or so: they are marked slow."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+import cfgv
 import pytest
 import yaml
+from pre_commit.clientlib import MANIFEST_SCHEMA
 
 from flake8_fastapi_bg.rules import REGISTRY
 
@@ -41,18 +43,10 @@ def test_hook_definition() -> None:
 
 
 def test_hook_manifest_is_valid_for_pre_commit() -> None:
-    pytest.importorskip("pre_commit", reason="pre-commit is not installed (it is in the test extra)")
-    import cfgv
-    from pre_commit.clientlib import MANIFEST_SCHEMA
-
     cfgv.validate(hooks(), MANIFEST_SCHEMA)
 
 
 def _pre_commit() -> List[str]:
-    try:
-        import pre_commit  # noqa: F401
-    except ImportError:
-        pytest.skip("pre-commit is not installed (it is in the test extra)")
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     return [sys.executable, "-m", "pre_commit"]
@@ -104,6 +98,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     return command, env, _hook_repo(tmp, env), _target(tmp, env)
 
 
+@pytest.mark.slow
 def test_try_repo_runs_the_hook(setup) -> None:
     command, env, repo, target = setup
     done = _run([*command, "try-repo", str(repo), HOOK_ID, "--all-files"], target, env)
@@ -119,6 +114,7 @@ def test_try_repo_runs_the_hook(setup) -> None:
     _git(target, env, "add", "-A")
 
 
+@pytest.mark.slow
 def test_flake8_hook_with_the_plugin_as_additional_dependency(setup) -> None:
     # The README's flake8 hook, with the plugin installed from this checkout instead of the
     # package index, and flake8 from the index: the same environment pre-commit builds.

@@ -44,7 +44,8 @@ except ImportError:  # Python < 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-CI_COMMAND = 'python -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest -q'
+CI_COMMAND = ('python -m venv .venv && .venv/bin/pip install -e ".[test]" && '
+              '.venv/bin/python -m pytest -q -m "slow or not slow"')
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", "build",
                                      "dist", ".pytest_cache", ".hypothesis", "out", ".tox")
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\n", re.M | re.S)
@@ -137,6 +138,7 @@ def test_every_command_block_has_a_directive() -> None:
 # --- shell blocks -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a fresh virtualenv, installed from the package registry
 def test_install_command_on_a_fresh_checkout(tmp_path: Path) -> None:
     (block,) = [b for b in blocks() if b.directive == "install"]
     root = tmp_path / "checkout"
@@ -190,6 +192,7 @@ def _check_output(command: str, done: subprocess.CompletedProcess, cwd: Path) ->
         assert done.returncode == 1 and re.match(r"^\S+:\d+:\d+: FBG\d{3} ", done.stdout), done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in blocks() if b.directive == "shell"], ids=lambda b: b.id)
 def test_shell_block(block: Block, tmp_path: Path) -> None:
     root = sandbox(tmp_path)
