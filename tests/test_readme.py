@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI_COMMAND = ('python -m venv .venv && .venv/bin/pip install -e ".[test]" && '
               '.venv/bin/python -m pytest -q -m "slow or not slow"')
+PINNED_COMMIT = "<commit sha>"  # the README's placeholder for a commit of this repository
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", "build",
                                      "dist", ".pytest_cache", ".hypothesis", "out", ".tox")
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\n", re.M | re.S)
@@ -263,12 +264,23 @@ def _validate_pre_commit_config(config: dict) -> None:
         ids = [hook["id"] for hook in repo["hooks"]]
         if repo["repo"] == HOME_URL:
             assert set(ids) <= our_hooks
-            assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
+            # No release tag exists yet: the README pins a commit, and says so.
+            assert repo["rev"] == PINNED_COMMIT or re.fullmatch(r"[0-9a-f]{40}", repo["rev"]), repo["rev"]
         elif repo["repo"] == "https://github.com/PyCQA/flake8":
             deps = [_requirement_name(d) for h in repo["hooks"] for d in h.get("additional_dependencies", [])]
             assert ids == ["flake8"] and project in deps
         else:
             raise AssertionError(f"unexpected repo {repo['repo']}")
+
+
+def test_install_examples_pin_a_commit_of_the_git_repository() -> None:
+    # The package is not on an index yet: every install example names the git repository and a
+    # commit, and the README explains the placeholder.
+    requirement = f"flake8-fastapi-bg @ git+{HOME_URL}@{PINNED_COMMIT}"
+    installs = re.findall(r"pip install \"([^\"]+)\"", README)
+    assert installs and set(installs) == {requirement}, installs
+    assert not re.search(r"pip install flake8-fastapi-bg\b", README)
+    assert f"`{PINNED_COMMIT}`" in README and "full commit hash" in README
 
 
 def _check_workflow(workflow: dict, tmp_path: Path) -> None:
