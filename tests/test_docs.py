@@ -28,6 +28,7 @@ def test_generated_files_are_up_to_date() -> None:
     assert not stale, f"stale generated files {stale}: {REGENERATE}"
 
 
+@pytest.mark.slow  # a subprocess; test_generated_files_are_up_to_date checks the same in-process
 def test_check_mode_of_the_generator() -> None:
     done = subprocess.run([sys.executable, "-m", "flake8_fastapi_bg.docs", "--check"], cwd=ROOT,
                           capture_output=True, text=True)
