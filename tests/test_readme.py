@@ -344,3 +344,39 @@ def test_text_blocks_are_real_output() -> None:
     for block in of("text"):
         for line in block.body.splitlines():
             assert line in real, f"README line {block.line}: not what the example app prints: {line}"
+
+
+# --- docs/usage.md: the details moved out of the README stay true too ---------------------------------
+
+USAGE = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
+
+
+def test_usage_guide_examples(tmp_path: Path) -> None:
+    real = example_lines().splitlines()
+    usage = blocks(USAGE)
+    assert {b.lang for b in usage} <= {"text", "ini", "toml", "python", "bash", "yaml"}, usage
+    for block in usage:
+        where = f"docs/usage.md line {block.line}"
+        if block.lang == "text":
+            assert all(line in real for line in block.body.splitlines()), where
+        elif block.lang == "python":
+            path = tmp_path / "example.py"
+            path.write_text(block.body, encoding="utf-8")
+            linted = lint_source(str(path), block.body, Settings(), path)
+            found = [(f.line, f.code, f.message) for f in linted]
+            problems = compare(where, expectations(block.body), found)
+            assert not problems, "\n".join(problems)
+        elif block.lang == "ini":
+            (tmp_path / "setup.cfg").write_text(block.body, encoding="utf-8")
+            values = flake8_config_values(tmp_path / "setup.cfg")
+            Settings.from_values({k: ",".join(v.replace(",", " ").split()) for k, v in values.items()})
+        elif block.lang == "toml":
+            (tmp_path / "pyproject.toml").write_text(block.body, encoding="utf-8")
+            assert load_pyproject(tmp_path / "pyproject.toml") != Settings(), where
+        elif block.lang == "yaml":
+            _validate_pre_commit_config(yaml.safe_load(block.body))
+        else:
+            for command in commands(block):
+                argv = shlex.split(command)
+                assert argv[0] == "flake8-fastapi-bg", where
+                build_parser().parse_args(argv[1:])
