@@ -183,7 +183,7 @@ def example_lines(root: Path = ROOT) -> str:
 
 
 def fix_example() -> str:
-    """The README's `--diff` example: the bad example of the first fixable rule."""
+    """The `--diff` example of docs/usage.md: the bad example of the first fixable rule."""
     fixable = [rule for rule in rules() if rule.fixable]
     if not fixable:
         return "No rule offers a fix yet."
@@ -201,8 +201,12 @@ def example_output(root: Path = ROOT) -> str:
 
 def readme_sections(root: Path = ROOT) -> Dict[str, str]:
     """Marker name -> generated content for README.md."""
-    return {"rules-table": rules_table(), "example-output": example_output(root),
-            "fix-example": fix_example()}
+    return {"rules-table": rules_table(), "example-output": example_output(root)}
+
+
+def usage_sections() -> Dict[str, str]:
+    """Marker name -> generated content for docs/usage.md."""
+    return {"fix-example": fix_example()}
 
 
 def replace_sections(text: str, sections: Dict[str, str]) -> str:
@@ -225,6 +229,9 @@ def generated_files(root: Path = ROOT) -> Dict[Path, str]:
     readme = root / "README.md"
     if readme.exists():
         files[readme] = replace_sections(readme.read_text(encoding="utf-8"), readme_sections(root))
+    usage = root / "docs" / "usage.md"
+    if usage.exists():
+        files[usage] = replace_sections(usage.read_text(encoding="utf-8"), usage_sections())
     return files
 
 

@@ -44,6 +44,7 @@ except ImportError:  # Python < 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+USAGE = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")  # the details behind the README
 CI_COMMAND = ('python -m venv .venv && .venv/bin/pip install -e ".[test]" && '
               '.venv/bin/python -m pytest -q -m "slow or not slow"')
 PINNED_COMMIT = "<commit sha>"  # the README's placeholder for a commit of this repository
@@ -332,11 +333,14 @@ def test_python_block(block: Block, tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_diff_blocks_are_generated() -> None:
+@pytest.mark.parametrize("text", [README, USAGE], ids=["README", "usage"])
+def test_diff_blocks_are_generated(text: str) -> None:
     # The --diff example is generated (docs.fix_example) and kept fresh by test_docs.
-    for block in of("diff"):
-        start = README.rfind("<!-- ", 0, README.find(block.body))
-        assert README.startswith("<!-- fix-example:start -->", start), block.id
+    diffs = [b for b in blocks(text) if b.lang == "diff"]
+    assert text is README or diffs
+    for block in diffs:
+        start = text.rfind("<!-- ", 0, text.find(block.body))
+        assert text.startswith("<!-- fix-example:start -->", start), block.id
 
 
 def test_text_blocks_are_real_output() -> None:
@@ -348,13 +352,11 @@ def test_text_blocks_are_real_output() -> None:
 
 # --- docs/usage.md: the details moved out of the README stay true too ---------------------------------
 
-USAGE = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
-
 
 def test_usage_guide_examples(tmp_path: Path) -> None:
     real = example_lines().splitlines()
     usage = blocks(USAGE)
-    assert {b.lang for b in usage} <= {"text", "ini", "toml", "python", "bash", "yaml"}, usage
+    assert {b.lang for b in usage} <= {"text", "ini", "toml", "python", "bash", "yaml", "diff"}, usage
     for block in usage:
         where = f"docs/usage.md line {block.line}"
         if block.lang == "text":
@@ -373,6 +375,8 @@ def test_usage_guide_examples(tmp_path: Path) -> None:
         elif block.lang == "toml":
             (tmp_path / "pyproject.toml").write_text(block.body, encoding="utf-8")
             assert load_pyproject(tmp_path / "pyproject.toml") != Settings(), where
+        elif block.lang == "diff":
+            continue  # generated: test_diff_blocks_are_generated
         elif block.lang == "yaml":
             _validate_pre_commit_config(yaml.safe_load(block.body))
         else:
