@@ -362,7 +362,7 @@ class ModuleFacts:
         if param.annotation is None:
             return False
         return any(ext_name(self.evaluator.expr(name, where)) in UPLOAD_FILE
-                   for name, where in _annotation_names(param.annotation.annotation, scope, 0))
+                   for name, where in annotation_names(param.annotation.annotation, scope, 0))
 
 
 def callable_function(value: Value, evaluator: Evaluator) -> Optional[FunctionScope]:
@@ -460,27 +460,27 @@ def _annotated_extras(expr: cst.BaseExpression, scope: Scope,
             yield from _annotated_extras(element, scope, depth + 1)
 
 
-def _annotation_names(expr: cst.BaseExpression, scope: Scope,
-                      depth: int) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
+def annotation_names(expr: cst.BaseExpression, scope: Scope,
+                     depth: int) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
     """The class names an annotation mentions: `T`, `list[T]`, `T | None`, `Annotated[T, ...]`."""
     if depth > _MAX_ALIAS_DEPTH:
         return
     if isinstance(expr, (cst.Name, cst.Attribute)):
         alias = _alias_value(expr, scope)
         if alias is not None:
-            yield from _annotation_names(alias[0], alias[1], depth + 1)
+            yield from annotation_names(alias[0], alias[1], depth + 1)
         else:
             yield expr, scope
     elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
-        yield from _annotation_names(expr.left, scope, depth + 1)
-        yield from _annotation_names(expr.right, scope, depth + 1)
+        yield from annotation_names(expr.left, scope, depth + 1)
+        yield from annotation_names(expr.right, scope, depth + 1)
     elif isinstance(expr, cst.Subscript):
         elements = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
         name = (dotted(expr.value) or "").rpartition(".")[2]
         if name == "Annotated":
             elements = elements[:1]
         for element in elements:
-            yield from _annotation_names(element, scope, depth + 1)
+            yield from annotation_names(element, scope, depth + 1)
 
 
 _FACTS: "weakref.WeakKeyDictionary[object, ModuleFacts]" = weakref.WeakKeyDictionary()
@@ -496,4 +496,4 @@ def facts_for(context) -> ModuleFacts:
 
 __all__ = ["ModuleFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
-           "UPLOAD_FILE"]
+           "UPLOAD_FILE", "annotation_names"]

@@ -257,3 +257,51 @@ def test_flow_orders_statements_structurally() -> None:
     assert flow.precedes(calls["yield"], calls["h()"])  # try body -> handler
     assert not flow.precedes(calls["bg.add_task(q)"], calls["yield"])
     assert flow.falls_through(calls["bg.add_task(z)"], last)  # after the loop
+
+
+# -- FBG203: middlewares found across the project ----------------------------------------------------
+MIDDLEWARE = '''
+from fastapi import Request
+
+
+async def db_session_middleware(request: Request, call_next):
+    request.state.db = object()
+    try:
+        return await call_next(request)
+    finally:
+        request.state.db.close()
+'''
+
+MIDDLEWARE_ROUTE = '''
+from fastapi import BackgroundTasks, FastAPI, Request
+
+app = FastAPI()
+
+
+def save(db) -> None:
+    print(db)
+
+
+@app.post("/")
+def route(request: Request, background_tasks: BackgroundTasks):
+    background_tasks.add_task(save, request.state.db)
+    return {}
+'''
+
+
+@pytest.mark.parametrize(("where", "flagged"), [
+    ("app/middleware.py", True),
+    ("app/api/middleware.py", True),
+    ("tests/middleware.py", False),  # a test app's middleware does not wrap the real routes
+    ("app/test_middleware.py", False),
+    (".venv/lib/middleware.py", False),
+])
+def test_fbg203_middleware_anywhere_in_the_project(where: str, flagged: bool, tmp_path: Path) -> None:
+    from flake8_fastapi_bg.project import _project_for_dir, _project_for_roots
+
+    _project_for_dir.cache_clear()
+    _project_for_roots.cache_clear()  # a fresh project: its middleware scan is cached
+    findings = _lint(MIDDLEWARE_ROUTE, tmp_path, files=[(where, MIDDLEWARE)])
+    assert [f.code for f in findings] == (["FBG203"] if flagged else [])
+    if flagged:
+        assert f"{where}:10 as soon as call_next returns" in findings[0].message
