@@ -172,6 +172,28 @@ def _registration_calls(statements: Sequence[cst.CSTNode], scope: Scope) -> Iter
                 yield from _registration_calls(block, scope)
 
 
+def _decorated_functions(statements, scope: Scope, method: str) -> Iterator[FunctionScope]:
+    """Functions decorated with `@<x>.<method>(...)`, in any block of the module (statements
+    only: expressions are not entered)."""
+    for statement in statements:
+        if isinstance(statement, cst.FunctionDef):
+            inner = scope.child(statement)
+            if any(isinstance(d.decorator, cst.Call) and isinstance(d.decorator.func, cst.Attribute)
+                   and d.decorator.func.attr.value == method for d in statement.decorators):
+                assert isinstance(inner, FunctionScope)
+                yield inner
+            body = statement.body
+            yield from _decorated_functions(body.body if isinstance(body, cst.IndentedBlock) else [],
+                                            inner, method)
+        elif isinstance(statement, cst.ClassDef):
+            body = statement.body
+            yield from _decorated_functions(body.body if isinstance(body, cst.IndentedBlock) else [],
+                                            scope.child(statement), method)
+        else:
+            for _, _, _, block in sub_blocks(statement):
+                yield from _decorated_functions(block, scope, method)
+
+
 class ModuleFacts:
     """Routes, dependencies and per-function syntax of one linted module, computed on demand."""
 
@@ -247,6 +269,19 @@ class ModuleFacts:
             route = self._route_from_decorators(scope)
             self._routes[key] = route if route is not None else self.registered().get(key)
         return self._routes[key]
+
+    def websocket_routes(self) -> List[Route]:
+        """The WebSocket routes among the module's functions that may hold a site (those that
+        name `BackgroundTasks`), sites or not: a route may hand its tasks to a helper."""
+        found: List[Route] = []
+        for scope in _decorated_functions(self.info.site_statements(), self.info.scope, "websocket"):
+            route = self.route(scope)
+            if route is not None and route.kind == "websocket":
+                found.append(route)
+        seen = {id(r.scope.node) for r in found}
+        found += [r for r in self.registered().values()
+                  if r.kind == "websocket" and id(r.scope.node) not in seen]
+        return found
 
     def registered(self) -> Dict[int, Route]:
         if self._registered is None:

@@ -1010,6 +1010,28 @@ def test_fbg206_websocket_injected_tasks_never_run(app: FastAPI, log: Log) -> No
     assert log == [ENDPOINT_RETURNED]
 
 
+def test_fbg206_tasks_added_by_a_helper_never_run(app: FastAPI, log: Log) -> None:
+    # A helper or service method that adds the task changes nothing: the object is the
+    # route's injected BackgroundTasks, which FastAPI never calls on WebSockets.
+    record = recorder(log)
+
+    def remember(tasks: BackgroundTasks, label: str) -> None:
+        tasks.add_task(record, label)
+
+    @app.websocket("/ws")
+    async def route(websocket: WebSocket, background_tasks: BackgroundTasks) -> None:
+        await websocket.accept()
+        remember(background_tasks, "helper task")  # noqa: FBG206
+        await websocket.send_text("hello")
+        await websocket.close()
+        log.append(ENDPOINT_RETURNED)
+
+    with client(app).websocket_connect("/ws") as websocket:
+        assert websocket.receive_text() == "hello"
+
+    assert log == [ENDPOINT_RETURNED]
+
+
 def test_fbg206_fix_websocket_runs_work_itself(app: FastAPI, log: Log) -> None:
     # The injected object is a working BackgroundTasks; FastAPI just never invokes it on
     # WebSockets. Awaiting it (or the work itself) explicitly is what makes it run.
