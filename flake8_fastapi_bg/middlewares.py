@@ -47,6 +47,7 @@ SESSION_WORDS = frozenset({"client", "conn", "connection", "cursor", "database",
 _SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "venv", "env", "build",
                            "dist", "test", "tests", "testing"})
 _MAX_FILES = 5000
+_MAX_DIRECTORIES = 20000
 _MAX_BYTES = 1_000_000
 
 
@@ -101,8 +102,12 @@ def _middleware_files(project: Project) -> Iterator[Path]:
     """The project's .py files (tests and environments skipped) whose text says `call_next`."""
     seen: Set[str] = set()
     budget = _MAX_FILES
+    directories = _MAX_DIRECTORIES
     for root in project.roots:
         for directory, dirs, files in os.walk(root):
+            directories -= 1
+            if directories < 0:
+                return
             if os.path.exists(os.path.join(directory, "pyvenv.cfg")):
                 dirs[:] = []
                 continue

@@ -279,8 +279,20 @@ class ModuleFacts:
             if route is not None and route.kind == "websocket":
                 found.append(route)
         seen = {id(r.scope.node) for r in found}
-        found += [r for r in self.registered().values()
-                  if r.kind == "websocket" and id(r.scope.node) not in seen]
+        # `app.add_api_websocket_route(path, endpoint)` names the endpoint, which names
+        # `BackgroundTasks`: the statement is among the site statements too, so the whole
+        # module need not be parsed for it.
+        for call, scope in _registration_calls(list(self.info.site_statements()), self.info.scope):
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_api_websocket_route":
+                endpoint = _argument(call, 1, "endpoint")
+                if endpoint is None or not self.is_app(self.evaluator.expr(call.func.value, scope)):
+                    continue
+                target = self.evaluator.expr(endpoint, scope)
+                if isinstance(target, Func) and target.scope.module is self.info \
+                        and isinstance(target.scope.node, cst.FunctionDef) \
+                        and id(target.scope.node) not in seen:
+                    seen.add(id(target.scope.node))
+                    found.append(Route(target.scope, "websocket", dotted(call.func.value) or "app"))
         return found
 
     def registered(self) -> Dict[int, Route]:
