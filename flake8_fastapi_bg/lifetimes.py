@@ -396,12 +396,20 @@ def _within(node: cst.CSTNode, container: cst.CSTNode) -> bool:
 
 
 def _names_in(node: cst.CSTNode) -> List[cst.Name]:
-    """Names read in a function or lambda body, attribute names and keywords excluded."""
+    """Names a function or lambda body uses as values: passed, called, or called methods of
+    (`handle.read()`). Attribute names, keywords, and names only read an attribute of
+    (`tmp.name`: a closed file still knows its name) are left out."""
     names: List[cst.Name] = []
 
     class _Names(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            func = call.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+                names.append(func.value)
+
         def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            walk(attribute.value, self)
+            if not isinstance(attribute.value, cst.Name):
+                walk(attribute.value, self)
             return False
 
         def visit_Arg(self, arg: cst.Arg) -> bool:
