@@ -305,3 +305,25 @@ def test_fbg203_middleware_anywhere_in_the_project(where: str, flagged: bool, tm
     assert [f.code for f in findings] == (["FBG203"] if flagged else [])
     if flagged:
         assert f"{where}:10 as soon as call_next returns" in findings[0].message
+
+
+@pytest.mark.parametrize(("body", "closed"), [
+    ("request.state.db = make()\n    response = await call_next(request)\n    request.state.db.close()\n"
+     "    return response", True),
+    ("db = make()\n    request.state.db = db\n    try:\n        return await call_next(request)\n"
+     "    finally:\n        await db.aclose()", True),
+    ("async with make_session() as db:\n        request.state.db = db\n"
+     "        return await call_next(request)", True),
+    # Closed before the endpoint runs, only on errors, never, or by a block that is not a session.
+    ("request.state.db = make()\n    request.state.db.close()\n    return await call_next(request)", False),
+    ("request.state.db = make()\n    try:\n        return await call_next(request)\n"
+     "    except Exception:\n        request.state.db.close()\n        raise", False),
+    ("request.state.db = make()\n    return await call_next(request)", False),
+    ("with lock() as held:\n        request.state.guard = held\n"
+     "        return await call_next(request)", False),
+])
+def test_middleware_closers(body: str, closed: bool) -> None:
+    from flake8_fastapi_bg.middlewares import closers_in
+
+    source = f"async def middleware(request, call_next):\n    {body}\n"
+    assert bool(closers_in(source, "m.py")) == closed
