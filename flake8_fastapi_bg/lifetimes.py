@@ -56,6 +56,12 @@ RESOURCE_WORDS = frozenset({
 FILE_WORDS = frozenset({"file", "handle", "open", "spooled", "tar", "temporary", "tempfile", "zip"})
 # Context managers whose `with` block ends a transaction but leaves the connection open.
 NOT_CLOSING = frozenset({"sqlite3.connect", "sqlite3.dbapi2.connect", "psycopg2.connect"})
+# Tasks that clean up what they are given: removing a path the block already removed is harmless,
+# and `FileResponse(path, background=BackgroundTask(os.remove, path))` is the idiom.
+CLEANUP_TASKS = frozenset({"os.remove", "os.unlink", "os.rmdir", "shutil.rmtree", "pathlib.Path.unlink",
+                           "pathlib.Path.rmdir"})
+# `delete=False`, `auto_unlink=False`: the block keeps what it would otherwise remove.
+KEEP_WORDS = frozenset({"clean", "cleanup", "close", "delete", "remove", "unlink"})
 REQUEST_TYPES = frozenset({"fastapi.Request", "fastapi.requests.Request", "starlette.requests.Request",
                            "starlette.requests.HTTPConnection"})
 
@@ -97,6 +103,8 @@ class LifetimeChecker:
         self._closing: Optional[Dict[str, StateCloser]] = None
 
     def closed_values(self, site: TaskSite, task: ResolvedTask) -> Iterator[ClosedValue]:
+        if ext_name(task.value) in CLEANUP_TASKS:
+            return
         site_function = self.facts.enclosing_function(site.scope)
         seen = set()
         for expr, scope in self._passed(site, task):
@@ -262,9 +270,12 @@ class LifetimeChecker:
         named = set(split_words(target.value)) if isinstance(target, cst.Name) else set()
         if not (opener | named) & RESOURCE_WORDS:
             return None  # not recognisably a resource: a span, a lock, a timer...
-        if isinstance(item.item, cst.Call) and \
-                ext_name(self.evaluator.expr(item.item.func, where)) in NOT_CLOSING:
-            return None  # the block ends a transaction; the connection stays open
+        if isinstance(item.item, cst.Call):
+            if ext_name(self.evaluator.expr(item.item.func, where)) in NOT_CLOSING:
+                return None  # the block ends a transaction; the connection stays open
+            if any(a.keyword is not None and isinstance(a.value, cst.Name) and a.value.value == "False"
+                   and set(split_words(a.keyword.value)) & KEEP_WORDS for a in item.item.args):
+                return None  # `delete=False`: the block keeps the file or folder
         if (opener or named) & FILE_WORDS and not opener & (RESOURCE_WORDS - FILE_WORDS):
             advice = "pass the data read inside the block, or a path the task opens itself"
         else:
