@@ -22,7 +22,7 @@ parameter before it. An attribute counts as closed when the same function stores
 `with`/`async with` block that looks like a session and holds the `call_next` call.
 
 The scan reads Python's `ast` of the linted file and of the project's files whose text says
-`call_next` (test folders, virtual environments and hidden folders are skipped), once per
+`call_next` (test and fixture folders, virtual environments and hidden folders are skipped), once per
 project and run: it is only asked for when a task receives something from `request.state`.
 """
 
@@ -45,7 +45,7 @@ CLOSE_METHODS = frozenset({"close", "aclose"})
 SESSION_WORDS = frozenset({"client", "conn", "connection", "cursor", "database", "db", "session",
                            "transaction", "uow"})
 _SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "venv", "env", "build",
-                           "dist", "test", "tests", "testing"})
+                           "dist", "fixtures", "test", "tests", "testing"})
 _MAX_FILES = 5000
 _MAX_DIRECTORIES = 20000
 _MAX_BYTES = 1_000_000

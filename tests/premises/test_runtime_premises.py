@@ -756,6 +756,36 @@ def test_fbg203_near_miss_middleware_that_does_not_close_leaves_the_value_usable
     assert log == [RESPONSE_SENT, "task sees open session"]
 
 
+def test_fbg203_near_miss_pure_asgi_middleware_closes_after_the_tasks(app: FastAPI, log: Log) -> None:
+    # A pure ASGI middleware (no `call_next`) awaits the whole app, background tasks
+    # included, before its own cleanup runs: the task still gets an open session. FBG203
+    # only trusts middlewares with `call_next`.
+    use_session = session_state_task(log)
+
+    class SessionPerRequest:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            session = FakeSession()
+            scope.setdefault("state", {})["conn"] = session
+            try:
+                await self.inner(scope, receive, send)
+            finally:
+                session.close()
+                log.append("middleware closed session")
+
+    app.add_middleware(SessionPerRequest)
+
+    @app.get("/")
+    def route(request: Request, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(use_session, request.state.conn)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    assert log == [RESPONSE_SENT, "task sees open session", "middleware closed session"]
+
+
 def test_fbg203_task_added_inside_a_with_block_gets_a_closed_session(app: FastAPI, log: Log) -> None:
     # The block is left when the endpoint (or the helper that adds the task) returns:
     # before the response is sent, so before every task.
