@@ -39,7 +39,7 @@ from .middlewares import StateCloser, closing_middlewares
 from .routes import ModuleFacts, annotation_names, is_generator
 from .scopes import FunctionScope, Scope, dotted
 from .syntax import walk
-from .values import Func, ext_name
+from .values import Cls, Func, ext_name
 
 _MAX_DEPTH = 5
 FUNCTION_SCOPE_DEPENDENCIES = (0, 121)
@@ -107,24 +107,30 @@ class LifetimeChecker:
             return
         site_function = self.facts.enclosing_function(site.scope)
         seen = set()
-        for expr, scope in self._passed(site, task):
+        for expr, scope, holder in self._passed(site, task):
             origin = self._origin(expr, scope, 0)
             why = self._closed_at(origin, site, site_function) if origin is not None else None
             if why is None:
-                why = self._request_read_by_task(expr, scope, site, task)
+                why = self._request_read_by_task(expr, scope, site, task) if holder is None else None
                 if why is None:
                     continue
                 origin = _Origin(why, SESSION_ADVICE)
             shown = _code(expr)
+            if holder is not None:
+                shown, why = _code(holder), f"built from '{shown}', {why}"
             if shown not in seen:
                 seen.add(shown)
                 yield ClosedValue(shown, why, origin.advice)
 
     # -- what the task receives --------------------------------------------------------------
-    def _passed(self, site: TaskSite, task: ResolvedTask) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
+    def _passed(self, site: TaskSite,
+                task: ResolvedTask) -> Iterator[Tuple[cst.BaseExpression, Scope, Optional[cst.Name]]]:
+        """What the task receives: (expression, its scope, the object holding it when the task is
+        a method of an object built from it)."""
         for arg in task.args or ():
             if not arg.star:
-                yield arg.value, site.scope
+                yield arg.value, site.scope, None
+        yield from self._receiver_arguments(site)
         callable_function = self.facts.enclosing_function(site.callable_scope)
         if callable_function is not None:
             flow = self.facts.flow(callable_function)
@@ -132,18 +138,39 @@ class LifetimeChecker:
                 if flow.contains(call) or _within(call, site.call):
                     for arg in call.args[1:]:
                         if not arg.star:
-                            yield arg.value, site.callable_scope
+                            yield arg.value, site.callable_scope, None
         func = task.value.scope if isinstance(task.value, Func) else None
         if func is not None and site.callable_expr is not None:
             # A lambda or nested def defined where the task is scheduled: what it closes over.
             if func.parent is not None and self.facts.enclosing_function(func.parent) is not None:
-                yield from self._free_names(func)
+                for name in self._free_names(func):
+                    yield name, func, None
 
-    def _free_names(self, func: FunctionScope) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
+    def _free_names(self, func: FunctionScope) -> Iterator[cst.Name]:
         for name in _names_in(func.node):
             found = func.lookup(name.value)
             if found is not None and found[1] is not func and isinstance(found[1], FunctionScope):
-                yield name, func
+                yield name
+
+    def _receiver_arguments(self, site: TaskSite) -> Iterator[Tuple[cst.BaseExpression, Scope, cst.Name]]:
+        """`service = Service(db)` then `add_task(service.run)`: the method runs with what the
+        object was built from (a project class's constructor arguments, local and assigned once)."""
+        expr, scope = site.callable_expr, site.callable_scope
+        if not isinstance(expr, cst.Attribute) or not isinstance(expr.value, cst.Name):
+            return
+        found = scope.lookup(expr.value.value)
+        if found is None:
+            return
+        binding, where = found
+        if not isinstance(where, FunctionScope) or len(where.local(expr.value.value)) != 1:
+            return
+        call = binding.value
+        if binding.kind != "assign" or not isinstance(call, cst.Call) \
+                or not isinstance(self.evaluator.expr(call.func, where), Cls):
+            return
+        for arg in call.args:
+            if not arg.star:
+                yield arg.value, where, expr.value
 
     # -- where a value comes from ------------------------------------------------------------
     def _origin(self, expr: cst.BaseExpression, scope: Scope, depth: int) -> Optional[_Origin]:

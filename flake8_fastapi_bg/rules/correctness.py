@@ -852,7 +852,9 @@ register(Rule(
           "`fastapi-bg-fastapi-version`), the value of any dependency with `yield` and any "
           "`UploadFile`, which those versions close before the response. The value is traced "
           "through plain assignments, `functools.partial` arguments, names a lambda or nested "
-          "function closes over, and `self` attributes set once from such a value."),
+          "function closes over, `self` attributes set once from such a value, and a task that is a "
+          "method of a local object built from it (`service = Service(db)`, "
+          "`add_task(service.run)`)."),
     why=("Tasks run after the response, so they see what the request left behind: a closed "
          "file raises `ValueError: I/O operation on closed file`, a closed connection raises "
          "`ResourceClosedError`, a closed SQLAlchemy session silently opens a new connection "
