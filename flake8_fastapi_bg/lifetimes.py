@@ -209,9 +209,14 @@ class LifetimeChecker:
 
     def _state_origin(self, attr: str) -> Optional[_Origin]:
         closer = self._closers().get(attr)
-        if closer is None:
+        if closer is None or not self._closes_before_tasks(closer):
             return None
-        return _Origin(_state_why(closer), SESSION_ADVICE)
+        return _Origin(_state_why(closer, self.version), SESSION_ADVICE)
+
+    def _closes_before_tasks(self, closer: StateCloser) -> bool:
+        """A middleware closes before the tasks on every version; a dependency's exit code only
+        on FastAPI 0.106-0.117."""
+        return closer.kind == "middleware" or EARLY_EXIT[0] <= self.version < EARLY_EXIT[1]
 
     def _is_request_state(self, expr: cst.BaseExpression, scope: Scope) -> bool:
         """`expr` is `request.state` of a request parameter."""
@@ -254,12 +259,10 @@ class LifetimeChecker:
             if isinstance(value, cst.Attribute) and value.attr.value == "state" \
                     and isinstance(value.value, cst.Name) and value.value.value in params:
                 closer = self._closers().get(attribute.attr.value)
-                if closer is not None:
+                if closer is not None and self._closes_before_tasks(closer):
                     line, _ = func.module.position(attribute, func)
                     return (f"whose request.state.{attribute.attr.value} (read by the task at "
-                            f"{func.module.display}:{line}) is closed by middleware "
-                            f"'{closer.middleware}' at {closer.where} as soon as call_next returns, "
-                            f"before the task runs")
+                            f"{func.module.display}:{line}) is {_closed_text(closer, self.version)}")
         return None
 
     def _param_origin(self, param: cst.Param, where: FunctionScope) -> Optional[_Origin]:
@@ -371,9 +374,21 @@ class LifetimeChecker:
         return True
 
 
-def _state_why(closer: StateCloser) -> str:
-    return (f"which middleware '{closer.middleware}' stores on request.state.{closer.attr} and "
-            f"closes at {closer.where} as soon as call_next returns, before the task runs")
+def _state_why(closer: StateCloser, version: Tuple[int, ...]) -> str:
+    if closer.kind == "middleware":
+        return (f"which middleware '{closer.middleware}' stores on request.state.{closer.attr} and "
+                f"closes at {closer.where} as soon as call_next returns, before the task runs")
+    return (f"which yield-dependency '{closer.middleware}' stores on request.state.{closer.attr} and "
+            f"closes at {closer.where}: on FastAPI {_version_text(version)} its exit code runs before "
+            f"the response is sent, before the task")
+
+
+def _closed_text(closer: StateCloser, version: Tuple[int, ...]) -> str:
+    if closer.kind == "middleware":
+        return (f"closed by middleware '{closer.middleware}' at {closer.where} as soon as call_next "
+                f"returns, before the task runs")
+    return (f"closed by yield-dependency '{closer.middleware}' at {closer.where}: on FastAPI "
+            f"{_version_text(version)} its exit code runs before the response is sent, before the task")
 
 
 def _called_names(function: cst.CSTNode) -> Set[str]:

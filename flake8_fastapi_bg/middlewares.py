@@ -21,9 +21,14 @@ parameter before it. An attribute counts as closed when the same function stores
 (or on the local it stored) outside an `except` handler, or when it stores the target of a
 `with`/`async with` block that looks like a session and holds the `call_next` call.
 
+A dependency with `yield` that takes the request and stores and closes a session the same way
+around its `yield` is recorded too (`kind="dependency"`): its exit code runs before the tasks
+only on some FastAPI versions, which `lifetimes` decides.
+
 The scan reads Python's `ast` of the linted file and of the project's files whose text says
-`call_next` (test and fixture folders, virtual environments and hidden folders are skipped), once per
-project and run: it is only asked for when a task receives something from `request.state`.
+`.state.` and `call_next` or `yield` (test and fixture folders, virtual environments and hidden
+folders are skipped), once per project and run: it is only asked for when a task receives
+something from `request.state`.
 """
 
 from __future__ import annotations
@@ -56,8 +61,9 @@ class StateCloser:
     """A `request.state` attribute a middleware closes when `call_next` returns."""
 
     attr: str
-    middleware: str  # the middleware function's name
+    middleware: str  # the middleware (or dependency) function's name
     where: str  # "app/main.py:40": the close (or the `with` that closes it)
+    kind: str = "middleware"  # or "dependency": a dependency with `yield` closes it after the yield
 
 
 _PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Dict[str, StateCloser]]" = weakref.WeakKeyDictionary()
@@ -66,10 +72,13 @@ _PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Dict[str, StateCloser]]" = w
 def closing_middlewares(info) -> Dict[str, StateCloser]:
     """`request.state` attributes closed by a middleware of the linted module `info` or of its
     project, by attribute name (the linted module's own first)."""
-    found = dict(_project_closers(info.project))
+    found: Dict[str, StateCloser] = {}
     text = _text_of(info)
     if text is not None:
-        found.update(closers_in(text, info.display))
+        for closer in closers_in(text, info.display).values():
+            _add(found, closer)
+    for closer in _project_closers(info.project).values():
+        _add(found, closer)
     return found
 
 
@@ -92,8 +101,8 @@ def _project_closers(project: Project) -> Dict[str, StateCloser]:
                 text = decode_source(path.read_bytes())
             except (OSError, SyntaxError, LookupError, ValueError):
                 continue
-            for attr, closer in closers_in(text, display_path(path)).items():
-                found.setdefault(attr, closer)
+            for closer in closers_in(text, display_path(path)).values():
+                _add(found, closer)
         _PROJECT_CACHE[project] = found
     return found
 
@@ -128,16 +137,18 @@ def _middleware_files(project: Project) -> Iterator[Path]:
                     if os.path.getsize(path) > _MAX_BYTES:
                         continue
                     with open(path, "rb") as handle:
-                        if b"call_next" not in handle.read():
-                            continue
+                        data = handle.read()
+                    if b".state." not in data or (b"call_next" not in data and b"yield" not in data):
+                        continue
                 except OSError:
                     continue
                 yield Path(path)
 
 
 def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
-    """The `request.state` attributes the middlewares of one module close after `call_next`."""
-    if "call_next" not in text or "state" not in text:
+    """The `request.state` attributes the middlewares of one module close after `call_next`,
+    and those its dependencies with `yield` close after their `yield` (a middleware first)."""
+    if "state" not in text or ("call_next" not in text and "yield" not in text):
         return {}
     try:
         tree = ast.parse(text)
@@ -147,27 +158,55 @@ def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
     owners = {id(item): node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
               for item in node.body}
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            names = [a.arg for a in node.args.posonlyargs + node.args.args]
-            if "call_next" in names and names.index("call_next") > 0:
-                request = names[names.index("call_next") - 1]
-                owner = owners.get(id(node))
-                shown = f"{owner}.{node.name}" if owner else node.name
-                for closer in _closed_by(node, shown, request, display):
-                    found.setdefault(closer.attr, closer)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        owner = owners.get(id(node))
+        shown = f"{owner}.{node.name}" if owner else node.name
+        args = node.args.posonlyargs + node.args.args
+        names = [a.arg for a in args]
+        if "call_next" in names and names.index("call_next") > 0:
+            request = names[names.index("call_next") - 1]
+            pivots = [n for n in _own_nodes(node) if isinstance(n, ast.Call)
+                      and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
+            for closer in _closed_by(node, shown, request, display, pivots, "middleware"):
+                _add(found, closer)
+            continue
+        pivots = [n for n in _own_nodes(node) if isinstance(n, (ast.Yield, ast.YieldFrom))]
+        requests = [a.arg for a in args if _is_request_param(a)]
+        if pivots and requests and owner is None:
+            for closer in _closed_by(node, shown, requests[0], display, pivots, "dependency"):
+                _add(found, closer)
     return found
 
 
-def _closed_by(function: _FuncDef, shown: str, request: str, display: str) -> Iterator[StateCloser]:
+def _add(found: Dict[str, StateCloser], closer: StateCloser) -> None:
+    """Keep one closer per attribute: the first middleware, else the first dependency (a
+    middleware closes before the tasks on every FastAPI version, a dependency only on some)."""
+    existing = found.get(closer.attr)
+    if existing is None or (existing.kind != "middleware" and closer.kind == "middleware"):
+        found[closer.attr] = closer
+
+
+def _is_request_param(arg: ast.arg) -> bool:
+    annotation = arg.annotation
+    if annotation is None:
+        return arg.arg in ("request", "req")
+    name = annotation.attr if isinstance(annotation, ast.Attribute) else \
+        annotation.id if isinstance(annotation, ast.Name) else ""
+    return name in ("Request", "HTTPConnection")
+
+
+def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivots: List[ast.AST],
+               kind: str) -> Iterator[StateCloser]:
+    """What `function` stores on `<request>.state` and closes after one of `pivots` (the calls
+    of `call_next`, or the `yield`s) has run."""
+    if not pivots:
+        return
     parents: Dict[int, ast.AST] = {}
     for parent in _own_nodes(function):
         for child in ast.iter_child_nodes(parent):
             parents[id(child)] = parent
-    calls_next = [n for n in _own_nodes(function) if isinstance(n, ast.Call)
-                  and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
-    if not calls_next:
-        return
-    first_next = min(n.lineno for n in calls_next)
+    first = min(n.lineno for n in pivots)
     stored: Dict[str, Set[str]] = {}  # attr -> local names stored in it
     stores: Dict[str, ast.Assign] = {}
     for node in _own_nodes(function):
@@ -179,25 +218,25 @@ def _closed_by(function: _FuncDef, shown: str, request: str, display: str) -> It
                     if isinstance(node.value, ast.Name):
                         stored.setdefault(attr, set()).add(node.value.id)
     for attr, store in stores.items():
-        block = _closing_block(store, stored.get(attr, set()), attr, calls_next, parents)
+        block = _closing_block(store, stored.get(attr, set()), attr, pivots, parents)
         if block is not None:
-            yield StateCloser(attr, shown, f"{display}:{block.lineno}")
+            yield StateCloser(attr, shown, f"{display}:{block.lineno}", kind)
             continue
         locals_ = stored.get(attr, set())
         for node in _own_nodes(function):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) \
-                    or node.func.attr not in CLOSE_METHODS or node.lineno <= first_next:
+                    or node.func.attr not in CLOSE_METHODS or node.lineno <= first:
                 continue
             closed = node.func.value
             named = isinstance(closed, ast.Name) and closed.id in locals_
             if (named or _state_attr(closed, request) == attr) and not _in_handler(node, parents):
-                yield StateCloser(attr, shown, f"{display}:{node.lineno}")
+                yield StateCloser(attr, shown, f"{display}:{node.lineno}", kind)
                 break
 
 
-def _closing_block(store: ast.Assign, names: Set[str], attr: str, calls_next: List[ast.Call],
+def _closing_block(store: ast.Assign, names: Set[str], attr: str, pivots: List[ast.AST],
                    parents: Dict[int, ast.AST]) -> Optional[ast.AST]:
-    """The `with` block whose session-like target is stored and which holds a `call_next`."""
+    """The `with` block whose session-like target is stored and which holds a pivot."""
     node: Optional[ast.AST] = parents.get(id(store))
     while node is not None:
         if isinstance(node, (ast.With, ast.AsyncWith)):
@@ -205,7 +244,7 @@ def _closing_block(store: ast.Assign, names: Set[str], attr: str, calls_next: Li
                 target = item.optional_vars
                 if isinstance(target, ast.Name) and target.id in names and \
                         _looks_like_session(item.context_expr, target.id, attr) and \
-                        any(_inside(call, node, parents) for call in calls_next):
+                        any(_inside(pivot, node, parents) for pivot in pivots):
                     return node
         node = parents.get(id(node))
     return None

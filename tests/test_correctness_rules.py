@@ -327,3 +327,13 @@ def test_middleware_closers(body: str, closed: bool) -> None:
 
     source = f"async def middleware(request, call_next):\n    {body}\n"
     assert bool(closers_in(source, "m.py")) == closed
+
+
+def test_yield_dependency_closers_are_marked_as_such() -> None:
+    from flake8_fastapi_bg.middlewares import closers_in
+
+    source = ("def attach(request: Request):\n    request.state.db = make()\n    try:\n        yield\n"
+              "    finally:\n        request.state.db.close()\n\n\n"
+              "def not_closed(request: Request):\n    request.state.user = make()\n    yield\n")
+    found = closers_in(source, "m.py")
+    assert set(found) == {"db"} and found["db"].kind == "dependency" and found["db"].where == "m.py:6"

@@ -876,6 +876,32 @@ def test_fbg203_async_with_session_in_yield_dependency_timing(app: FastAPI, log:
         assert log == [RESPONSE_SENT, "task sees open session", "session closed"]
 
 
+def test_fbg203_yield_dependency_request_state_session_timing(app: FastAPI, log: Log) -> None:
+    # A dependency with `yield` that stores the session on request.state (routes read it from
+    # there) closes it in its exit code: before the tasks only where exit code runs before
+    # the response.
+    use_session = session_state_task(log)
+
+    def attach_session(request: Request) -> Iterator[None]:
+        request.state.tx_session = FakeSession()
+        try:
+            yield
+        finally:
+            request.state.tx_session.close()
+            log.append("session closed")
+
+    @app.get("/", dependencies=[Depends(attach_session)])
+    def route(request: Request, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(use_session, request.state.tx_session)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    if default_yield_exit_runs_before_tasks():
+        assert log == ["session closed", RESPONSE_SENT, "task sees closed session"]
+    else:
+        assert log == [RESPONSE_SENT, "task sees open session", "session closed"]
+
+
 def test_fbg203_closed_sqlalchemy_session_loses_the_task_s_changes(app: FastAPI, log: Log) -> None:
     # What "closed" means for a real SQLAlchemy session: it can be used again (it opens a
     # new connection), but the objects loaded in the request are detached from it, so the
