@@ -8,15 +8,18 @@ Background tasks run after the response. Some values a route holds are closed be
 * a value an HTTP middleware stores on `request.state` and closes after `call_next` returns
   (`@app.middleware("http")`, `BaseHTTPMiddleware.dispatch`): read from `request.state.<x>`
   in the route, returned by a dependency that reads it, or read by the task itself from the
-  `request` it is given (see `middlewares.py`);
+  `request` it is given (see `middlewares.py`; a dependency with `yield` that does the same
+  counts on FastAPI 0.106-0.117 only);
 * the value of a dependency with `yield` declared `Depends(dep, scope="function")`, whose exit
   code runs when the endpoint returns (FastAPI >= 0.121);
 * on FastAPI 0.106-0.117 only: the value of any yield-dependency and any `UploadFile`, closed
   before the response is sent.
 
 A value passed to a task is traced back to its origin through plain assignments, the task's
-`functools.partial` arguments, names a lambda or nested def closes over, and `self.x`
-attributes set once from such a value. Anything less clear is not reported.
+`functools.partial` arguments, names a lambda or nested def closes over (not those it only reads
+an attribute of: a closed file still has its `.name`), `self.x` attributes set once from such a
+value, and the constructor arguments of a local object whose method is the task
+(`service = Service(db)`, `add_task(service.run)`). Anything less clear is not reported.
 
 Not every `with` closes its target: `sqlite3.connect(...)` and `psycopg2.connect(...)` blocks
 only end a transaction, and the connection stays usable (proven in the premise tests), so
@@ -31,9 +34,8 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 import libcst as cst
 
 from .analyse import ResolvedTask
-from .collect import TaskSite
 from .callables import function_of
-from .collect import bind_arguments
+from .collect import TaskSite, bind_arguments
 from .knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
 from .routes import ModuleFacts, annotation_names, is_generator
@@ -235,9 +237,8 @@ class LifetimeChecker:
 
     def _returned_state_origin(self, target: FunctionScope) -> Optional[_Origin]:
         """A plain dependency that returns a value a middleware closes (`return request.state.db`)."""
-        syntax = self.facts.function(target) if target.module is self.facts.info else None
-        returns = syntax.returns if syntax is not None else _returns_of(target.node)
-        origins = [self._origin(r.value, target, 1) if r.value is not None else None for r in returns]
+        origins = [self._origin(r.value, target, 1) if r.value is not None else None
+                   for r in _returns_of(target.node)]
         if not origins or any(o is None or o.block is not None for o in origins):
             return None
         if any(o.why != origins[0].why for o in origins):
