@@ -812,7 +812,21 @@ def test_fbg203_task_added_inside_a_with_block_gets_a_closed_session(app: FastAP
         schedule(background_tasks)
         return {"ok": "yes"}
 
-    for path in ("/sync", "/async", "/helper"):
+    class Indexer:
+        def __init__(self, db: FakeSession) -> None:
+            self.db = db
+
+        def index(self) -> None:
+            use_session(self.db)
+
+    @app.get("/method")
+    async def method_route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        async with FakeSession() as db:
+            indexer = Indexer(db)
+            background_tasks.add_task(indexer.index)  # noqa: FBG203
+        return {"ok": "yes"}
+
+    for path in ("/sync", "/async", "/helper", "/method"):
         log.clear()
         assert client(app).get(path).status_code == 200
         assert log == [RESPONSE_SENT, "task sees closed session"], path
