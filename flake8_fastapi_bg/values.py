@@ -326,8 +326,7 @@ class Evaluator:
                 return annotated
         if binding.value is not None:
             depends = self._depends(binding.value, where)  # `tasks=Depends(get_tasks)`
-            if isinstance(annotated, Inst) and not (isinstance(depends, Inst) and depends.made is not None
-                                                    and depends.cls is annotated.cls):
+            if isinstance(annotated, Inst) and not self._more_specific(depends, annotated):
                 return annotated  # `svc: Service = Depends(...)`: the construction adds nothing
             if not isinstance(depends, Unknown):
                 return depends
@@ -434,7 +433,7 @@ class Evaluator:
                 # `-> Service` with `return Service(client)`: the construction says more;
                 # `-> HandlerProtocol` with `return handler`: the function returned says more.
                 built = self._all_of(_return_values(node), func.scope)
-                if any(isinstance(b, Inst) and b.made is not None and b.cls is value.cls
+                if any(self._more_specific(b, value)
                        or isinstance(b, (Func, Bound)) and self._is_interface(value.cls)
                        for b in options(built)):
                     return built
@@ -569,25 +568,46 @@ class Evaluator:
                     if method.scope.is_classmethod():
                         return Bound(method, Cls(klass))
                     return Bound(method, owner) if isinstance(owner, Inst) else method
+                if isinstance(owner, Inst) and all(b.kind == "annotated" for b in bindings):
+                    # `minifier: ABCMinifier` declared, `self.minifier = PillowMinifier()` set:
+                    # what the methods assign is the more specific.
+                    assigned = self._instance_value(klass, owner, attr)
+                    if isinstance(assigned, (Inst, ExtInstance, Func, Bound, OneOf)):
+                        return assigned
                 value = self._first_known(bindings, klass, attr)
                 if _is_known(value) or not isinstance(owner, Inst):
                     return value
             if isinstance(owner, Inst):
                 # `self.x = ...` in any method, the constructor's parameters included; a class
                 # annotation without a value (`client: OpenAI | None = None`) came first.
-                assigned = klass.instance_attr(attr)
-                if assigned:
-                    for binding, method in reversed(assigned):
-                        value = self.binding(binding, method, attr)
-                        if not _is_known(value) and owner.made is not None:
-                            value = self._from_constructor(binding.value, method, owner.made)
-                        if _is_known(value):
-                            return value
-                    return UNKNOWN
-                if bindings:
-                    return UNKNOWN
+                value = self._instance_value(klass, owner, attr)
+                if value is not None or bindings:
+                    return value or UNKNOWN
         for base in self.external_bases(cls):
             return Ext(f"{base}.{attr}")
+        return UNKNOWN
+
+    def _more_specific(self, value: Value, declared: Inst) -> bool:
+        """`value` (what a dependency gives) says more than the parameter's declared class:
+        an instance of a subclass (an interface's implementation), or one whose construction
+        is known."""
+        if not isinstance(value, Inst):
+            return False
+        if value.cls is declared.cls:
+            return value.made is not None
+        return any(klass is declared.cls for klass in self.mro(value.cls))
+
+    def _instance_value(self, klass: ClassScope, owner: Inst, attr: str) -> Optional[Value]:
+        """What the methods of `klass` assign to `self.<attr>` (None: none assigns it)."""
+        assigned = klass.instance_attr(attr)
+        if not assigned:
+            return None
+        for binding, method in reversed(assigned):
+            value = self.binding(binding, method, attr)
+            if not _is_known(value) and owner.made is not None:
+                value = self._from_constructor(binding.value, method, owner.made)
+            if _is_known(value):
+                return value
         return UNKNOWN
 
     def _from_constructor(self, expr: Optional[cst.BaseExpression], method: FunctionScope,
@@ -878,7 +898,7 @@ def _is_known(value: Value) -> bool:
 # Annotations that say nothing about the object: a parameter annotated so is judged by its default.
 _VAGUE_TYPES = frozenset({
     "builtins.type", "builtins.object", "builtins.callable", "typing.Any", "typing.Callable",
-    "typing_extensions.Any", "collections.abc.Callable", "typing.Type",
+    "typing_extensions.Any", "collections.abc.Callable", "typing.Type", "functools.partial",
 })
 
 
