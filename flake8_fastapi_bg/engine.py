@@ -14,7 +14,7 @@ import gc
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Set
 
 from . import pragmas
 from .model import Finding
@@ -200,6 +200,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "module" and r.check]
     findings: List[Finding] = []
     context = ModuleContext(info, evaluator, analyser, settings, [])
+    reported = []  # (site, finding) of the task rules, until the module rules have run
     for site in collect_sites(evaluator, info.scope):
         task = resolve(site, evaluator)
         context.sites.append((site, task))
@@ -209,9 +210,11 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         for rule in task_rules:
             message = rule.check(facts, settings)  # type: ignore[misc]
             if message:
-                findings.append(Finding(rule.code, where.line, where.col, message))
+                reported.append((site, Finding(rule.code, where.line, where.col, message)))
     for rule in module_rules:
         findings.extend(rule.check(context))  # type: ignore[misc]
+    # A task that never runs (FBG204-FBG207) does none of its work: say only that.
+    findings.extend(f for site, f in reported if id(site.call) not in context.never_runs)
     return findings
 
 
@@ -235,3 +238,4 @@ class ModuleContext:
         self.analyser = analyser
         self.settings = settings
         self.sites = sites  # list of (TaskSite, ResolvedTask)
+        self.never_runs: Set[int] = set()  # ids of site calls whose tasks never run (FBG204-207)

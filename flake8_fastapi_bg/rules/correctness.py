@@ -9,7 +9,7 @@ module (an `add_task` or a `BackgroundTask(...)`), so a module without sites cos
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -51,6 +51,13 @@ def _finding(context, code: str, node: cst.CSTNode, message: str, fix: Optional[
     scope = next((site.scope for site, _ in context.sites if site.call is node), None)  # a hint
     line, col = context.info.position(node, scope)
     return Finding(code, line, col, message, fix)
+
+
+def _never_runs(context, calls: Iterable[int]) -> None:
+    """Record site calls (by id) whose tasks never run: the engine drops their FBG1xx findings."""
+    never = getattr(context, "never_runs", None)
+    if never is not None:
+        never.update(calls)
 
 
 def _sites_in(context, scope: FunctionScope, facts: ModuleFacts, nested: bool = False):
@@ -227,9 +234,11 @@ def check_never_attached(context) -> Iterator[Finding]:
             kind = ext_name(context.evaluator.expr(call.func, route.scope))
             if kind not in BACKGROUND_TASKS and kind not in BACKGROUND_TASK:
                 continue
-            tasks = _unattached_tasks(call, kind in BACKGROUND_TASK, route, facts, by_call)
+            lost: List[int] = []
+            tasks = _unattached_tasks(call, kind in BACKGROUND_TASK, route, facts, by_call, lost)
             if tasks is None:
                 continue
+            _never_runs(context, lost)
             names = ", ".join(dict.fromkeys(tasks))
             if kind in BACKGROUND_TASK:
                 message = (f"BackgroundTask({names or '...'}, ...) built in route '{route.scope.name}' "
@@ -245,8 +254,9 @@ def check_never_attached(context) -> Iterator[Finding]:
 
 
 def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: ModuleFacts,
-                      by_call: Dict[int, tuple]) -> Optional[List[str]]:
-    """Task names of a construction that no response ever receives, or None when it may."""
+                      by_call: Dict[int, tuple], lost: List[int]) -> Optional[List[str]]:
+    """Task names of a construction that no response ever receives, or None when it may.
+    `lost` receives the ids of the site calls whose tasks never run."""
     flow = facts.flow(route.scope)
     statement = flow.statement_of(call)
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
@@ -254,6 +264,7 @@ def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: ModuleF
     small = statement.body[0]
     own = [_task_name(by_call[id(call)][1])] if id(call) in by_call else []
     own += [_task_name(by_call[id(e.value)][1]) for e in _listed_elements(call) if id(e.value) in by_call]
+    lost += [id(call)] + [id(e.value) for e in _listed_elements(call)]
     if isinstance(small, cst.Expr) and small.value is call:
         return own if single or _listed_tasks(call) else None
     target = _assigned_name(small, call)
@@ -263,6 +274,7 @@ def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: ModuleF
     if uses is None:
         return None
     names = own + [_task_name(by_call[id(c)][1]) for c in uses if id(c) in by_call]
+    lost += [id(c) for c in uses]
     if not single and not uses and not _listed_tasks(call):
         return None
     return names
@@ -350,14 +362,17 @@ def check_injected_tasks_discarded(context) -> Iterator[Finding]:
         if not responses:
             continue
         flow = facts.flow(route.scope)
-        added = [(_task_name(task), flow.statement_of(site.call))
+        added = [(_task_name(task), flow.statement_of(site.call), id(site.call))
                  for site, task in _sites_in(context, route.scope, facts) if _tasks_param(site, params)]
-        added += [(helper, flow.statement_of(call))
+        added += [(helper, flow.statement_of(call), 0)
                   for call, helper in _helpers_adding_tasks(route.scope, params, context.evaluator)]
         for node, returned, _ in responses:
-            lost = [name for name, stmt in added if stmt is not None and flow.falls_through(stmt, returned)]
+            dropped = [(name, site) for name, stmt, site in added
+                       if stmt is not None and flow.falls_through(stmt, returned)]
+            lost = [name for name, _ in dropped]
             if not lost:
                 continue
+            _never_runs(context, [site for _, site in dropped if site])
             names = ", ".join(dict.fromkeys(lost))
             param = sorted(params)[0]
             yield _finding(context, "FBG205", node,
@@ -492,6 +507,7 @@ def check_websocket_tasks(context) -> Iterator[Finding]:
             param = _tasks_param(site, params)
             if param is None or param in handed_on:
                 continue
+            _never_runs(context, [id(site.call)])
             yield _finding(context, "FBG206", site.call,
                            f"task '{_task_name(task)}' is added to the BackgroundTasks of WebSocket "
                            f"route '{route.scope.name}': FastAPI never runs background tasks for "
@@ -619,6 +635,7 @@ def check_added_after_yield(context) -> Iterator[Finding]:
             statement = flow.statement_of(site.call)
             if statement is None or not any(y is not None and flow.precedes(y, statement) for y in yields):
                 continue
+            _never_runs(context, [id(site.call)])
             yield _finding(context, "FBG207", site.call,
                            f"dependency '{scope.name}' adds task '{_task_name(task)}' after its yield: "
                            f"its exit code runs after the response's background tasks have already "
