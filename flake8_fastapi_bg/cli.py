@@ -344,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output-file", metavar="FILE", help="write the report to FILE")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                      help="colour text output: auto (a terminal, NO_COLOR unset), always, never")
+    out.add_argument("--show-chain", action="store_true",
+                     help="text format: print each finding's evidence chain (site, project calls, "
+                     "evidence) on indented lines below it")
     out.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     sel = parser.add_argument_group("selection")
     sel.add_argument("--select", type=_codes, default=["FBG"], metavar="CODES",
@@ -490,7 +493,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return 1 if (changed or failed) and not args.exit_zero else 0
     color = args.color == "always" or (args.color == "auto" and args.output_file is None
                                        and out.isatty() and "NO_COLOR" not in os.environ)
-    out.write(render(args.format, results, color))
+    out.write(render(args.format, results, color, args.show_chain))
     if args.fix and fixed:
         print(f"{PROG}: fixed {fixed} finding(s) in {changed} file(s); "
               f"{len(results)} remaining", file=sys.stderr)

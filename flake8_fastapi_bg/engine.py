@@ -210,12 +210,23 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         for rule in task_rules:
             message = rule.check(facts, settings)  # type: ignore[misc]
             if message:
-                reported.append((site, Finding(rule.code, where.line, where.col, message)))
+                reported.append((site, _task_finding(rule, message, analyser, site, task, facts, where)))
     for rule in module_rules:
         findings.extend(rule.check(context))  # type: ignore[misc]
     # A task that never runs (FBG204-FBG207) does none of its work: say only that.
     findings.extend(f for site, f in reported if id(site.call) not in context.never_runs)
     return findings
+
+
+def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Finding:
+    """A task rule's finding, with the end of the reported call and the evidence chain."""
+    from .trail import hops_for
+
+    leaf = rule.witness(facts) if rule.witness is not None else None
+    (line, col), (end_line, end_col) = where.module.span(site.call, site.scope)
+    key = f"{facts.qualname or facts.name}|{leaf.subject if leaf is not None else ''}"
+    return Finding(rule.code, line, col, message, end_line=end_line, end_col=end_col,
+                   evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
 
 
 def _ast_of(source: str, tree: Optional[ast.Module]) -> Optional[ast.Module]:

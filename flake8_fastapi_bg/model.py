@@ -7,7 +7,7 @@ over them and never walk syntax trees themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,53 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Hop:
+    """One step of a finding's evidence chain, from the registration site to the leaf.
+
+    `role` is `site` (the registration), `call` (a project function entered: `function` is its
+    qualified name, `where` the call that entered it) or `leaf` (the matched call, loop or
+    sleep: `function` is the function that holds it, `reason` what was found and why).
+    `where` is anything with `path`, `line` and `col` (a `Where`, or a lazily positioned
+    `analyse.NodeWhere`), or None when the place is not known.
+    """
+
+    function: str
+    role: str
+    reason: str = ""
+    where: Optional[Any] = None
+
+    @property
+    def path(self) -> Optional[str]:
+        return self.where.path if self.where is not None else None
+
+    @property
+    def line(self) -> Optional[int]:
+        return self.where.line if self.where is not None else None
+
+    @property
+    def col(self) -> Optional[int]:
+        """0-based, like `Finding.col`."""
+        return self.where.col if self.where is not None else None
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One reported problem. `line` is 1-based, `col` 0-based (flake8's convention)."""
+    """One reported problem. `line` is 1-based, `col` 0-based (flake8's convention).
+
+    The fields after `fix` are for the machine-readable outputs and never change what flake8
+    shows: the end of the reported node (`end_col` 0-based, exclusive), the evidence chain,
+    and `key`, what identifies the finding apart from positions (task and leaf subject), for
+    fingerprints that survive unrelated line moves."""
 
     code: str
     line: int
     col: int
     message: str
     fix: Optional[Fix] = None
+    end_line: Optional[int] = field(default=None, compare=False)
+    end_col: Optional[int] = field(default=None, compare=False)
+    evidence: Tuple[Hop, ...] = field(default=(), compare=False)
+    key: str = field(default="", compare=False)
 
     @property
     def text(self) -> str:
@@ -73,6 +112,9 @@ class Evidence:
     chain: Tuple[str, ...] = ()  # project functions followed to get here
     is_call: bool = True  # `subject` is something the task calls (else: the task itself)
     strength: int = 0  # 0: a call or sleep seen in code; 1: an annotation or option; 2: a name
+    # The project functions followed, as `Hop`s (role "call": the function entered and the call
+    # that entered it). Optional: when empty, the outputs rebuild the hops from `chain`.
+    hops: Tuple[Hop, ...] = ()
 
     def describe(self) -> str:
         """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`."""

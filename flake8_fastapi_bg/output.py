@@ -7,15 +7,17 @@ to print. Lines are 1-based everywhere; columns are 1-based in every format (fla
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Callable, Dict, List, Optional, Sequence
 from urllib.parse import quote
 
 from . import __version__
-from .model import Edit, Finding
+from .model import Edit, Finding, Hop
 from .rules import REGISTRY, Rule
 from .rules.base import DOCS_URL
 
@@ -48,8 +50,11 @@ def rule_url(code: str) -> str:
     return rule.url if rule else DOCS_URL.format(code=code)
 
 
-def format_text(results: Sequence[Result], color: bool = False) -> str:
-    """flake8's default format: `path:line:col: CODE message`."""
+def format_text(results: Sequence[Result], color: bool = False, show_chain: bool = False) -> str:
+    """flake8's default format: `path:line:col: CODE message`; with `show_chain`, the evidence
+    chain of each finding follows on indented lines."""
+    from .trail import chain_lines
+
     lines = []
     for r in results:
         f = r.finding
@@ -59,6 +64,8 @@ def format_text(results: Sequence[Result], color: bool = False) -> str:
                          f"{_BOLD}{_RED}{f.code}{_RESET} {f.message}")
         else:
             lines.append(f"{r.path}:{f.line}:{f.col + 1}: {f.code} {f.message}")
+        if show_chain and len(f.evidence) > 1:
+            lines += chain_lines(f.evidence)
     return "".join(line + "\n" for line in lines)
 
 
@@ -68,14 +75,25 @@ def _json_edit(edit: Edit) -> Dict[str, Any]:
             "text": edit.text}
 
 
+def _json_hop(hop: Hop) -> Dict[str, Any]:
+    if hop.where is None:
+        return {"function": hop.function, "path": None, "line": None, "column": None,
+                "role": hop.role, "reason": hop.reason}
+    return {"function": hop.function, "path": hop.path, "line": hop.line,
+            "column": hop.col + 1, "role": hop.role, "reason": hop.reason}  # type: ignore[operator]
+
+
 def json_record(result: Result) -> Dict[str, Any]:
-    """One result as the JSON format's object."""
+    """One result as the JSON format's object. Columns are 1-based; `end_column` is exclusive
+    (the column after the reported node), as in SARIF."""
     f = result.finding
     fix = None
     if f.fix is not None:
         fix = {"description": f.fix.description, "edits": [_json_edit(e) for e in f.fix.edits]}
-    return {"path": result.path, "line": f.line, "column": f.col + 1, "code": f.code,
-            "name": rule_name(f.code), "message": f.message, "url": rule_url(f.code), "fix": fix}
+    return {"path": result.path, "line": f.line, "column": f.col + 1,
+            "end_line": f.end_line, "end_column": f.end_col + 1 if f.end_col is not None else None,
+            "code": f.code, "name": rule_name(f.code), "message": f.message, "url": rule_url(f.code),
+            "fix": fix, "evidence": [_json_hop(h) for h in f.evidence]}
 
 
 def format_json(results: Sequence[Result]) -> str:
@@ -122,7 +140,32 @@ def _region(start: Sequence[int], end: Optional[Sequence[int]] = None) -> Dict[s
     return region
 
 
-def _sarif_result(result: Result, index: int, uri: str) -> Dict[str, Any]:
+def _finding_region(f: Finding) -> Dict[str, int]:
+    end = (f.end_line, f.end_col) if f.end_line is not None and f.end_col is not None else None
+    return _region((f.line, f.col), end)  # type: ignore[arg-type]
+
+
+def _hop_location(hop: Hop, base: Optional[Path], **extra: Any) -> Dict[str, Any]:
+    location: Dict[str, Any] = dict(extra)
+    if hop.where is not None:
+        uri = artifact_uri(hop.path, base)  # type: ignore[arg-type]
+        location["physicalLocation"] = {"artifactLocation": {"uri": uri},
+                                        "region": _region((hop.line, hop.col))}  # type: ignore[arg-type]
+    location["message"] = {"text": f"{hop.function}: {hop.reason}" if hop.reason else hop.function}
+    return location
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def fingerprint(code: str, uri: str, key: str) -> str:
+    """A hash of what a finding is about, not where: rule, file, task and leaf subject (or,
+    without a key, the message with its numbers taken out, so line moves leave it alone)."""
+    return hashlib.sha256(f"{code}\0{uri}\0{key}".encode("utf-8")).hexdigest()[:32]
+
+
+def _sarif_result(result: Result, index: int, uri: str, base: Optional[Path] = None,
+                  seen: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     f = result.finding
     record: Dict[str, Any] = {
         "ruleId": f.code,
@@ -130,8 +173,22 @@ def _sarif_result(result: Result, index: int, uri: str) -> Dict[str, Any]:
         "level": LEVEL,
         "message": {"text": f.message},
         "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
-                                            "region": _region((f.line, f.col))}}],
+                                            "region": _finding_region(f)}}],
     }
+    digest = fingerprint(f.code, uri, f.key or _DIGITS.sub("#", f.message))
+    if seen is not None:  # the same finding twice in a file: number the repeats
+        count = seen[digest] = seen.get(digest, 0) + 1
+        digest = f"{digest}:{count}"
+    record["partialFingerprints"] = {"fastapiBgFinding/v1": digest}
+    if len(f.evidence) > 1:
+        steps = [{"location": _hop_location(hop, base), "nestingLevel": 0 if hop.role == "site" else 1,
+                  "kinds": [{"call": "enter"}.get(hop.role, "call")]}
+                 for hop in f.evidence]
+        record["codeFlows"] = [{"message": {"text": "from the registration to the evidence"},
+                                "threadFlows": [{"locations": steps}]}]
+        leaf = f.evidence[-1]
+        if leaf.role == "leaf" and leaf.where is not None:
+            record["relatedLocations"] = [_hop_location(leaf, base, id=0)]
     if f.fix is not None:
         replacements = [{"deletedRegion": _region(e.start, e.end), "insertedContent": {"text": e.text}}
                         for e in f.fix.edits]
@@ -145,6 +202,7 @@ def sarif_log(results: Sequence[Result], base: Optional[Path] = None) -> Dict[st
     """The SARIF 2.1.0 log: every registered rule, and one result per finding."""
     codes = sorted(set(REGISTRY) | {r.finding.code for r in results})
     index = {code: i for i, code in enumerate(codes)}
+    seen: Dict[str, int] = {}
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -153,7 +211,7 @@ def sarif_log(results: Sequence[Result], base: Optional[Path] = None) -> Dict[st
                                 "semanticVersion": __version__, "informationUri": HOME_URL,
                                 "rules": [_sarif_rule(code) for code in codes]}},
             "columnKind": "unicodeCodePoints",
-            "results": [_sarif_result(r, index[r.finding.code], artifact_uri(r.path, base))
+            "results": [_sarif_result(r, index[r.finding.code], artifact_uri(r.path, base), base, seen)
                         for r in results],
         }],
     }
@@ -178,7 +236,10 @@ def format_github(results: Sequence[Result]) -> str:
         f = r.finding
         title = f"{f.code} {rule_name(f.code)}".strip()
         path = PurePath(os.path.normpath(r.path)).as_posix()
-        lines.append(f"::warning file={_escape_property(path)},line={f.line},col={f.col + 1},"
+        end = f",endLine={f.end_line}" if f.end_line is not None else ""
+        if f.end_line == f.line and f.end_col is not None:  # GitHub takes end columns on one line
+            end += f",endColumn={f.end_col + 1}"
+        lines.append(f"::warning file={_escape_property(path)},line={f.line},col={f.col + 1}{end},"
                      f"title={_escape_property(title)}::{_escape_data(f.message)}")
     return "".join(line + "\n" for line in lines)
 
@@ -191,10 +252,10 @@ FORMATS: Dict[str, Callable[[Sequence[Result]], str]] = {
 }
 
 
-def render(fmt: str, results: Sequence[Result], color: bool = False) -> str:
+def render(fmt: str, results: Sequence[Result], color: bool = False, show_chain: bool = False) -> str:
     """The text of `results` in format `fmt` (one of `FORMATS`)."""
     if fmt == "text":
-        return format_text(results, color)
+        return format_text(results, color, show_chain)
     return FORMATS[fmt](results)
 
 

@@ -17,6 +17,7 @@ class Plugin:
     name = "flake8-fastapi-bg"
     version = __version__
     settings: ClassVar[Settings] = Settings()
+    show_chain: ClassVar[bool] = False
 
     def __init__(self, tree: Any, filename: str, lines: List[str]) -> None:
         # `tree` is flake8's ast; asking for it makes this a once-per-file plugin. The engine
@@ -33,9 +34,14 @@ class Plugin:
             if spec.kind == "globs":
                 kwargs["comma_separated_list"] = True
             option_manager.add_option(spec.flag, metavar=spec.metavar, default=None, **kwargs)
+        option_manager.add_option(
+            "--fastapi-bg-show-chain", action="store_true", default=False, parse_from_config=True,
+            help="print each FBG finding's evidence chain (site, project calls, evidence) on "
+            "indented lines below it (flake8-fastapi-bg)")
 
     @classmethod
     def parse_options(cls, options: Any) -> None:
+        cls.show_chain = bool(getattr(options, "fastapi_bg_show_chain", False))
         try:
             cls.settings = settings_from_env_and_pyproject(option_values(options))
         except ConfigError as exc:
@@ -51,7 +57,12 @@ class Plugin:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
         for finding in lint_source(self.filename, source, self.settings, path, batch=True, tree=self.tree):
-            yield finding.line, finding.col, finding.text, type(self)
+            text = finding.text
+            if self.show_chain and len(finding.evidence) > 1:
+                from .trail import chain_lines
+
+                text = "\n".join([text, *chain_lines(finding.evidence)])
+            yield finding.line, finding.col, text, type(self)
 
 
 # flake8's main process reads at most this many files to decide whether to load the engine

@@ -524,3 +524,20 @@ def test_python_dash_m(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "flake8_fastapi_bg", "--format", "json", "bad.py"],
                           cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 1 and json.loads(done.stdout)[0]["code"] == "FBG101"
+
+
+def test_show_chain_on_the_example_app_matches_flake8(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`--show-chain` (standalone) and `--fastapi-bg-show-chain` (flake8) print the same chain
+    below each FBG1xx finding; the one-line messages stay as they were."""
+    monkeypatch.chdir(SHOP)
+    status, plain, _ = run(capsys, "app")
+    status, chained, _ = run(capsys, "--show-chain", "app")
+    assert status == 1
+    assert [line for line in chained.splitlines() if not line.startswith("    ")] == plain.splitlines()
+    indented = [line for line in chained.splitlines() if line.startswith("    ")]
+    assert any(line.startswith("    site app/routes/checkout.py:") for line in indented)
+    assert any(line.startswith("    leaf app/services/billing.py:") and "stripe.PaymentIntent.create" in line
+               for line in indented)
+    theirs = subprocess.run([sys.executable, "-m", "flake8", "--select", "FBG", "--fastapi-bg-show-chain",
+                             "app"], cwd=SHOP, capture_output=True, text=True)
+    assert sorted(theirs.stdout.splitlines()) == sorted(chained.splitlines())

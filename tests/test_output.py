@@ -61,7 +61,8 @@ def test_text_colour_only_when_asked() -> None:
 def test_json_shape() -> None:
     records = json.loads(format_json(RESULTS))
     assert isinstance(records, list) and len(records) == 3
-    keys = {"path", "line", "column", "code", "name", "message", "url", "fix"}
+    keys = {"path", "line", "column", "end_line", "end_column", "code", "name", "message", "url", "fix",
+            "evidence"}
     assert all(set(r) == keys for r in records)
     first, second, third = records
     assert first["path"] == "app/routes/media.py"
@@ -74,6 +75,7 @@ def test_json_shape() -> None:
                   {"start": {"line": 4, "column": 1}, "end": {"line": 4, "column": 1}, "text": "# note\n"}],
     }
     assert second["fix"] is None and second["column"] == 1
+    assert second["end_line"] is None and second["evidence"] == []
     assert third["name"] == "" and third["url"].endswith("FBG999.md")
     assert json.loads(format_json([])) == []
 
@@ -137,3 +139,127 @@ def test_every_format_is_rendered_by_render() -> None:
     assert set(FORMATS) == {"text", "json", "sarif", "github"}
     for name in FORMATS:
         assert render(name, RESULTS)
+
+
+# -- the evidence chain, from the engine, on a project of several modules ----------------------
+
+PROJECT = {
+    "app/__init__.py": "",
+    "app/services/__init__.py": "",
+    "app/services/helpers.py": (
+        "import stripe\n\n\n"
+        "def create_intent(customer: str) -> None:\n"
+        "    stripe.PaymentIntent.create(customer=customer, amount=1, currency='usd')\n"),
+    "app/services/billing.py": (
+        "from app.services.helpers import create_intent\n\n\n"
+        "class Billing:\n"
+        "    def settle(self, customer: str) -> None:\n"
+        "        self._pay(customer)\n\n"
+        "    def _pay(self, customer: str) -> None:\n"
+        "        create_intent(customer)\n"),
+    "app/main.py": (
+        "from fastapi import BackgroundTasks, FastAPI\n\n"
+        "from app.services.billing import Billing\n\n"
+        "app = FastAPI()\n"
+        "billing = Billing()\n\n\n"
+        "@app.post('/orders')\n"
+        "def order(background_tasks: BackgroundTasks) -> dict:\n"
+        "    background_tasks.add_task(billing.settle, 'cus_1')\n"
+        "    return {}\n"),
+}
+
+
+def _project_results(root: Path, shift: int = 0) -> list:
+    """Lint the project's route module, written under `root` (the current directory) with
+    `shift` comment lines above every module's code."""
+    from flake8_fastapi_bg.engine import lint_source
+    from flake8_fastapi_bg.settings import Settings
+
+    for name, text in PROJECT.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# moved\n" * shift + text, encoding="utf-8")
+    main = root / "app/main.py"
+    return [Result("app/main.py", f) for f in
+            lint_source("app/main.py", main.read_text(encoding="utf-8"), Settings(), main)]
+
+
+def test_json_evidence_chain_through_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (record,) = json.loads(format_json(_project_results(tmp_path)))
+    assert (record["code"], record["line"], record["column"]) == ("FBG104", 11, 5)
+    assert (record["end_line"], record["end_column"]) == (11, 55)
+    hops = [(h["role"], h["function"], h["path"], h["line"], h["column"]) for h in record["evidence"]]
+    assert hops == [
+        ("site", "app.main.order", "app/main.py", 11, 5),
+        ("call", "app.services.billing.Billing._pay", "app/services/billing.py", 6, 9),
+        ("call", "app.services.helpers.create_intent", "app/services/billing.py", 9, 9),
+        ("leaf", "app.services.helpers.create_intent", "app/services/helpers.py", 5, 5),
+    ]
+    assert "stripe.PaymentIntent.create" in record["evidence"][-1]["reason"]
+
+
+def test_text_show_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    results = _project_results(tmp_path)
+    plain = format_text(results)
+    assert plain.count("\n") == 1
+    lines = format_text(results, show_chain=True).splitlines()
+    assert lines[0] == plain.rstrip("\n")
+    assert lines[1:] == [
+        "    site app/main.py:11:5 app.main.order: schedules app.services.billing.Billing.settle "
+        "(thread pool)",
+        "    call app/services/billing.py:6:9 app.services.billing.Billing._pay: Billing.settle calls "
+        "Billing._pay",
+        "    call app/services/billing.py:9:9 app.services.helpers.create_intent: Billing._pay calls "
+        "create_intent",
+        f"    leaf app/services/helpers.py:5:5 app.services.helpers.create_intent: "
+        f"{results[0].finding.evidence[-1].reason}",
+    ]
+
+
+def test_sarif_code_flow_related_location_and_region(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    log = sarif_log(_project_results(tmp_path), base=tmp_path)
+    validate_sarif(log)
+    (result,) = log["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {
+        "startLine": 11, "startColumn": 5, "endLine": 11, "endColumn": 55}
+    steps = result["codeFlows"][0]["threadFlows"][0]["locations"]
+    places = [(s["location"]["physicalLocation"]["artifactLocation"]["uri"],
+               s["location"]["physicalLocation"]["region"]["startLine"]) for s in steps]
+    assert places == [("app/main.py", 11), ("app/services/billing.py", 6), ("app/services/billing.py", 9),
+                      ("app/services/helpers.py", 5)]
+    (related,) = result["relatedLocations"]
+    assert related["id"] == 0
+    assert related["physicalLocation"]["artifactLocation"]["uri"] == "app/services/helpers.py"
+    assert "stripe.PaymentIntent.create" in related["message"]["text"]
+
+
+def test_sarif_fingerprints_survive_line_moves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def prints(shift: int) -> list:
+        root = tmp_path / f"shift{shift}"
+        root.mkdir()
+        monkeypatch.chdir(root)
+        log = sarif_log(_project_results(root, shift), base=root)
+        return [r["partialFingerprints"] for r in log["runs"][0]["results"]]
+
+    before, after = prints(0), prints(3)
+    assert before == after and before[0]["fastapiBgFinding/v1"]
+    odd = [Result("a.py", Finding("FBG204", line, 0, f"tasks built at a.py:{line} never run"))
+           for line in (3, 9)]
+    first, second = [r["partialFingerprints"]["fastapiBgFinding/v1"]
+                     for r in sarif_log(odd)["runs"][0]["results"]]
+    assert first != second and first.split(":")[0] == second.split(":")[0]
+
+
+def test_github_annotation_has_end_and_rule_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (line,) = format_github(_project_results(tmp_path)).splitlines()
+    assert line.startswith("::warning file=app/main.py,line=11,col=5,endLine=11,endColumn=55,"
+                           "title=FBG104 critical-task::")
+    spanning = Finding("FBG205", 2, 4, "x", end_line=4, end_col=1)
+    assert format_github([Result("a.py", spanning)]).startswith(
+        "::warning file=a.py,line=2,col=5,endLine=4,title=FBG205 injected-tasks-discarded::")

@@ -35,6 +35,8 @@ class Rule:
     # "module": check(context: engine.ModuleContext) -> Iterable[Finding], run once per module.
     # "engine": reported by the engine itself (FBG9xx); check is None.
     level: str = "task"
+    # For task rules: witness(facts) -> the Evidence the message names (its chain is shown).
+    witness: Optional[Callable] = field(default=None, compare=False)
 
     @property
     def url(self) -> str:

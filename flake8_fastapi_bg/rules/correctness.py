@@ -49,8 +49,8 @@ def _task_name(task) -> str:
 
 def _finding(context, code: str, node: cst.CSTNode, message: str, fix: Optional[Fix] = None) -> Finding:
     scope = next((site.scope for site, _ in context.sites if site.call is node), None)  # a hint
-    line, col = context.info.position(node, scope)
-    return Finding(code, line, col, message, fix)
+    (line, col), (end_line, end_col) = context.info.span(node, scope)
+    return Finding(code, line, col, message, fix, end_line=end_line, end_col=end_col)
 
 
 def _never_runs(context, calls: Iterable[int]) -> None:

@@ -36,6 +36,12 @@ def _is_light(facts: TaskFacts, settings: Settings) -> bool:
     return "light" in facts.tags or _matches(facts.qualname, settings.light)
 
 
+def _witness(kind: str, **conditions):
+    def witness(facts: TaskFacts) -> Optional[Evidence]:
+        return strongest(facts.evidence, kind, **conditions)
+    return witness
+
+
 def check_cpu_heavy(facts: TaskFacts, settings: Settings) -> Optional[str]:
     if _is_light(facts, settings) or facts.offloaded_via == "run_sync_process":
         return None
@@ -141,7 +147,7 @@ def upload(file: UploadFile, background_tasks: BackgroundTasks):
     options=("cpu-heavy", "light", "max-depth"),
     references=(STARLETTE_BG, ("anyio: running functions in worker processes",
                                "https://anyio.readthedocs.io/en/stable/subprocesses.html")),
-    check=check_cpu_heavy,
+    check=check_cpu_heavy, witness=_witness("cpu"),
 ))
 
 register(Rule(
@@ -190,7 +196,7 @@ async def webhook(payload: dict, background_tasks: BackgroundTasks):
          "plain `def` so Starlette runs it in the thread pool."),
     options=("max-depth",),
     references=(STARLETTE_BG, FASTAPI_BG),
-    check=check_blocking_in_async,
+    check=check_blocking_in_async, witness=_witness("blocking", on_loop=True, awaited=False),
 ))
 
 register(Rule(
@@ -245,7 +251,7 @@ def start_export(background_tasks: BackgroundTasks):
     references=(STARLETTE_BG, (
         "Celery: first steps",
         "https://docs.celeryq.dev/en/stable/getting-started/first-steps-with-celery.html")),
-    check=check_long_running,
+    check=check_long_running, witness=_witness("long"),
 ))
 
 register(Rule(
@@ -294,7 +300,7 @@ def checkout(background_tasks: BackgroundTasks):
     options=("critical", "best-effort", "max-depth"),
     references=(STARLETTE_BG,
                 ("Stripe: idempotent requests", "https://docs.stripe.com/api/idempotent_requests")),
-    check=check_critical,
+    check=check_critical, witness=_witness("critical"),
 ))
 
 register(Rule(
@@ -341,5 +347,5 @@ async def signup(background_tasks: BackgroundTasks):
          "`_defer_by`, RQ `enqueue_in`)."),
     options=(),
     references=(("APScheduler: user guide", "https://apscheduler.readthedocs.io/en/3.x/userguide.html"),),
-    check=check_delayed,
+    check=check_delayed, witness=_witness("delay"),
 ))
