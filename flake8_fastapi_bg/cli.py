@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="files or directories to lint (default: .); - reads standard input")
     out = parser.add_argument_group("output")
-    out.add_argument("--format", choices=sorted(FORMATS), default="text", help="default: text")
+    out.add_argument("--format", choices=sorted({*FORMATS, "markdown"}), default="text",
+                     help="default: text; markdown is for --inventory only")
     out.add_argument("--output-file", metavar="FILE", help="write the report to FILE")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                      help="colour text output: auto (a terminal, NO_COLOR unset), always, never")
@@ -372,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         extra = {"action": "append"} if spec.kind == "globs" else {}
         cfg.add_argument(spec.flag, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
     info = parser.add_argument_group("information")
+    info.add_argument("--inventory", action="store_true",
+                      help="list every background task site (route, task, where it runs, class, "
+                      "evidence, resolution) instead of the findings; formats text, json, markdown")
     info.add_argument("--explain", metavar="RULE",
                       help="print the documentation of a rule, by code or name (FBG104, critical-task)")
     info.add_argument("--list-rules", action="store_true", help="list every rule")
@@ -469,6 +473,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                          "leave --select out to report every FBG code")
     selector = Selector(args.select, args.ignore)
     settings = load_settings(_cli_values(args), Path.cwd(), args.config, args.isolated)
+    if args.inventory:
+        return run_inventory(args, settings, out)
+    if args.format == "markdown":
+        raise UsageError("--format markdown is for --inventory",
+                         "the findings come as text, json, sarif or github")
     linter = Linter(settings, selector, args.disable_noqa, fix=args.fix or args.diff)
     exclude = [p for group in args.exclude for p in group]
     results: List[Result] = []
@@ -498,6 +507,34 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{PROG}: fixed {fixed} finding(s) in {changed} file(s); "
               f"{len(results)} remaining", file=sys.stderr)
     return 1 if (results or failed) and not args.exit_zero else 0
+
+
+def run_inventory(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """`--inventory`: every task site of the files, in text, json or markdown; exit 0 (1 when
+    a file could not be read)."""
+    from . import inventory
+
+    if args.fix or args.diff:
+        raise UsageError("--inventory lists the task sites; it does not fix them",
+                         "run --fix or --diff without --inventory")
+    if args.format not in inventory.FORMATS:
+        raise UsageError(f"--inventory has no {args.format} format",
+                         f"choose one of {', '.join(sorted(inventory.FORMATS))}")
+    exclude = [p for group in args.exclude for p in group]
+    entries: List[inventory.Entry] = []
+    failed = 0
+    for given in discover(args.paths or ["."], exclude, Path()):
+        try:
+            display, source, path = _read(given, args)
+            entries += inventory.entries_for(display, source.text, settings, path)
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            print(f"{PROG}: cannot read {given}: {exc}", file=sys.stderr)
+            failed += 1
+        except Exception as exc:  # a bug of ours: say so, and list the other files
+            print(f"{PROG}: {given}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed += 1
+    out.write(inventory.render(args.format, entries) or "")
+    return 1 if failed and not args.exit_zero else 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -182,6 +182,14 @@ def example_lines(root: Path = ROOT) -> str:
     return _command(["app"], root / EXAMPLE_APP)
 
 
+def shown_outputs(root: Path = ROOT) -> str:
+    """Everything the docs may quote from the example app: the findings (`example_lines`),
+    the same with `--show-chain`, and `--inventory`."""
+    app = root / EXAMPLE_APP
+    return "\n".join([example_lines(root), _command(["--show-chain", "app"], app),
+                      _command(["--inventory", "app"], app)])
+
+
 def fix_example() -> str:
     """The `--diff` example of docs/usage.md: the bad example of the first fixable rule."""
     fixable = [rule for rule in rules() if rule.fixable]

@@ -164,8 +164,42 @@ def knowledge_for(settings: Settings):
     return kb
 
 
+def inventory_source(display: str, source: str, settings: Settings,
+                     path: "Optional[Path | str]" = None) -> list:
+    """Every task site of one file, for `--inventory`: a list of `SiteFacts`, from the same
+    pipeline as `lint_source` (whose findings they carry). An internal error raises."""
+    sites: list = []
+    if may_schedule_tasks(source):
+        try:
+            _lint(display, source, settings, path, None, sites)
+        except RecursionError:
+            if not _too_deep(source):
+                raise
+    return sites
+
+
+class SiteFacts:
+    """One task site as the engine saw it: the module context, the site, the resolved task, its
+    facts, where it is reported, and the findings on it (after redundant ones are dropped)."""
+
+    def __init__(self, context, site, task, facts, where, findings: List[Finding]) -> None:
+        self.context, self.site, self.task, self.facts = context, site, task, facts
+        self.where, self.findings = where, findings
+
+    @property
+    def never_runs(self) -> bool:
+        return id(self.site.call) in self.context.never_runs
+
+
+def _contains(finding: Finding, here) -> bool:
+    """The finding's reported node spans the position `here` (line, col)."""
+    if finding.end_line is None or finding.end_col is None:
+        return False
+    return (finding.line, finding.col) <= here < (finding.end_line, finding.end_col)
+
+
 def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | str]",
-          tree: Optional[ast.Module] = None) -> List[Finding]:
+          tree: Optional[ast.Module] = None, inventory: Optional[list] = None) -> List[Finding]:
     # libcst is imported only here, for files that passed the text test.
     import libcst as cst
 
@@ -207,6 +241,8 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         # Positioning costs a render of the statement: done only if a rule reports the site.
         where = NodeWhere(info, site.call, site.scope)
         facts = analyser.facts(site, task, where)  # type: ignore[arg-type]
+        if inventory is not None:
+            inventory.append(SiteFacts(context, site, task, facts, where, []))
         for rule in task_rules:
             message = rule.check(facts, settings)  # type: ignore[misc]
             if message:
@@ -215,6 +251,17 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         findings.extend(rule.check(context))  # type: ignore[misc]
     # A task that never runs (FBG204-FBG207) does none of its work: say only that.
     findings.extend(f for site, f in reported if id(site.call) not in context.never_runs)
+    if inventory is not None:  # each site gets the findings reported at it, or about its task
+        for record in inventory:
+            here = (record.where.line, record.where.col)
+            record.findings = [f for f in findings if (f.line, f.col) == here
+                               or (f.code == "FBG209" and _contains(f, here))]
+            if record.never_runs and not any(f.code.startswith("FBG2") for f in record.findings):
+                # FBG204/FBG205 are reported at the construction or the response: the nearest
+                # one that names the task
+                named = [f for f in findings if f.code in ("FBG204", "FBG205")
+                         and f"{record.facts.name}" in f.message]
+                record.findings += sorted(named, key=lambda f: abs(f.line - here[0]))[:1]
     return findings
 
 

@@ -31,7 +31,7 @@ import yaml
 from fixture_grammar import compare, expectations
 
 from flake8_fastapi_bg.cli import build_parser, find_rule, flake8_config_values, plain_text
-from flake8_fastapi_bg.docs import example_lines
+from flake8_fastapi_bg.docs import example_lines, shown_outputs
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.output import HOME_URL
 from flake8_fastapi_bg.rules import REGISTRY
@@ -344,7 +344,7 @@ def test_diff_blocks_are_generated(text: str) -> None:
 
 
 def test_text_blocks_are_real_output() -> None:
-    real = example_lines().splitlines()
+    real = shown_outputs().splitlines()
     for block in of("text"):
         for line in block.body.splitlines():
             assert line in real, f"README line {block.line}: not what the example app prints: {line}"
@@ -354,7 +354,7 @@ def test_text_blocks_are_real_output() -> None:
 
 
 def test_usage_guide_examples(tmp_path: Path) -> None:
-    real = example_lines().splitlines()
+    real = shown_outputs().splitlines()
     usage = blocks(USAGE)
     assert {b.lang for b in usage} <= {"text", "ini", "toml", "python", "bash", "yaml", "diff"}, usage
     for block in usage:
