@@ -342,7 +342,10 @@ def test_json_format_and_output_file(project: Path, capsys) -> None:
 def test_github_format(project: Path, capsys) -> None:
     write(project, {"src/bad.py": BAD})
     out = run(capsys, "--format", "github", ".")[1]
-    expected = f"::warning file=src/bad.py,line={task_line(BAD)},col=5,title=FBG101 cpu-heavy-task::"
+    line = task_line(BAD)
+    end = len(BAD.splitlines()[line - 1]) + 1
+    expected = (f"::warning file=src/bad.py,line={line},col=5,endLine={line},endColumn={end},"
+                f"title=FBG101 cpu-heavy-task::")
     assert out.startswith(expected)
 
 
