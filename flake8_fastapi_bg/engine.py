@@ -272,8 +272,24 @@ def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Fin
     leaf = rule.witness(facts) if rule.witness is not None else None
     (line, col), (end_line, end_col) = where.module.span(site.call, site.scope)
     key = f"{facts.qualname or facts.name}|{leaf.subject if leaf is not None else ''}"
-    return Finding(rule.code, line, col, message, end_line=end_line, end_col=end_col,
+    fix = _plain_def_fix(where.module, task) if rule.code == "FBG102" else None
+    return Finding(rule.code, line, col, message, fix, end_line=end_line, end_col=end_col,
                    evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
+
+
+def _plain_def_fix(info, task):
+    """FBG102's fix: the async task that never awaits becomes a plain def (see fixes.py)."""
+    from .fixes import plain_def_fix
+
+    func = task.func
+    if func is None or task.offload is not None or info.path is None:
+        return None
+    roots = list(info.project.roots)
+    roots += [r.parent for r in roots if r.name == "src"]  # tests beside a src/ layout
+    try:
+        return plain_def_fix(info, func.scope, roots)
+    except Exception:  # a fix is an extra: the finding stands without it
+        return None
 
 
 def _ast_of(source: str, tree: Optional[ast.Module]) -> Optional[ast.Module]:

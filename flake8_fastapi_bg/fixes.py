@@ -1,4 +1,5 @@
-"""Mechanical rewrites for FBG201 and FBG208: pass the function, not its call.
+"""Mechanical rewrites. FBG201 and FBG208: pass the function, not its call. FBG102 (at the end
+of this module): an `async def` task that never awaits becomes a plain `def`.
 
     bg.add_task(send(x, y=1))          ->  bg.add_task(send, x, y=1)
     bg.add_task(await send(x))         ->  bg.add_task(send, x)
@@ -14,7 +15,10 @@ comment, or that libcst cannot render back into an expression, is not offered.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+import os
+import re
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
@@ -165,3 +169,114 @@ def _offset(lines: List[str], position: Tuple[int, int]) -> int:
 
 
 __all__ = ["pass_function_instead"]
+
+
+# -- FBG102: an async task that never awaits becomes a plain def ---------------------------------
+
+# Calls that need the running event loop: a function using them must stay a coroutine.
+_LOOP_BOUND = re.compile(r"\b(get_running_loop|get_event_loop|create_task|ensure_future|"
+                         r"create_task_group|TaskGroup|run_coroutine_threadsafe|current_task)\b")
+_SKIPPED_DIRS = frozenset({"venv", "node_modules", "__pycache__", "build", "dist", "site-packages"})
+
+
+def plain_def_fix(info, scope, roots: Sequence[Path]) -> Optional[Fix]:
+    """`async def task(...)` -> `def task(...)` for a task of the linted module that never
+    awaits, needs no running loop, and that nothing in the project awaits or uses other than
+    by registering it as a task: Starlette then runs it in the thread pool."""
+    node = scope.node
+    if not isinstance(node, cst.FunctionDef) or node.asynchronous is None or node.decorators:
+        return None
+    if scope.module is not info or scope.parent is None or scope.parent.parent is not None:
+        return None  # only a top-level function of the file being fixed
+    if _awaits(node):
+        return None
+    text = info.module.code_for_node(node)
+    if _LOOP_BOUND.search(text) or not roots:
+        return None
+    name = node.name.value
+    if not _only_scheduled(name, roots):
+        return None
+    (line, col), _ = info.span(node)
+    spacing = node.asynchronous.whitespace_after.value
+    if "\n" in spacing or "\\" in spacing:
+        return None
+    return Fix(f"make '{name}' a plain def: it never awaits, and Starlette runs a def task in the "
+               f"thread pool", (Edit((line, col), (line, col + len("async") + len(spacing)), ""),))
+
+
+def _awaits(node: cst.FunctionDef) -> bool:
+    """The body awaits, iterates or enters asynchronously, or yields (not in nested defs)."""
+    found: List[cst.CSTNode] = []
+
+    class _Async(cst.CSTVisitor):
+        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
+            return inner is node
+
+        def visit_Lambda(self, inner: cst.Lambda) -> bool:
+            return False
+
+        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Await(self, inner: cst.Await) -> None:
+            found.append(inner)
+
+        def visit_For(self, inner: cst.For) -> None:
+            if inner.asynchronous is not None:
+                found.append(inner)
+
+        def visit_With(self, inner: cst.With) -> None:
+            if inner.asynchronous is not None:
+                found.append(inner)
+
+        def visit_CompFor(self, inner: cst.CompFor) -> None:
+            if inner.asynchronous is not None:
+                found.append(inner)
+
+        def visit_Yield(self, inner: cst.Yield) -> None:
+            found.append(inner)
+
+    node.visit(_Async())
+    return bool(found)
+
+
+_SCHEDULING = re.compile(r"\b(add_task|BackgroundTask)\s*\(")
+
+
+def _only_scheduled(name: str, roots: Sequence[Path]) -> bool:
+    """Every use of `name` in the project's files (tests included) is its `def`, an import, or
+    a line that registers a task; none awaits it."""
+    word = re.compile(rf"(?<![\w.])(?:[\w.]+\.)?{re.escape(name)}\b")
+    awaited = re.compile(rf"\bawait\s+(?:[\w.]+\.)?{re.escape(name)}\s*\(")
+    definition = re.compile(rf"(async\s+)?def\s+{re.escape(name)}\b")
+    for text in _project_texts(tuple(roots)):
+        if name not in text:
+            continue
+        if awaited.search(text):
+            return False
+        for line in text.splitlines():
+            if not word.search(line):
+                continue
+            stripped = line.strip()
+            if stripped.startswith(("#", "import ", "from ")) or definition.match(stripped):
+                continue
+            if _SCHEDULING.search(line):
+                continue
+            if re.fullmatch(rf"[\w.]*\s*{re.escape(name)}\s*,?\)?,?", stripped):
+                continue  # an import list's line, or an argument on a line of its own
+            return False
+    return True
+
+
+def _project_texts(roots: Tuple[Path, ...]) -> List[str]:
+    texts = []
+    for root in roots:
+        for directory, subdirs, files in os.walk(root):
+            subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
+            for file in files:
+                if file.endswith(".py"):
+                    try:
+                        texts.append(Path(directory, file).read_text(encoding="utf-8", errors="replace"))
+                    except OSError:
+                        continue
+    return texts

@@ -251,3 +251,97 @@ def test_fixture_files_lint_clean_of_the_fixed_findings(name: str) -> None:
     # What stays reported is exactly what had no fix.
     assert sorted(f.message.split(" (")[0] for f in after) == \
         sorted(f.message.split(" (")[0] for f in before if f.fix is None)
+
+
+# -- FBG102: an async task that never awaits becomes a plain def --------------------------------
+
+ROUTES = '''\
+import asyncio
+import time
+
+from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+# Sends the digest; runs after the response.
+async def send_digest(user: str) -> None:  # keep this comment
+    time.sleep(2)  # a blocking call
+    print("digest", user)
+
+
+async def awaited_elsewhere(user: str) -> None:
+    time.sleep(2)
+
+
+async def needs_loop(user: str) -> None:
+    time.sleep(2)
+    asyncio.get_running_loop().call_soon(print, user)
+
+
+async def scheduled_elsewhere(user: str) -> None:
+    time.sleep(2)
+
+
+@app.post("/digest")
+async def digest(user: str, background_tasks: BackgroundTasks) -> dict:
+    background_tasks.add_task(send_digest, user)
+    background_tasks.add_task(awaited_elsewhere, user)
+    background_tasks.add_task(needs_loop, user)
+    background_tasks.add_task(scheduled_elsewhere, user)
+    return {}
+'''
+OTHER = '''\
+import asyncio
+
+from app.routes import awaited_elsewhere, scheduled_elsewhere
+
+
+async def warm_up() -> None:
+    await awaited_elsewhere("admin")
+
+
+def start(loop: asyncio.AbstractEventLoop) -> None:
+    loop.run_until_complete(asyncio.wait_for(scheduled_elsewhere("x"), 5))
+'''
+
+
+def test_fbg102_plain_def_fix_only_when_nothing_needs_the_coroutine(tmp_path: Path, monkeypatch) -> None:
+    from flake8_fastapi_bg import cli
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("", encoding="utf-8")
+    routes = tmp_path / "app" / "routes.py"
+    routes.write_text(ROUTES, encoding="utf-8")
+    (tmp_path / "app" / "jobs.py").write_text(OTHER, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    findings = [f for f in lint_source("app/routes.py", ROUTES, Settings(), routes) if f.code == "FBG102"]
+    by_task = {f.message.split("'")[1]: f for f in findings}
+    assert set(by_task) == {"send_digest", "awaited_elsewhere", "needs_loop", "scheduled_elsewhere"}
+    assert by_task["send_digest"].fix is not None
+    assert "plain def" in by_task["send_digest"].fix.description
+    assert [name for name, f in by_task.items() if f.fix is not None] == ["send_digest"]
+    assert cli.main(["--fix", "app/routes.py"]) == 1  # the other three remain
+    fixed = routes.read_text(encoding="utf-8")
+    assert fixed == ROUTES.replace(
+        "async def send_digest(user: str) -> None:  # keep this comment",
+        "def send_digest(user: str) -> None:  # keep this comment")
+    after = [f for f in lint_source("app/routes.py", fixed, Settings(), routes) if f.code == "FBG102"]
+    assert len(after) == 3 and all(f.fix is None for f in after)
+
+
+def test_fbg102_fix_withheld_when_a_test_awaits_the_task(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_digest.py").write_text(
+        "from app.routes import send_digest\n\n\nasync def test_it():\n    await send_digest('a')\n",
+        encoding="utf-8")
+    routes = tmp_path / "app" / "routes.py"
+    routes.write_text(ROUTES, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    findings = [f for f in lint_source("app/routes.py", ROUTES, Settings(), routes) if f.code == "FBG102"]
+    fixed = sorted(f.message.split("'")[1] for f in findings if f.fix is not None)
+    assert fixed == ["awaited_elsewhere", "scheduled_elsewhere"]  # without app/jobs.py: nothing awaits them

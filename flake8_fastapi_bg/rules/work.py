@@ -196,7 +196,7 @@ async def webhook(payload: dict, background_tasks: BackgroundTasks):
          "plain `def` so Starlette runs it in the thread pool."),
     options=("max-depth",),
     references=(STARLETTE_BG, FASTAPI_BG),
-    check=check_blocking_in_async, witness=_witness("blocking", on_loop=True, awaited=False),
+    check=check_blocking_in_async, fixable=True, witness=_witness("blocking", on_loop=True, awaited=False),
 ))
 
 register(Rule(
