@@ -263,3 +263,19 @@ def test_github_annotation_has_end_and_rule_name(tmp_path: Path, monkeypatch: py
     spanning = Finding("FBG205", 2, 4, "x", end_line=4, end_col=1)
     assert format_github([Result("a.py", spanning)]).startswith(
         "::warning file=a.py,line=2,col=5,endLine=4,title=FBG205 injected-tasks-discarded::")
+
+
+def test_sarif_of_the_example_app_has_a_code_flow_per_fbg1xx(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flake8_fastapi_bg.engine import lint_source
+    from flake8_fastapi_bg.settings import Settings
+
+    shop = Path(__file__).resolve().parent.parent / "examples" / "shop"
+    monkeypatch.chdir(shop)
+    results = [Result(str(path), f) for path in sorted(Path("app").rglob("*.py"))
+               for f in lint_source(str(path), path.read_text(encoding="utf-8"), Settings(), path)]
+    log = sarif_log(results, base=shop)
+    validate_sarif(log)
+    flows = {r["ruleId"]: "codeFlows" in r for r in log["runs"][0]["results"]}
+    assert {code for code, flow in flows.items() if flow} == {f"FBG10{n}" for n in range(1, 6)}
+    prints = [r["partialFingerprints"]["fastapiBgFinding/v1"] for r in log["runs"][0]["results"]]
+    assert len(set(prints)) == len(prints)
