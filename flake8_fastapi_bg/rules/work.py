@@ -36,11 +36,21 @@ def _is_light(facts: TaskFacts, settings: Settings) -> bool:
     return "light" in facts.tags or _matches(facts.qualname, settings.light)
 
 
+def _subsumed(facts: TaskFacts, evidence: Evidence, settings: Settings) -> bool:
+    """A long-running task goes to a worker queue, which is also the fix for CPU-heavy or
+    blocking work further down its calls: that work is reported with the job (FBG103), not
+    again on its own, unless it is as close to the task as the long-running evidence."""
+    if _is_light(facts, settings):
+        return False
+    long = strongest(facts.evidence, "long")
+    return long is not None and long.strength == 0 and len(long.chain) < len(evidence.chain)
+
+
 def check_cpu_heavy(facts: TaskFacts, settings: Settings) -> Optional[str]:
     if _is_light(facts, settings) or facts.offloaded_via == "run_sync_process":
         return None
     evidence = strongest(facts.evidence, "cpu")
-    if evidence is None:
+    if evidence is None or _subsumed(facts, evidence, settings):
         return None
     if facts.is_async:
         impact = "as an async task it blocks the event loop"
@@ -54,7 +64,7 @@ def check_blocking_in_async(facts: TaskFacts, settings: Settings) -> Optional[st
     if not facts.is_async:
         return None
     evidence = strongest(facts.evidence, "blocking", on_loop=True, awaited=False)
-    if evidence is None:
+    if evidence is None or _subsumed(facts, evidence, settings):
         return None
     return (f"async background task '{facts.name}' blocks the event loop: {evidence.describe()}; "
             f"use an async client, await asyncio.to_thread()/run_in_threadpool(), "
@@ -94,7 +104,10 @@ register(Rule(
     summary="A background task does CPU-bound work (images, PDFs, ML, compression, KDFs, data crunching).",
     what=("Flags a task that resizes images, renders PDFs, runs a model, compresses data, hashes "
           "passwords or crunches numbers — found in the task itself or in the project functions "
-          "it calls, matched against the knowledge base or marked `# fastapi-bg: cpu-heavy`."),
+          "it calls, matched against the knowledge base or marked `# fastapi-bg: cpu-heavy`. "
+          "A long-running task (FBG103) whose CPU-heavy work sits further down its calls than "
+          "the long-running evidence is reported once, as FBG103: the worker queue is the fix "
+          "for both."),
     why=("A `def` task runs in anyio's thread pool: 40 threads per process, shared with every "
          "sync endpoint, sync dependency and file upload. CPU-bound Python holds the GIL, so the "
          "whole process slows down while it runs, and the pool can run dry. An `async def` task "
@@ -150,7 +163,8 @@ register(Rule(
     what=("Flags an `async def` task that calls blocking I/O without awaiting it: `time.sleep`, "
           "`requests`, sync `httpx`, `smtplib`, sync database sessions and drivers, sync SDKs "
           "(boto3, stripe, slack_sdk, ...), subprocesses, file I/O — directly or through the "
-          "project functions it calls."),
+          "project functions it calls. A long-running task (FBG103) whose blocking call sits "
+          "further down its calls than the long-running evidence is reported once, as FBG103."),
     why=("Starlette awaits `async def` tasks on the event loop. A blocking call there freezes "
          "every request of the worker until it returns; the same call in a plain `def` task runs "
          "in the thread pool and is harmless."),
