@@ -549,12 +549,10 @@ class Evaluator:
                 provider = self.expr(node.slice[0].slice.value, scope)
                 return self.provided(provider) if isinstance(provider, Provider) else UNKNOWN
             return UNKNOWN
-        if isinstance(node, cst.BooleanOperation):  # `client or OpenAI()`
-            left = self.expr(node.left, scope)
-            return left if _is_known(left) else self.expr(node.right, scope)
+        if isinstance(node, cst.BooleanOperation):  # `client or OpenAI()`: either may be used
+            return one_of((self.expr(node.left, scope), self.expr(node.right, scope)))
         if isinstance(node, cst.IfExp):  # `OpenAI() if key else None`
-            body = self.expr(node.body, scope)
-            return body if _is_known(body) else self.expr(node.orelse, scope)
+            return one_of((self.expr(node.body, scope), self.expr(node.orelse, scope)))
         return UNKNOWN
 
     def awaited(self, value: Value) -> Value:
