@@ -15,12 +15,14 @@ import libcst as cst
 
 from . import pragmas
 from .collect import TaskSite
+from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
+                         handed_argument, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
 from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
-from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
+from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
                      PartialV, Value, display_name)
 
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
@@ -42,6 +44,10 @@ class ResolvedTask:
     offload: Optional[Offload] = None
     offload_name: Optional[str] = None
     args: Optional[Tuple[cst.Arg, ...]] = None
+    decoration: Optional[Decoration] = None  # what the function's decorators make of it
+    # `add_task(run_async, heavy, x)`: project functions the task runs because the site passes
+    # them to a parameter the task runs (directly, in a thread, in a process)
+    handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
 
     @property
     def func(self) -> Optional[Func]:
@@ -57,9 +63,35 @@ class ResolvedTask:
         if self.offload is not None:
             return False  # handed to a thread or process by the wrapper
         func = self.func
-        if func is not None:
-            return func.scope.is_async
-        return None
+        if func is None:
+            return None
+        decorated = self.decoration
+        if decorated is not None:
+            if decorated.enqueues or decorated.queue:
+                return False  # a task object: its `__call__` is a plain def, run in the pool
+            if decorated.wrappers:
+                return decorated.wrappers[0].scope.is_async  # the outermost wrapper runs first
+        return func.scope.is_async
+
+    @property
+    def in_process(self) -> Optional[str]:
+        """"a Celery task" when the task is a queue's task object called directly."""
+        decorated = self.decoration
+        return decorated.queue if decorated is not None and not decorated.enqueues else None
+
+    @property
+    def runs_body(self) -> bool:
+        """False when calling the task never runs the function's body here: a huey task
+        enqueues it; the task object of an `async def` only makes a coroutine, never awaited."""
+        decorated, func = self.decoration, self.func
+        if decorated is None or func is None:
+            return True
+        if decorated.enqueues:
+            return False
+        if decorated.queue:
+            inner = decorated.wrappers[-1].scope if decorated.wrappers else func.scope
+            return not inner.is_async
+        return True
 
 
 def resolve(site: TaskSite, evaluator: Evaluator) -> ResolvedTask:
@@ -89,6 +121,11 @@ def resolve(site: TaskSite, evaluator: Evaluator) -> ResolvedTask:
                 task.offload_name = value.qualname.rsplit(".", 1)[-1]
                 task.args = tuple(a for a in site.args if a is not handed and a not in
                                   positional[:offload.callable_arg])
+    func = task.func
+    if func is not None:
+        task.decoration = decoration(func.scope, evaluator)
+        if task.offload is None:
+            task.handed = task_forwarded(func.scope, task.args, site.scope, evaluator, task.value)
     return task
 
 
@@ -254,6 +291,11 @@ class Summary:
     not_delay: List[Evidence] = field(default_factory=list)  # the same sleeps, when reached
     callees: List[FunctionScope] = field(default_factory=list)
     identity: List[Evidence] = field(default_factory=list)  # pragmas, globs, name
+    # functions run in a thread or process and waited for, or run by a project forwarder:
+    # (function, THREAD | PROCESS | CALL)
+    handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
+    wrappers: List[Tuple[FunctionScope, str]] = field(default_factory=list)  # (wrapper, "@retry")
+    context: str = CALL  # where the body runs relative to its callers: its decorators may move it
 
 
 class Analyser:
@@ -271,41 +313,62 @@ class Analyser:
         facts = TaskFacts(site_kind=site.kind, where=where, name=display_name(value),
                           qualname=func.scope.qualname if func else None,
                           resolved=func is not None or isinstance(value, Ext),
-                          is_async=task.is_async, offloaded_via=task.offload_name)
+                          is_async=task.is_async, offloaded_via=task.offload_name,
+                          in_process=task.in_process)
         if isinstance(value, Ext):
             facts.library_callable = value.qualname
         if func is None:
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope)
+        evidence = self.reach(func.scope, task)
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
         return facts
 
-    def reach(self, root: FunctionScope) -> List[Evidence]:
-        """Evidence of `root` and of the project functions it calls, breadth first, each
-        function once, at most `max_depth` calls away."""
+    def reach(self, root: FunctionScope, task: Optional[ResolvedTask] = None) -> List[Evidence]:
+        """Evidence of `root` and of the project functions it runs, breadth first, each
+        function once, at most `max_depth` calls away: the functions it calls, the wrappers of
+        their project decorators, the functions they hand to a thread or a process and wait
+        for, and, for a task, the functions the site's arguments make it run."""
+        if task is not None and not task.runs_body:
+            return []
         first = self.summary(root)
-        found = [replace(e, is_call=False) for e in first.identity] + first.delay + first.evidence
+        found = [replace(e, is_call=False) for e in first.identity] + \
+            _in_context(first.delay + first.evidence, first.context)
         seen = {root}
-        level: List[Tuple[FunctionScope, Tuple[str, ...]]] = [(root, ())]
+        # (function, chain to it, where its caller runs: CALL, THREAD or PROCESS)
+        level: List[Tuple[FunctionScope, Tuple[str, ...], str]] = [(root, (), CALL)]
+        pending = [(scope, (), (_label(scope),), how) for scope, how in (task.handed if task else ())]
         for _ in range(self.settings.max_depth):
-            following: List[Tuple[FunctionScope, Tuple[str, ...]]] = []
-            for scope, chain in level:
-                for callee in self.summary(scope).callees:
-                    if callee in seen:
-                        continue
-                    seen.add(callee)
-                    inner = self.summary(callee)
-                    path = chain + (_label(callee),)
-                    found.extend(_rechain(e, chain) for e in inner.identity)
-                    found.extend(_rechain(e, path) for e in inner.not_delay + inner.evidence)
-                    following.append((callee, path))
+            following: List[Tuple[FunctionScope, Tuple[str, ...], str]] = []
+            for scope, chain, outer in level:
+                pending.extend(self._runs(scope, chain, outer))
+            for callee, chain, path, where in pending:
+                if callee in seen:
+                    continue
+                seen.add(callee)
+                inner = self.summary(callee)
+                found.extend(_rechain(e, chain) for e in inner.identity)
+                found.extend(_rechain(e, path) for e in
+                             _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context)))
+                following.append((callee, path, where))
+            pending = []
             level = following
             if not level:
                 break
         return found
+
+    def _runs(self, scope: FunctionScope, chain: Tuple[str, ...], outer: str):
+        """What running `scope` runs next: (function, chain, path, where its caller runs)."""
+        summary = self.summary(scope)
+        body = _compose(outer, summary.context)
+        for wrapper, label in summary.wrappers:  # around the body, where the caller runs it
+            yield wrapper, chain, chain + (label,), outer
+        for callee in summary.callees:
+            yield callee, chain, chain + (_label(callee),), body
+        for target, how in summary.handed:
+            yield target, chain, chain + (_label(target),), _compose(body, how)
 
     # -- one function ------------------------------------------------------------------------
     def summary(self, scope: FunctionScope) -> Summary:
@@ -317,6 +380,7 @@ class Analyser:
 
     def _summarise(self, scope: FunctionScope) -> Summary:
         summary = Summary(identity=self._identity(scope))
+        self._decorated(scope, summary)
         quiet_so_far = True
         for site in _calls(scope):
             callee = self.evaluator.expr(site.node.func, scope)
@@ -327,8 +391,10 @@ class Analyser:
             if isinstance(callee, Ext):
                 name = callee.qualname
                 where = NodeWhere(scope.module, site.node, scope)
-                if self.kb.offload(name) is not None:
+                offload = self.kb.offload(name)
+                if offload is not None:
                     quiet_so_far = False
+                    self._handed(scope, summary, site, offload)
                     continue
                 if name in SLEEPS:
                     self._sleep(summary, site, name, where, quiet_so_far)
@@ -341,7 +407,34 @@ class Analyser:
             target = self._project_target(callee)
             if target is not None and target is not scope and target not in summary.callees:
                 summary.callees.append(target)
+            if target is not None:
+                for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
+                    if handed is not scope and (handed, how) not in summary.handed:
+                        summary.handed.append((handed, how))
         return summary
+
+    def _decorated(self, scope: FunctionScope, summary: Summary) -> None:
+        """What the function's decorators add: the wrappers that run around its body, where
+        they run it, and library retries without a stop condition."""
+        decorated = decoration(scope, self.evaluator)
+        summary.wrappers = [(w.scope, f"@{w.decorator}") for w in decorated.wrappers]
+        summary.context = decorated.context
+        for name, node in decorated.retries:
+            summary.evidence.append(Evidence("long", name, "retries with waits and no stop condition",
+                                             NodeWhere(scope.module, node, scope)))
+
+    def _handed(self, scope: FunctionScope, summary: Summary, site: "_CallSite", offload: Offload) -> None:
+        """`await asyncio.to_thread(f, x)`, `await loop.run_in_executor(None, f)`: f runs, in a
+        thread or a process, and the function waits for it. Queues and schedulers, and pools
+        whose result is not waited for here, keep their work away from the task."""
+        if offload.kind not in (THREAD, PROCESS) or not waits_for(site.node, scope):
+            return
+        handed = handed_argument(site.node, offload)
+        if handed is None:
+            return
+        target = function_of(self.evaluator.expr(handed, scope), self.evaluator)
+        if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
+            summary.handed.append((target, offload.kind))
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
@@ -364,17 +457,11 @@ class Analyser:
         return found
 
     def _project_target(self, callee: Value) -> Optional[FunctionScope]:
-        if isinstance(callee, Bound):
-            callee = callee.func
-        if isinstance(callee, Cls):
-            init = self.evaluator.attribute(callee, "__init__")
-            callee = init.func if isinstance(init, Bound) else init
-        if isinstance(callee, Inst):
-            call = self.evaluator.attribute(callee, "__call__")
-            callee = call.func if isinstance(call, Bound) else call
-        if isinstance(callee, Func) and isinstance(callee.scope.node, cst.FunctionDef):
-            return callee.scope
-        return None
+        """The project function a call runs here; None for a huey task, whose call enqueues."""
+        target = function_of(callee, self.evaluator) if not isinstance(callee, PartialV) else None
+        if target is None or decoration(target, self.evaluator).enqueues:
+            return None
+        return target
 
     # -- evidence makers ---------------------------------------------------------------------
     def _library(self, name: str, where, site: _CallSite) -> List[Evidence]:
@@ -415,6 +502,20 @@ class Analyser:
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
+
+
+def _compose(outer: str, inner: str) -> str:
+    """Where code runs when code running at `outer` runs it at `inner`."""
+    return PROCESS if PROCESS in (outer, inner) else THREAD if THREAD in (outer, inner) else CALL
+
+
+def _in_context(evidence: List[Evidence], where: str) -> List[Evidence]:
+    """Off the event loop a blocking call blocks nothing but its thread; in another process,
+    CPU-bound work no longer holds this process's GIL."""
+    if where == CALL:
+        return evidence
+    dropped = ("blocking", "cpu") if where == PROCESS else ("blocking",)
+    return [e for e in evidence if e.kind not in dropped]
 
 
 def _label(scope: FunctionScope) -> str:

@@ -9,7 +9,7 @@ visible). `add_task` on anything else — rich progress bars, job queues — is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -234,8 +234,13 @@ def _calls_in(func: FunctionScope) -> List[cst.Call]:
 
 
 def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator, depth: int,
-                    chain: Tuple[str, ...]):
-    """Sites created by a helper that receives a BackgroundTasks and registers tasks on it."""
+                    chain: Tuple[str, ...], known: FrozenSet[str] = frozenset()):
+    """Sites created by a helper that receives a BackgroundTasks and registers tasks on it.
+
+    `known` are the names of `scope` already proven to hold the BackgroundTasks by the outer
+    levels of a chain of helpers (an unannotated parameter of a helper cannot prove it). A site
+    whose callable is chosen inside a helper that proves its own parameter is reported when
+    that helper's module is linted, not again at every caller of the chain."""
     if depth >= _MAX_FORWARD_DEPTH:
         return
     func = callee.func if isinstance(callee, Bound) else callee
@@ -245,7 +250,8 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
         return
     mapping = bind_arguments(helper, call.args, skip_self=isinstance(callee, Bound))
     bg_params = {name for name, arg in mapping.items()
-                 if is_background_tasks(evaluator.expr(arg.value, scope))}
+                 if (isinstance(arg.value, cst.Name) and arg.value.value in known)
+                 or is_background_tasks(evaluator.expr(arg.value, scope))}
     if not bg_params:
         return
     line, _ = helper.module.position(helper.node, helper)
@@ -275,16 +281,22 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
                                helper=label, helper_chain=chain + (label,))
         elif depth + 1 < _MAX_FORWARD_DEPTH:
             inner_callee = evaluator.expr(inner.func, helper)
-            if isinstance(inner_callee, (Func, Bound)) and any(
-                    isinstance(a.value, cst.Name) and a.value.value in bg_params for a in inner.args):
-                for site in forwarded_sites(inner, helper, inner_callee, evaluator, depth + 1,
-                                            chain + (label,)):
-                    if site.callable_scope is helper and isinstance(site.callable_expr, cst.Name) \
-                            and site.callable_expr.value in mapping:
-                        site.callable_expr = mapping[site.callable_expr.value].value
-                        site.callable_scope = scope
-                    site.call, site.scope = call, scope
-                    yield site
+            passed = {a.value.value for a in inner.args
+                      if isinstance(a.value, cst.Name) and a.value.value in bg_params}
+            if not isinstance(inner_callee, (Func, Bound)) or not passed:
+                continue
+            # the helper's own module reports the sites it can prove itself
+            proven_there = any(is_background_tasks(evaluator.name(name, helper)) for name in passed)
+            for site in forwarded_sites(inner, helper, inner_callee, evaluator, depth + 1,
+                                        chain + (label,), frozenset(bg_params)):
+                if site.callable_scope is helper and isinstance(site.callable_expr, cst.Name) \
+                        and site.callable_expr.value in mapping:
+                    site.callable_expr = mapping[site.callable_expr.value].value
+                    site.callable_scope = scope
+                elif proven_there:
+                    continue
+                site.call, site.scope = call, scope
+                yield site
 
 
 def _forwarded_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> Optional[Tuple[cst.Arg, ...]]:

@@ -96,3 +96,4 @@ class TaskFacts:
     tags: frozenset = frozenset()  # pragma tags on the task's own def
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)
+    in_process: Optional[str] = None  # "a Celery task": a queue's task object, called here directly

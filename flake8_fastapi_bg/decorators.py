@@ -1,0 +1,375 @@
+"""What really runs: decorators that replace a function, task-queue objects, callable forwarders.
+
+Three ways the code that runs is not the plain body of the function a site or a call names:
+
+* A project decorator returns a nested wrapper that calls the function it was given
+  (`@retry(times=3)` is a factory returning such a decorator). The wrapper runs first: its
+  loops and sleeps are evidence, its asyncness decides whether the task runs on the event loop,
+  and it may hand the function to a thread (`await asyncio.to_thread(func, ...)`).
+* A task-queue decorator (`@celery_app.task`, `@dramatiq.actor`, `@broker.task`) makes a task
+  object; calling that object runs the body in this process, not on the queue. Calling a huey
+  task enqueues it.
+* A forwarder is a project function that runs a callable it receives: directly
+  (`func(*args)`), in a thread (`loop.run_in_executor(None, func, *args)`,
+  `asyncio.to_thread(func)`), in a process, or through another forwarder. The callable the
+  caller passes is what runs.
+
+Everything is computed from the syntax and the evaluator, once per function, and anything not
+plain (a wrapper that does not visibly call the function, a decorator class) reads as unknown:
+the function is then analysed as written, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Dict, List, Optional, Tuple
+
+import libcst as cst
+
+from .collect import bind_arguments
+from .scopes import FunctionScope, Scope, own_nodes
+from .values import Bound, CallResult, Cls, Evaluator, Ext, Func, Inst, PartialV, Value
+
+# Calling the object these decorators make runs the function body in the calling process
+# (Celery `Task.__call__`, Dramatiq `Actor.__call__`, Taskiq `AsyncTaskiqDecoratedTask.__call__`,
+# RQ's `@job` leaves the function callable as it is). Their `__call__` is a plain def: Starlette
+# runs the object in the thread pool, so an `async def` body only makes a coroutine that is
+# never awaited, and never runs.
+IN_PROCESS_QUEUE_DECORATORS: Tuple[Tuple[str, str], ...] = (
+    ("celery.shared_task", "a Celery task"),
+    ("celery.*.shared_task", "a Celery task"),
+    ("celery.*.task", "a Celery task"),
+    ("dramatiq.actor", "a Dramatiq actor"),
+    ("dramatiq.*.actor", "a Dramatiq actor"),
+    ("taskiq*.task", "a Taskiq task"),
+    ("rq.job", "an RQ job"),
+    ("rq.decorators.job", "an RQ job"),
+)
+# Calling a huey task enqueues it (`TaskWrapper.__call__`): the work leaves the process.
+ENQUEUE_ON_CALL_DECORATORS: Tuple[str, ...] = ("huey.*task",)
+# Retry decorators that call the function again after a wait. Only an unbounded one (no stop
+# condition) is evidence by itself: a few bounded retries of a short call are still short.
+RETRY_DECORATORS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    # qualname: (keywords that make it wait, keywords that bound it); () waits: always waits
+    "tenacity.retry": (("wait",), ("stop",)),
+    "backoff.on_exception": ((), ("max_tries", "max_time")),
+    "backoff.on_predicate": ((), ("max_tries", "max_time")),
+}
+
+_MAX_FORWARD = 3  # forwarders followed through other forwarders
+THREAD, PROCESS, CALL = "thread", "process", "call"
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """A project decorator's wrapper that replaces a function."""
+
+    scope: FunctionScope  # the nested def that runs instead of the function
+    decorator: str  # "retry", shown in evidence chains as "@retry"
+    how: str  # how the wrapper runs the function: CALL, THREAD or PROCESS
+
+
+@dataclass
+class Decoration:
+    """What a function's decorators make of it."""
+
+    wrappers: List[Wrapper] = field(default_factory=list)  # outermost first
+    queue: Optional[str] = None  # "a Celery task": calling the object runs the body here
+    enqueues: bool = False  # calling the object enqueues the work (huey)
+    retries: List[Tuple[str, cst.CSTNode]] = field(default_factory=list)  # (qualname, decorator)
+
+    @property
+    def context(self) -> str:
+        """Where the function's own body runs relative to its outermost wrapper."""
+        hows = {w.how for w in self.wrappers}
+        return PROCESS if PROCESS in hows else THREAD if THREAD in hows else CALL
+
+
+def function_of(value: Value, evaluator: Evaluator) -> Optional[FunctionScope]:
+    """The project `def` that runs when `value` is called (functions, methods, `__call__`)."""
+    if isinstance(value, PartialV):
+        return function_of(value.inner, evaluator)
+    if isinstance(value, Bound):
+        value = value.func
+    if isinstance(value, Inst):
+        call = evaluator.attribute(value, "__call__")
+        value = call.func if isinstance(call, Bound) else call
+    if isinstance(value, Cls):
+        init = evaluator.attribute(value, "__init__")
+        value = init.func if isinstance(init, Bound) else init
+    if isinstance(value, Func) and isinstance(value.scope.node, cst.FunctionDef):
+        return value.scope
+    return None
+
+
+# -- decorators -----------------------------------------------------------------------------
+def decoration(scope: FunctionScope, evaluator: Evaluator) -> Decoration:
+    cached = scope.__dict__.get("_decoration")
+    if cached is not None:
+        return cached
+    scope.__dict__["_decoration"] = Decoration()  # a decorator decorating itself reads as plain
+    result = _decoration(scope, evaluator)
+    scope.__dict__["_decoration"] = result
+    return result
+
+
+def _decoration(scope: FunctionScope, evaluator: Evaluator) -> Decoration:
+    node = scope.node
+    found = Decoration()
+    if not isinstance(node, cst.FunctionDef) or not node.decorators or scope.parent is None:
+        return found
+    for decorator in node.decorators:  # outermost first, as written
+        expr = decorator.decorator
+        name = library_name(expr.func if isinstance(expr, cst.Call) else expr, scope.parent, evaluator)
+        if name is not None:
+            if any(fnmatchcase(name, p) for p in ENQUEUE_ON_CALL_DECORATORS):
+                found.enqueues = True
+            queue = next((what for p, what in IN_PROCESS_QUEUE_DECORATORS if fnmatchcase(name, p)), None)
+            if queue is not None and found.queue is None:
+                found.queue = queue
+            retry = RETRY_DECORATORS.get(name)
+            if retry is not None and _unbounded_retry(expr, *retry):
+                found.retries.append((name, expr))
+            continue
+        wrapper = _project_wrapper(expr, scope.parent, evaluator)
+        if wrapper is not None:
+            found.wrappers.append(wrapper)
+    return found
+
+
+def library_name(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluator) -> Optional[str]:
+    """The qualified name of a library decorator. `broker.with_result_backend(...).task`: a
+    builder method of a library object (`with_*`) is taken to return the same kind of object."""
+    value = evaluator.expr(expr, scope)
+    if isinstance(value, Ext):
+        return value.qualname
+    if isinstance(expr, cst.Attribute):
+        base = evaluator.expr(expr.value, scope)
+        if isinstance(base, CallResult) and isinstance(base.callee, Ext):
+            owner, _, method = base.callee.qualname.rpartition(".")
+            if method.startswith("with_") and owner:
+                return f"{owner}.{expr.attr.value}"
+    return None
+
+
+def _unbounded_retry(expr: cst.BaseExpression, waits: Tuple[str, ...], bounds: Tuple[str, ...]) -> bool:
+    keywords = {a.keyword.value for a in expr.args if a.keyword is not None} if isinstance(expr, cst.Call) \
+        else set()
+    if isinstance(expr, cst.Call) and any(a.star for a in expr.args):
+        return False
+    return (not waits or bool(keywords & set(waits))) and not keywords & set(bounds)
+
+
+def _project_wrapper(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluator) -> Optional[Wrapper]:
+    """`@deco` or `@factory(...)`: the nested wrapper that replaces the function, or None."""
+    if isinstance(expr, cst.Call):
+        factory = function_of(evaluator.expr(expr.func, scope), evaluator)
+        if factory is None or factory.is_async or factory.enclosing_class() is not None:
+            return None
+        deco = _returned_def(factory)
+    else:
+        deco = function_of(evaluator.expr(expr, scope), evaluator)
+        factory = deco
+    if deco is None or deco.is_async or deco.self_name is not None:
+        return None
+    params = list(deco.params().posonly_params) + list(deco.params().params)
+    if not params:
+        return None
+    wrapper = _returned_def(deco)
+    if wrapper is None:
+        return None
+    how = runs_param(wrapper, params[0].name.value, deco, evaluator, 0)
+    if how is None:
+        return None
+    assert factory is not None
+    return Wrapper(wrapper, factory.name, how)
+
+
+def _returned_def(func: FunctionScope) -> Optional[FunctionScope]:
+    """The def nested in `func` that one of its `return` statements gives back by name."""
+    node = func.node
+    if not isinstance(node, cst.FunctionDef):
+        return None
+    for ret in own_nodes(node, cst.Return):
+        value = ret.value
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Call):
+            value = value.args[0].value if value.args else None  # `return wraps(func)(wrapper)`
+        if not isinstance(value, cst.Name):
+            continue
+        found = func.lookup(value.value)
+        if found is not None and found[1] is func and found[0].kind == "def":
+            inner = func.child(found[0].node)
+            if isinstance(inner, FunctionScope):
+                return inner
+    return None
+
+
+# -- forwarders -----------------------------------------------------------------------------
+def forwarded_params(scope: FunctionScope, evaluator: Evaluator, depth: int = 0) -> Dict[str, str]:
+    """Parameters of `scope` holding a callable that it runs, and how: CALL, THREAD, PROCESS."""
+    cached = scope.__dict__.get("_forwards")
+    if cached is not None:
+        return cached
+    if depth > _MAX_FORWARD or not isinstance(scope.node, cst.FunctionDef):
+        return {}
+    scope.__dict__["_forwards"] = {}  # recursion through itself: nothing more is known
+    found: Dict[str, str] = {}
+    names = {p.name.value for p in scope.all_params()} - {scope.self_name}
+    used = _names_in_calls(scope) & names
+    for name in sorted(used):
+        how = runs_param(scope, name, scope, evaluator, depth)
+        if how is not None:
+            found[name] = how
+    scope.__dict__["_forwards"] = found
+    return found
+
+
+def _names_in_calls(scope: FunctionScope) -> set:
+    """Plain names called, or passed to a call, in the function's own body: a cheap test before
+    any evaluation."""
+    names = set()
+    for call in _calls(scope):
+        for expr in [call.func] + [a.value for a in call.args]:
+            if isinstance(expr, cst.Call) and expr.args:
+                expr = expr.args[0].value
+            if isinstance(expr, cst.Name):
+                names.add(expr.value)
+    return names
+
+
+def _calls(scope: FunctionScope) -> List[cst.Call]:
+    cached = scope.__dict__.get("_own_calls")
+    if cached is None:
+        cached = own_nodes(scope.node, cst.Call)  # type: ignore[arg-type]
+        scope.__dict__["_own_calls"] = cached
+    return cached
+
+
+def _waited(scope: FunctionScope) -> set:
+    """Ids of calls whose result the function waits for: awaited, or returned to its caller."""
+    cached = scope.__dict__.get("_waited")
+    if cached is None:
+        cached = {id(a.expression) for a in own_nodes(scope.node, cst.Await)}  # type: ignore[arg-type]
+        cached |= {id(r.value) for r in own_nodes(scope.node, cst.Return)}  # type: ignore[arg-type]
+        scope.__dict__["_waited"] = cached
+    return cached
+
+
+def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator: Evaluator,
+               depth: int) -> Optional[str]:
+    """How `body` runs the callable held by parameter `param` of `owner` (`body` itself or the
+    function it is nested in): CALL, THREAD, PROCESS, or None when it does not visibly run it
+    and wait for it."""
+    if not isinstance(body.node, cst.FunctionDef):
+        return None
+    hows = []
+    for call in _calls(body):
+        if _is_param(call.func, param, body, owner):
+            return CALL
+        if not any(_is_param(a.value, param, body, owner) for a in call.args):
+            continue
+        how = _hands_param(call, param, body, owner, evaluator, depth)
+        if how is not None:
+            hows.append(how)
+    return hows[0] if hows else None
+
+
+def _is_param(expr: cst.BaseExpression, param: str, body: FunctionScope, owner: FunctionScope) -> bool:
+    if isinstance(expr, cst.Call) and expr.args and _is_partial_name(expr.func):
+        expr = expr.args[0].value  # `partial(func, x)`
+    if not isinstance(expr, cst.Name) or expr.value != param:
+        return False
+    found = body.lookup(param)
+    return found is not None and found[0].kind == "param" and found[1] is owner
+
+
+def _is_partial_name(expr: cst.BaseExpression) -> bool:
+    return (isinstance(expr, cst.Name) and expr.value == "partial") or \
+        (isinstance(expr, cst.Attribute) and expr.attr.value == "partial")
+
+
+def _hands_param(call: cst.Call, param: str, body: FunctionScope, owner: FunctionScope,
+                 evaluator: Evaluator, depth: int) -> Optional[str]:
+    """`call` hands the parameter's callable to a thread or process pool and waits for it, or
+    passes it to a forwarder."""
+    callee = evaluator.expr(call.func, body)
+    if isinstance(callee, Ext):
+        offload = evaluator.kb.offload(callee.qualname)
+        if offload is None or offload.kind not in (THREAD, PROCESS) or id(call) not in _waited(body):
+            return None
+        handed = handed_argument(call, offload)
+        return offload.kind if handed is not None and _is_param(handed, param, body, owner) else None
+    target = function_of(callee, evaluator)
+    if target is None or target is body:
+        return None
+    forwards = forwarded_params(target, evaluator, depth + 1)
+    if not forwards:
+        return None
+    for name, arg in bind_arguments(target, call.args, skip_self=_skips_self(callee)).items():
+        if name in forwards and _is_param(arg.value, param, body, owner):
+            return forwards[name]
+    return None
+
+
+def _skips_self(callee: Value) -> bool:
+    """Calling `callee` passes the instance implicitly (a bound method, `__call__`, `__init__`)."""
+    return isinstance(callee, (Bound, Inst, Cls))
+
+
+def waits_for(call: cst.Call, scope: FunctionScope) -> bool:
+    return id(call) in _waited(scope)
+
+
+def handed_argument(call: cst.Call, offload) -> Optional[cst.BaseExpression]:
+    """The callable argument of a library offload call (`to_thread(func, ...)`)."""
+    if offload.callable_kw:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == offload.callable_kw:
+                return arg.value
+    if offload.callable_arg < 0:
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in positional[:offload.callable_arg + 1]):
+        return None
+    if len(positional) > offload.callable_arg:
+        return positional[offload.callable_arg].value
+    return None
+
+
+def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator
+                        ) -> List[Tuple[FunctionScope, str]]:
+    """The project functions a call to a forwarder makes run, with how they run."""
+    target = function_of(callee, evaluator)
+    if target is None:
+        return []
+    forwards = forwarded_params(target, evaluator)
+    if not forwards:
+        return []
+    found = []
+    for name, arg in bind_arguments(target, call.args, skip_self=_skips_self(callee)).items():
+        if name in forwards:
+            handed = function_of(evaluator.expr(arg.value, scope), evaluator)
+            if handed is not None:
+                found.append((handed, forwards[name]))
+    return found
+
+
+def task_forwarded(func: FunctionScope, args, scope: Scope, evaluator: Evaluator,
+                   callee: Value) -> List[Tuple[FunctionScope, str]]:
+    """`add_task(run_async, heavy, x)`: the callables the task's own arguments make it run."""
+    forwards = forwarded_params(func, evaluator)
+    if not forwards or args is None:
+        return []
+    found = []
+    for name, arg in bind_arguments(func, args, skip_self=_skips_self(callee)).items():
+        if name in forwards:
+            handed = function_of(evaluator.expr(arg.value, scope), evaluator)
+            if handed is not None:
+                found.append((handed, forwards[name]))
+    return found
+
+
+__all__ = ["CALL", "Decoration", "PROCESS", "THREAD", "Wrapper", "decoration", "forwarded_callables",
+           "forwarded_params", "function_of", "handed_argument", "library_name", "runs_param",
+           "task_forwarded", "waits_for"]
