@@ -420,8 +420,8 @@ class Analyser:
         summary.wrappers = [(w.scope, f"@{w.decorator}") for w in decorated.wrappers]
         summary.context = decorated.context
         for name, node in decorated.retries:
-            summary.evidence.append(Evidence("long", name, "retries with waits and no stop condition",
-                                             NodeWhere(scope.module, node, scope)))
+            summary.evidence.append(Evidence("long", f"@{name}", "retries with waits and no stop condition",
+                                             NodeWhere(scope.module, node, scope), is_call=False))
 
     def _handed(self, scope: FunctionScope, summary: Summary, site: "_CallSite", offload: Offload) -> None:
         """`await asyncio.to_thread(f, x)`, `await loop.run_in_executor(None, f)`: f runs, in a
@@ -515,7 +515,7 @@ def _in_context(evidence: List[Evidence], where: str) -> List[Evidence]:
     if where == CALL:
         return evidence
     dropped = ("blocking", "cpu") if where == PROCESS else ("blocking",)
-    return [e for e in evidence if e.kind not in dropped]
+    return [replace(e, off_loop=True) for e in evidence if e.kind not in dropped]
 
 
 def _label(scope: FunctionScope) -> str:

@@ -69,6 +69,7 @@ class Evidence:
     where: Where
     awaited: bool = False
     on_loop: bool = False  # the call runs on the event loop (reached from an async task)
+    off_loop: bool = False  # the call runs in a thread or process the task hands it to and waits for
     seconds: Optional[float] = None  # for sleeps: the duration when it is a literal
     chain: Tuple[str, ...] = ()  # project functions followed to get here
     is_call: bool = True  # `subject` is something the task calls (else: the task itself)

@@ -49,7 +49,7 @@ def check_cpu_heavy(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "cpu")
     if evidence is None:
         return None
-    if facts.is_async:
+    if facts.is_async and not evidence.off_loop:
         impact = "as an async task it blocks the event loop"
     else:
         impact = "it holds one of the 40 worker threads and the GIL"
