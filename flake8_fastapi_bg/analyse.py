@@ -290,6 +290,7 @@ class Summary:
     delay: List[Evidence] = field(default_factory=list)  # when this function is the task
     not_delay: List[Evidence] = field(default_factory=list)  # the same sleeps, when reached
     callees: List[FunctionScope] = field(default_factory=list)
+    looped: List[FunctionScope] = field(default_factory=list)  # callees called in a `while` loop
     identity: List[Evidence] = field(default_factory=list)  # pragmas, globs, name
     # functions run in a thread or process and waited for, or run by a project forwarder:
     # (function, THREAD | PROCESS | CALL)
@@ -320,63 +321,78 @@ class Analyser:
         if func is None:
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope, task)
+        evidence = self.reach(func.scope, task, _receiver(value))
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
         return facts
 
-    def reach(self, root: FunctionScope, task: Optional[ResolvedTask] = None) -> List[Evidence]:
+    def reach(self, root: FunctionScope, task: Optional[ResolvedTask] = None,
+              receiver: Optional[Inst] = None) -> List[Evidence]:
         """Evidence of `root` and of the project functions it runs, breadth first, each
         function once, at most `max_depth` calls away: the functions it calls, the wrappers of
         their project decorators, the functions they hand to a thread or a process and wait
-        for, and, for a task, the functions the site's arguments make it run."""
+        for, and, for a task, the functions the site's arguments make it run. `receiver`, the
+        instance a method task is bound to, says what `self` holds in the task itself (its
+        constructor's arguments)."""
         if task is not None and not task.runs_body:
             return []
-        first = self.summary(root)
+        first = self.summary(root, receiver)
         found = [replace(e, is_call=False) for e in first.identity] + \
             _in_context(first.delay + first.evidence, first.context)
         seen = {root}
-        # (function, chain to it, where its caller runs: CALL, THREAD or PROCESS)
-        level: List[Tuple[FunctionScope, Tuple[str, ...], str]] = [(root, (), CALL)]
-        pending = [(scope, (), (_label(scope),), how) for scope, how in (task.handed if task else ())]
+        # (function, calls followed to reach it, where its caller runs: CALL, THREAD or
+        # PROCESS, whether it runs inside a caller's `while` loop)
+        level: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = [(root, (), CALL, False)]
+        pending = [(scope, (), (_label(scope),), how, False) for scope, how in (task.handed if task else ())]
         for _ in range(self.settings.max_depth):
-            following: List[Tuple[FunctionScope, Tuple[str, ...], str]] = []
-            for scope, chain, outer in level:
-                pending.extend(self._runs(scope, chain, outer))
-            for callee, chain, path, where in pending:
+            following: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = []
+            for scope, chain, outer, looped in level:
+                caller = self.summary(scope, receiver if scope is root else None)
+                pending.extend(self._runs(caller, chain, outer, looped))
+            for callee, chain, path, where, in_loop in pending:
                 if callee in seen:
                     continue
                 seen.add(callee)
                 inner = self.summary(callee)
+                evidence = _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context))
                 found.extend(_rechain(e, chain) for e in inner.identity)
-                found.extend(_rechain(e, path) for e in
-                             _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context)))
-                following.append((callee, path, where))
+                found.extend(_rechain(e, path) for e in evidence)
+                if in_loop:  # remote calls repeated stay long-running in a thread
+                    found.extend(_rechain(e, path) for e in _in_context(
+                        _repeated(inner.evidence), _compose(where, inner.context)))
+                following.append((callee, path, where, in_loop))
             pending = []
             level = following
             if not level:
                 break
         return found
 
-    def _runs(self, scope: FunctionScope, chain: Tuple[str, ...], outer: str):
-        """What running `scope` runs next: (function, chain, path, where its caller runs)."""
-        summary = self.summary(scope)
+    @staticmethod
+    def _runs(summary: Summary, chain: Tuple[str, ...], outer: str, looped: bool):
+        """What running a function runs next: (function, chain to the caller, path, where its
+        caller runs, whether in a `while` loop)."""
         body = _compose(outer, summary.context)
         for wrapper, label in summary.wrappers:  # around the body, where the caller runs it
-            yield wrapper, chain, chain + (label,), outer
+            yield wrapper, chain, chain + (label,), outer, looped
         for callee in summary.callees:
-            yield callee, chain, chain + (_label(callee),), body
+            yield callee, chain, chain + (_label(callee),), body, looped or callee in summary.looped
         for target, how in summary.handed:
-            yield target, chain, chain + (_label(target),), _compose(body, how)
+            yield target, chain, chain + (_label(target),), _compose(body, how), \
+                looped or target in summary.looped
 
     # -- one function ------------------------------------------------------------------------
-    def summary(self, scope: FunctionScope) -> Summary:
+    def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
         cache = scope.__dict__.setdefault("_summaries", {})
-        key = id(self.kb)
+        key = (id(self.kb), id(receiver))
         if key not in cache:
-            cache[key] = (self.kb, self._summarise(scope))  # keep kb alive: ids stay unique
-        return cache[key][1]
+            if receiver is None:
+                summary = self._summarise(scope)
+            else:
+                with self.evaluator.receiving(scope, receiver):
+                    summary = self._summarise(scope)
+            cache[key] = (self.kb, receiver, summary)  # keep kb and receiver alive: ids stay unique
+        return cache[key][2]
 
     def _summarise(self, scope: FunctionScope) -> Summary:
         summary = Summary(identity=self._identity(scope))
@@ -407,10 +423,15 @@ class Analyser:
             target = self._project_target(callee)
             if target is not None and target is not scope and target not in summary.callees:
                 summary.callees.append(target)
+            in_while = any(isinstance(loop, cst.While) for loop in site.loops)
+            if target is not None and in_while and target not in summary.looped:
+                summary.looped.append(target)
             if target is not None:
                 for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
                     if handed is not scope and (handed, how) not in summary.handed:
                         summary.handed.append((handed, how))
+                    if in_while and handed not in summary.looped:
+                        summary.looped.append(handed)
         return summary
 
     def _decorated(self, scope: FunctionScope, summary: Summary) -> None:
@@ -498,7 +519,7 @@ class Analyser:
     def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
         """A remote call repeated by a `while` loop: paging or polling a remote service."""
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
-        if match is None or match.reason in ("blocking sleep", "file I/O"):
+        if match is None or match.reason in _NOT_REMOTE:
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
@@ -516,6 +537,23 @@ def _in_context(evidence: List[Evidence], where: str) -> List[Evidence]:
         return evidence
     dropped = ("blocking", "cpu") if where == PROCESS else ("blocking",)
     return [replace(e, off_loop=True) for e in evidence if e.kind not in dropped]
+
+
+def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
+    """Remote calls of a function that a caller runs in a `while` loop: paging or draining a
+    remote service, as `Analyser._loop_call` finds for calls made in the loop itself."""
+    return [replace(e, kind="long", reason=f"{e.reason} repeated in a while loop")
+            for e in evidence if e.kind == "blocking" and e.reason not in _NOT_REMOTE]
+
+
+_NOT_REMOTE = ("blocking sleep", "file I/O")
+
+
+def _receiver(value: Value) -> Optional[Inst]:
+    """The instance a bound method task runs on, when its construction is known."""
+    if isinstance(value, Bound) and isinstance(value.owner, Inst) and value.owner.made is not None:
+        return value.owner
+    return None
 
 
 def _label(scope: FunctionScope) -> str:
