@@ -48,6 +48,7 @@ class ResolvedTask:
     # `add_task(run_async, heavy, x)`: project functions the task runs because the site passes
     # them to a parameter the task runs (directly, in a thread, in a process)
     handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
+    handed_only: bool = False  # the task itself is reported elsewhere: judge only `handed`
 
     @property
     def func(self) -> Optional[Func]:
@@ -124,8 +125,11 @@ def resolve(site: TaskSite, evaluator: Evaluator) -> ResolvedTask:
     func = task.func
     if func is not None:
         task.decoration = decoration(func.scope, evaluator)
-        if task.offload is None:
+        if task.offload is None and site.passed is not None and site.passed_scope is not None:
+            task.handed = task_forwarded(func.scope, site.passed, site.passed_scope, evaluator, task.value)
+        elif task.offload is None:
             task.handed = task_forwarded(func.scope, task.args, site.scope, evaluator, task.value)
+    task.handed_only = site.passed_only
     return task
 
 
@@ -344,6 +348,8 @@ class Analyser:
         # (function, calls followed to reach it, where its caller runs: CALL, THREAD or
         # PROCESS, whether it runs inside a caller's `while` loop)
         level: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = [(root, (), CALL, False)]
+        if task is not None and task.handed_only:  # the task's own work is reported elsewhere
+            found, level = [], []
         pending = [(scope, (), (_label(scope),), how, False) for scope, how in (task.handed if task else ())]
         for _ in range(self.settings.max_depth):
             following: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = []
