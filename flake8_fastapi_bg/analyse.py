@@ -362,7 +362,10 @@ class Analyser:
                 seen.add(callee)
                 inner = self.summary(callee)
                 evidence = _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context))
-                found.extend(_rechain(e, chain) for e in inner.identity)
+                # A name says little about work done far from the task: name evidence
+                # counts for the task and the functions it calls itself.
+                found.extend(_rechain(e, chain) for e in inner.identity
+                             if e.strength < _NAME_STRENGTH or not chain)
                 found.extend(_rechain(e, path) for e in evidence)
                 if in_loop:  # remote calls repeated stay long-running in a thread
                     found.extend(_rechain(e, path) for e in _in_context(
@@ -553,6 +556,7 @@ def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
 
 
 _NOT_REMOTE = ("blocking sleep", "file I/O")
+_NAME_STRENGTH = 2  # `Evidence.strength` of evidence that is only a function's name
 
 
 def _receiver(value: Value) -> Optional[Inst]:

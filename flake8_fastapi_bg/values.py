@@ -97,6 +97,17 @@ class CallResult(Value):
 
 
 @dataclass(frozen=True, eq=False)
+class Provider(Value):
+    """A dependency-injection provider (`providers.Singleton(Service, client=...)` of the
+    `dependency_injector` library): calling it, or injecting `Provide[Container.x]`, gives
+    what it provides."""
+
+    kind: str  # the provider class's name: "Singleton", "Factory", "Resource", "Object", ...
+    call: cst.Call
+    scope: "Scope" = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
 class AppState(Value):
     """`app.state` of the FastAPI/Starlette application (also `request.app.state`): what the
     project assigns to its attributes at startup is what tasks find there."""
@@ -122,6 +133,8 @@ OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional", "typing.U
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends",
                      "fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"})
 PARTIAL = frozenset({"functools.partial"})
+DI_PROVIDERS = "dependency_injector.providers."
+DI_PROVIDE = frozenset({"dependency_injector.wiring.Provide", "dependency_injector.wiring.Provider"})
 TYPE_OF = frozenset({"builtins.type", "typing.Type", "typing_extensions.Type"})
 # Iterator-like return annotations of a `yield` dependency or context manager: the first
 # argument is what it yields.
@@ -192,6 +205,14 @@ class Evaluator:
         that says something (`img = img.convert(...)` after `with Image.open(p) as img`; a
         `try: import a except ImportError: a = None`; `client = None` before `client = X()`)."""
         value: Value = UNKNOWN
+        # A bare declaration states the type for every assignment (`if TYPE_CHECKING: app:
+        # ForgeApp` beside `app = Proxy()`), as a type checker reads it.
+        for binding in bindings:
+            if binding.kind == "annotated" and binding.annotation is not None:
+                declared = self.annotation(binding.annotation, where)
+                if isinstance(declared, (Inst, Cls)) or isinstance(declared, ExtInstance) \
+                        and not declared.type.startswith(("builtins.", "typing.")):
+                    return declared
         for binding in reversed(bindings):
             value = self.binding(binding, where, name)
             if _is_known(value):
@@ -259,12 +280,17 @@ class Evaluator:
             cls = where.enclosing_class()
             if cls is not None:
                 return Cls(cls) if where.is_classmethod() else Inst(cls)
+        annotated: Value = UNKNOWN
         if binding.annotation is not None:
-            value = self.annotation(binding.annotation, where)
-            if _is_known(value) and not _is_vague_type(value):
-                return value
+            annotated = self.annotation(binding.annotation, where)
+            if _is_known(annotated) and not _is_vague_type(annotated) and (
+                    binding.value is None or not isinstance(annotated, Inst)):
+                return annotated
         if binding.value is not None:
             depends = self._depends(binding.value, where)  # `tasks=Depends(get_tasks)`
+            if isinstance(annotated, Inst) and not (isinstance(depends, Inst) and depends.made is not None
+                                                    and depends.cls is annotated.cls):
+                return annotated  # `svc: Service = Depends(...)`: the construction adds nothing
             if not isinstance(depends, Unknown):
                 return depends
             # A default stands for what callers usually pass: `handler: type = OpenAIHandler`.
@@ -354,7 +380,10 @@ class Evaluator:
             return UNKNOWN
         if not expr.args:
             return UNKNOWN
-        return self._depends_on(self.expr(expr.args[0].value, scope))
+        argument = expr.args[0].value
+        if isinstance(argument, cst.Subscript):  # `Depends(Provide[Container.service])`
+            return self.expr(argument, scope)
+        return self._depends_on(self.expr(argument, scope))
 
     def returns(self, func: Func) -> Value:
         """What calling a project function gives back, from its annotation or its `return`."""
@@ -428,6 +457,12 @@ class Evaluator:
             return self.awaited(inner)
         if isinstance(node, cst.Lambda):
             return Func(scope.child(node))  # type: ignore[arg-type]
+        if isinstance(node, cst.Subscript):  # `Provide[Container.service]`
+            if ext_name(self.expr(node.value, scope)) in DI_PROVIDE and len(node.slice) == 1 \
+                    and isinstance(node.slice[0].slice, cst.Index):
+                provider = self.expr(node.slice[0].slice.value, scope)
+                return self.provided(provider) if isinstance(provider, Provider) else UNKNOWN
+            return UNKNOWN
         if isinstance(node, cst.BooleanOperation):  # `client or OpenAI()`
             left = self.expr(node.left, scope)
             return left if _is_known(left) else self.expr(node.right, scope)
@@ -516,12 +551,17 @@ class Evaluator:
                 return UNKNOWN  # `*args`/`**kwargs`: which argument lands where is not known
             if arg.keyword is not None:
                 if arg.keyword.value == expr.value:
-                    return self.expr(arg.value, scope)
+                    return self._argument(arg.value, scope)
                 continue
             if index < len(positional) and positional[index] == expr.value:
-                return self.expr(arg.value, scope)
+                return self._argument(arg.value, scope)
             index += 1
         return UNKNOWN
+
+    def _argument(self, expr: cst.BaseExpression, scope: Scope) -> Value:
+        value = self.expr(expr, scope)
+        # A provider passed to another provider: the container injects what it provides.
+        return self.provided(value) if isinstance(value, Provider) else value
 
     def _is_property(self, method: Func) -> bool:
         node = method.scope.func
@@ -562,10 +602,14 @@ class Evaluator:
     def call_value(self, callee: Value, node: cst.Call, scope: Scope) -> Value:
         if isinstance(callee, Cls):
             return Inst(callee.scope, (node, scope))
+        if isinstance(callee, Provider):
+            return self.provided(callee)
         if isinstance(callee, Ext):
             name = callee.qualname
             if name in PARTIAL and node.args:
                 return PartialV(self.expr(node.args[0].value, scope), node)
+            if name.startswith(DI_PROVIDERS) and node.args and "." not in name[len(DI_PROVIDERS):]:
+                return Provider(name[len(DI_PROVIDERS):], node, scope)
             returned = self.kb.returns(name)
             if returned:
                 return ExtInstance(returned)
@@ -586,6 +630,25 @@ class Evaluator:
             if isinstance(call, (Func, Bound)):
                 return self.call_value(call, node, scope)
         return CallResult(callee, node) if not isinstance(callee, Unknown) else UNKNOWN
+
+    def provided(self, provider: Provider) -> Value:
+        """What a provider gives: the object itself (`Object`), what a `Resource` function
+        yields or returns, a class's instance built with the provider's other arguments, what
+        a function returns."""
+        call, scope = provider.call, provider.scope
+        first = self.expr(call.args[0].value, scope)
+        if provider.kind == "Object":
+            return first
+        if isinstance(first, Cls):
+            return Inst(first.scope, (call.with_changes(args=call.args[1:]), scope))
+        if isinstance(first, Func):
+            node = first.scope.func
+            if isinstance(node, cst.FunctionDef) and _is_generator(node):
+                return self.yields(first)
+            return self.returns(first)
+        if isinstance(first, Ext):
+            return self.call_value(first, call.with_changes(args=call.args[1:]), scope)
+        return UNKNOWN
 
     def _entered(self, expr: cst.BaseExpression, scope: Scope) -> Value:
         """The value `with X as v` binds: what a project `@contextmanager` yields, what a
@@ -817,6 +880,6 @@ def dotted_or(value: Value) -> str:
 
 __all__ = [
     "Value", "Unknown", "UNKNOWN", "Ext", "ExtInstance", "ModuleV", "Func", "Cls", "Inst", "Bound",
-    "PartialV", "CallResult", "Coroutine", "Evaluator", "is_background_tasks", "ext_name",
+    "PartialV", "CallResult", "Coroutine", "Provider", "Evaluator", "is_background_tasks", "ext_name",
     "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
 ]
