@@ -132,7 +132,7 @@ def _decoration(scope: FunctionScope, evaluator: Evaluator) -> Decoration:
             if retry is not None and _unbounded_retry(expr, *retry):
                 found.retries.append((name, expr))
             continue
-        wrapper = _project_wrapper(expr, scope.parent, evaluator)
+        wrapper = _project_wrapper(expr, scope.parent, evaluator, scope.is_async)
         if wrapper is not None:
             found.wrappers.append(wrapper)
     return found
@@ -161,13 +161,17 @@ def _unbounded_retry(expr: cst.BaseExpression, waits: Tuple[str, ...], bounds: T
     return (not waits or bool(keywords & set(waits))) and not keywords & set(bounds)
 
 
-def _project_wrapper(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluator) -> Optional[Wrapper]:
-    """`@deco` or `@factory(...)`: the nested wrapper that replaces the function, or None."""
+def _project_wrapper(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluator,
+                     is_async: bool) -> Optional[Wrapper]:
+    """`@deco` or `@factory(...)`: the nested wrapper that replaces the function, or None.
+    A decorator returning a sync or an async wrapper, as the function is, is taken to pick the
+    one that matches it (`if iscoroutinefunction(func): return async_wrapper`)."""
     if isinstance(expr, cst.Call):
         factory = function_of(evaluator.expr(expr.func, scope), evaluator)
         if factory is None or factory.is_async or factory.enclosing_class() is not None:
             return None
-        deco = _returned_def(factory)
+        decorators = _returned_defs(factory)
+        deco = decorators[0] if len(decorators) == 1 else None
     else:
         deco = function_of(evaluator.expr(expr, scope), evaluator)
         factory = deco
@@ -176,9 +180,12 @@ def _project_wrapper(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluato
     params = list(deco.params().posonly_params) + list(deco.params().params)
     if not params:
         return None
-    wrapper = _returned_def(deco)
-    if wrapper is None:
+    wrappers = _returned_defs(deco)
+    if len({w.is_async for w in wrappers}) > 1:
+        wrappers = [w for w in wrappers if w.is_async == is_async]
+    if len(wrappers) != 1:
         return None
+    wrapper = wrappers[0]
     how = runs_param(wrapper, params[0].name.value, deco, evaluator, 0)
     if how is None:
         return None
@@ -186,23 +193,24 @@ def _project_wrapper(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluato
     return Wrapper(wrapper, factory.name, how)
 
 
-def _returned_def(func: FunctionScope) -> Optional[FunctionScope]:
-    """The def nested in `func` that one of its `return` statements gives back by name."""
+def _returned_defs(func: FunctionScope) -> List[FunctionScope]:
+    """The defs nested in `func` that its `return` statements give back by name, each once."""
     node = func.node
+    found: List[FunctionScope] = []
     if not isinstance(node, cst.FunctionDef):
-        return None
+        return found
     for ret in own_nodes(node, cst.Return):
         value = ret.value
         if isinstance(value, cst.Call) and isinstance(value.func, cst.Call):
             value = value.args[0].value if value.args else None  # `return wraps(func)(wrapper)`
         if not isinstance(value, cst.Name):
             continue
-        found = func.lookup(value.value)
-        if found is not None and found[1] is func and found[0].kind == "def":
-            inner = func.child(found[0].node)
-            if isinstance(inner, FunctionScope):
-                return inner
-    return None
+        bound = func.lookup(value.value)
+        if bound is not None and bound[1] is func and bound[0].kind == "def":
+            inner = func.child(bound[0].node)
+            if isinstance(inner, FunctionScope) and inner not in found:
+                found.append(inner)
+    return found
 
 
 # -- forwarders -----------------------------------------------------------------------------
