@@ -241,6 +241,8 @@ def _names_in_calls(scope: FunctionScope) -> set:
         for expr in [call.func] + [a.value for a in call.args]:
             if isinstance(expr, cst.Call) and expr.args:
                 expr = expr.args[0].value
+            elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call):
+                expr = expr.body.func
             if isinstance(expr, cst.Name):
                 names.add(expr.value)
     return names
@@ -284,8 +286,12 @@ def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator:
 
 
 def _is_param(expr: cst.BaseExpression, param: str, body: FunctionScope, owner: FunctionScope) -> bool:
+    """`expr` is the parameter's callable: `func`, `partial(func, x)`, `lambda: func(x)`."""
     if isinstance(expr, cst.Call) and expr.args and _is_partial_name(expr.func):
         expr = expr.args[0].value  # `partial(func, x)`
+    elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call) \
+            and param not in {p.name.value for p in expr.params.params}:
+        expr = expr.body.func  # `lambda: func(db, size)`
     if not isinstance(expr, cst.Name) or expr.value != param:
         return False
     found = body.lookup(param)
