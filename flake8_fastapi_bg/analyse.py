@@ -2,8 +2,11 @@
 
 Starting from the resolved callable, walk its body, evaluate every call, match library calls
 against the knowledge base, measure sleeps, notice polling loops, and follow calls into project
-code up to `max_depth` levels (cycle-safe). Work handed to a pool or a queue is offloaded: the
-walk does not look inside it.
+code up to `max_depth` levels (cycle-safe), through the wrappers of project decorators and the
+callables that forwarders run (see `decorators`). Work handed to a queue or a scheduler, or to a
+pool without waiting for it, is offloaded: the walk does not look inside it. Work handed to a
+thread or a process and waited for is followed, judged where it runs (a blocking call in a
+thread does not block the loop; CPU work in another process does not hold this one's GIL).
 """
 
 from __future__ import annotations
