@@ -88,6 +88,10 @@ class Decoration:
 
 def function_of(value: Value, evaluator: Evaluator) -> Optional[FunctionScope]:
     """The project `def` that runs when `value` is called (functions, methods, `__call__`)."""
+    options = getattr(value, "options", None)  # a value that may be one of several
+    if options is not None:
+        found = [f for f in (function_of(o, evaluator) for o in options) if f is not None]
+        return found[0] if len(set(found)) == 1 else None
     if isinstance(value, PartialV):
         return function_of(value.inner, evaluator)
     if isinstance(value, Bound):
