@@ -59,6 +59,16 @@ RETRY_DECORATORS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
 
 _MAX_FORWARD = 3  # forwarders followed through other forwarders
 THREAD, PROCESS, CALL = "thread", "process", "call"
+# Called directly and handed to a thread: `await func()` if it is a coroutine function, else
+# `await run_in_threadpool(func)`. An async callable runs on the loop, a sync one in a thread.
+BY_KIND = "by-kind"
+
+
+def how_for(how: str, target: FunctionScope) -> str:
+    """How a forwarder runs `target`, once it is known which callable it is."""
+    if how == BY_KIND:
+        return CALL if target.is_async else THREAD
+    return how
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ class Wrapper:
 
     scope: FunctionScope  # the nested def that runs instead of the function
     decorator: str  # "retry", shown in evidence chains as "@retry"
-    how: str  # how the wrapper runs the function: CALL, THREAD or PROCESS
+    how: str  # how the wrapper runs the function: CALL, THREAD or PROCESS (BY_KIND resolved)
 
 
 @dataclass
@@ -194,7 +204,8 @@ def _project_wrapper(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluato
     if how is None:
         return None
     assert factory is not None
-    return Wrapper(wrapper, factory.name, how)
+    return Wrapper(wrapper, factory.name, CALL if how == BY_KIND and is_async else
+                   THREAD if how == BY_KIND else how)
 
 
 def _returned_defs(func: FunctionScope) -> List[FunctionScope]:
@@ -280,12 +291,15 @@ def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator:
     hows = []
     for call in _calls(body):
         if _is_param(call.func, param, body, owner):
-            return CALL
+            hows.append(CALL)
+            continue
         if not any(_is_param(a.value, param, body, owner) for a in call.args):
             continue
         how = _hands_param(call, param, body, owner, evaluator, depth)
         if how is not None:
             hows.append(how)
+    if CALL in hows and (THREAD in hows or BY_KIND in hows):
+        return BY_KIND  # dispatched on the callable's kind
     return hows[0] if hows else None
 
 
@@ -369,7 +383,7 @@ def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, evaluator: 
         if name in forwards:
             handed = function_of(evaluator.expr(arg.value, scope), evaluator)
             if handed is not None:
-                found.append((handed, forwards[name]))
+                found.append((handed, how_for(forwards[name], handed)))
     return found
 
 
@@ -384,10 +398,11 @@ def task_forwarded(func: FunctionScope, args, scope: Scope, evaluator: Evaluator
         if name in forwards:
             handed = function_of(evaluator.expr(arg.value, scope), evaluator)
             if handed is not None:
-                found.append((handed, forwards[name]))
+                found.append((handed, how_for(forwards[name], handed)))
     return found
 
 
-__all__ = ["CALL", "Decoration", "PROCESS", "THREAD", "Wrapper", "decoration", "forwarded_callables",
-           "forwarded_params", "function_of", "handed_argument", "library_name", "runs_param",
+__all__ = ["BY_KIND", "CALL", "Decoration", "PROCESS", "THREAD", "Wrapper", "decoration",
+           "forwarded_callables",
+           "forwarded_params", "function_of", "handed_argument", "how_for", "library_name", "runs_param",
            "task_forwarded", "waits_for"]
