@@ -347,7 +347,9 @@ class Analyser:
         first = self.summary(root, receiver)
         found = [replace(e, is_call=False) for e in first.identity] + \
             _in_context(first.delay + first.evidence, first.context)
-        seen = {root}
+        # each function once per place it runs: reached in a thread first and on the loop
+        # later, its blocking calls still count
+        seen = {(root, CALL)}
         # (function, calls followed to reach it, where its caller runs: CALL, THREAD or
         # PROCESS, whether it runs inside a caller's `while` loop)
         level: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = [(root, (), CALL, False)]
@@ -360,9 +362,9 @@ class Analyser:
                 caller = self.summary(scope, receiver if scope is root else None)
                 pending.extend(self._runs(caller, chain, outer, looped))
             for callee, chain, path, where, in_loop in pending:
-                if callee in seen:
+                if (callee, where) in seen or (callee, CALL) in seen:
                     continue
-                seen.add(callee)
+                seen.add((callee, where))
                 inner = self.summary(callee)
                 evidence = _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context))
                 # A name says little about work done far from the task: name evidence
