@@ -424,7 +424,7 @@ class Analyser:
                 offload = self.kb.offload(name)
                 if offload is not None:
                     quiet_so_far = False
-                    self._handed(scope, summary, site, offload)
+                    self._handed(scope, summary, site, offload, name)
                     continue
                 if name in SLEEPS:
                     self._sleep(summary, site, name, where, quiet_so_far)
@@ -458,11 +458,12 @@ class Analyser:
             summary.evidence.append(Evidence("long", f"@{name}", "retries with waits and no stop condition",
                                              NodeWhere(scope.module, node, scope), is_call=False))
 
-    def _handed(self, scope: FunctionScope, summary: Summary, site: "_CallSite", offload: Offload) -> None:
+    def _handed(self, scope: FunctionScope, summary: Summary, site: "_CallSite", offload: Offload,
+                offload_name: str) -> None:
         """`await asyncio.to_thread(f, x)`, `await loop.run_in_executor(None, f)`: f runs, in a
         thread or a process, and the function waits for it. Queues and schedulers, and pools
         whose result is not waited for here, keep their work away from the task."""
-        if offload.kind not in (THREAD, PROCESS) or not waits_for(site.node, scope):
+        if offload.kind not in (THREAD, PROCESS) or not waits_for(site.node, scope, offload_name):
             return
         handed = handed_argument(site.node, offload)
         if handed is None:

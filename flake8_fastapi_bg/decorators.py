@@ -271,14 +271,50 @@ def _calls(scope: FunctionScope) -> List[cst.Call]:
     return cached
 
 
-def _waited(scope: FunctionScope) -> set:
-    """Ids of calls whose result the function waits for: awaited, or returned to its caller."""
+# Offloads whose result is an awaitable: returned to the caller, it is awaited there.
+_AWAITABLE_OFFLOADS = ("asyncio.", "anyio.", "starlette.", "fastapi.", "asgiref.", "asyncer.")
+
+
+def _waited(scope: FunctionScope) -> Dict[int, str]:
+    """Calls whose result the function waits for, by id: "await"ed, "return"ed to the caller,
+    or submitted to a "pool" the function waits for (`pool.submit(f).result()`, a pool used in
+    a `with` block or shut down, which waits for what it runs)."""
     cached = scope.__dict__.get("_waited")
     if cached is None:
-        cached = {id(a.expression) for a in own_nodes(scope.node, cst.Await)}  # type: ignore[arg-type]
-        cached |= {id(r.value) for r in own_nodes(scope.node, cst.Return)}  # type: ignore[arg-type]
+        node = scope.node
+        cached = {id(r.value): "return" for r in own_nodes(node, cst.Return)}  # type: ignore
+        cached.update({id(a.expression): "await" for a in own_nodes(node, cst.Await)})  # type: ignore
+        pools = {item.asname.name.value for w in own_nodes(node, cst.With)  # type: ignore[arg-type]
+                 for item in w.items
+                 if item.asname is not None and isinstance(item.asname.name, cst.Name)}
+        calls = _calls(scope)
+        for call in calls:
+            func = call.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                    and func.attr.value == "shutdown" \
+                    and not any(_is_false(a) for a in call.args if a.keyword is not None
+                                and a.keyword.value == "wait"):
+                pools.add(func.value.value)
+        for call in calls:
+            func = call.func
+            if not isinstance(func, cst.Attribute):
+                continue
+            if func.attr.value == "result" and isinstance(func.value, cst.Call):
+                cached[id(func.value)] = "pool"  # `pool.submit(f).result()`
+            elif isinstance(func.value, cst.Name) and func.value.value in pools:
+                cached.setdefault(id(call), "pool")
         scope.__dict__["_waited"] = cached
     return cached
+
+
+def _is_false(arg: cst.Arg) -> bool:
+    return isinstance(arg.value, cst.Name) and arg.value.value == "False"
+
+
+def waits_for(call: cst.Call, scope: FunctionScope, qualname: str) -> bool:
+    """The function waits for what the offload `call` (of library function `qualname`) runs."""
+    how = _waited(scope).get(id(call))
+    return how in ("await", "pool") or (how == "return" and qualname.startswith(_AWAITABLE_OFFLOADS))
 
 
 def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator: Evaluator,
@@ -328,7 +364,8 @@ def _hands_param(call: cst.Call, param: str, body: FunctionScope, owner: Functio
     callee = evaluator.expr(call.func, body)
     if isinstance(callee, Ext):
         offload = evaluator.kb.offload(callee.qualname)
-        if offload is None or offload.kind not in (THREAD, PROCESS) or id(call) not in _waited(body):
+        if offload is None or offload.kind not in (THREAD, PROCESS) \
+                or not waits_for(call, body, callee.qualname):
             return None
         handed = handed_argument(call, offload)
         return offload.kind if handed is not None and _is_param(handed, param, body, owner) else None
@@ -347,10 +384,6 @@ def _hands_param(call: cst.Call, param: str, body: FunctionScope, owner: Functio
 def _skips_self(callee: Value) -> bool:
     """Calling `callee` passes the instance implicitly (a bound method, `__call__`, `__init__`)."""
     return isinstance(callee, (Bound, Inst, Cls))
-
-
-def waits_for(call: cst.Call, scope: FunctionScope) -> bool:
-    return id(call) in _waited(scope)
 
 
 def handed_argument(call: cst.Call, offload) -> Optional[cst.BaseExpression]:
