@@ -43,7 +43,6 @@ IN_PROCESS_QUEUE_DECORATORS: Tuple[Tuple[str, str], ...] = (
     ("dramatiq.actor", "a Dramatiq actor"),
     ("dramatiq.*.actor", "a Dramatiq actor"),
     ("taskiq*.task", "a Taskiq task"),
-    ("rq.job", "an RQ job"),
     ("rq.decorators.job", "an RQ job"),
 )
 # Calling a huey task enqueues it (`TaskWrapper.__call__`): the work leaves the process.
