@@ -104,15 +104,21 @@ def function_of(value: Value, evaluator: Evaluator) -> Optional[FunctionScope]:
     if isinstance(value, PartialV):
         return function_of(value.inner, evaluator)
     if isinstance(value, Bound):
-        value = value.func
+        return _def_of(value.func)
     if isinstance(value, Inst):
-        call = evaluator.attribute(value, "__call__")
-        value = call.func if isinstance(call, Bound) else call
+        return _def_of(_unbound(evaluator.attribute(value, "__call__")))
     if isinstance(value, Cls):
-        init = evaluator.attribute(value, "__init__")
-        value = init.func if isinstance(init, Bound) else init
-    if isinstance(value, Func) and isinstance(value.scope.node, cst.FunctionDef):
-        return value.scope
+        return _def_of(_unbound(evaluator.attribute(value, "__init__")))
+    return _def_of(value)
+
+
+def _unbound(method: Value) -> Value:
+    return method.func if isinstance(method, Bound) else method
+
+
+def _def_of(func: Value) -> Optional[FunctionScope]:
+    if isinstance(func, Func) and isinstance(func.scope.node, cst.FunctionDef):
+        return func.scope
     return None
 
 
