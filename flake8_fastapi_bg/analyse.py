@@ -26,7 +26,7 @@ from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
-                     PartialV, Value, display_name)
+                     PartialV, Value, display_name, options)
 
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 LONG_SLEEP_SECONDS = 30.0
@@ -416,37 +416,41 @@ class Analyser:
             callee = self.evaluator.expr(site.node.func, scope)
             if _is_logging(site.node, callee):
                 continue
-            if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
-                callee = Ext(f"{callee.type}.__call__")
-            if isinstance(callee, Ext):
-                name = callee.qualname
-                where = NodeWhere(scope.module, site.node, scope)
-                offload = self.kb.offload(name)
-                if offload is not None:
-                    quiet_so_far = False
-                    self._handed(scope, summary, site, offload, name)
-                    continue
-                if name in SLEEPS:
-                    self._sleep(summary, site, name, where, quiet_so_far)
-                elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
-                    summary.evidence.extend(self._loop_call(name, where, site))
-                summary.evidence.extend(self._library(name, where, site))
-                quiet_so_far = False
-                continue
-            quiet_so_far = False
-            target = self._project_target(callee)
-            if target is not None and target is not scope and target not in summary.callees:
-                summary.callees.append(target)
-            in_while = any(isinstance(loop, cst.While) for loop in site.loops)
-            if target is not None and in_while and target not in summary.looped:
-                summary.looped.append(target)
-            if target is not None:
-                for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
-                    if handed is not scope and (handed, how) not in summary.handed:
-                        summary.handed.append((handed, how))
-                    if in_while and handed not in summary.looped:
-                        summary.looped.append(handed)
+            for option in options(callee):  # a factory's several results: any may run
+                quiet_so_far = self._call(summary, scope, site, option, quiet_so_far)
         return summary
+
+    def _call(self, summary: Summary, scope: FunctionScope, site: _CallSite, callee: Value,
+              quiet_so_far: bool) -> bool:
+        """Record what one call of `scope` does; False once the function did something."""
+        if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
+            callee = Ext(f"{callee.type}.__call__")
+        if isinstance(callee, Ext):
+            name = callee.qualname
+            where = NodeWhere(scope.module, site.node, scope)
+            offload = self.kb.offload(name)
+            if offload is not None:
+                self._handed(scope, summary, site, offload, name)
+                return False
+            if name in SLEEPS:
+                self._sleep(summary, site, name, where, quiet_so_far)
+            elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
+                summary.evidence.extend(self._loop_call(name, where, site))
+            summary.evidence.extend(self._library(name, where, site))
+            return False
+        target = self._project_target(callee)
+        if target is not None and target is not scope and target not in summary.callees:
+            summary.callees.append(target)
+        in_while = any(isinstance(loop, cst.While) for loop in site.loops)
+        if target is not None and in_while and target not in summary.looped:
+            summary.looped.append(target)
+        if target is not None:
+            for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
+                if handed is not scope and (handed, how) not in summary.handed:
+                    summary.handed.append((handed, how))
+                if in_while and handed not in summary.looped:
+                    summary.looped.append(handed)
+        return False
 
     def _decorated(self, scope: FunctionScope, summary: Summary) -> None:
         """What the function's decorators add: the wrappers that run around its body, where

@@ -97,6 +97,44 @@ class CallResult(Value):
 
 
 @dataclass(frozen=True, eq=False)
+class OneOf(Value):
+    """What a factory with several `return`s may give back: each option may be what runs
+    (`return dummy_handler` for one configuration, the real handler for the others)."""
+
+    options: Tuple[Value, ...]
+
+
+_MAX_OPTIONS = 4
+
+
+def one_of(values) -> Value:
+    """The union of `values` that say something; one value stands for itself."""
+    options: list = []
+    for value in values:
+        for option in value.options if isinstance(value, OneOf) else (value,):
+            if _is_known(option) and not any(_same(option, o) for o in options):
+                options.append(option)
+    if not options:
+        return UNKNOWN
+    return options[0] if len(options) == 1 else OneOf(tuple(options[:_MAX_OPTIONS]))
+
+
+def _same(a: Value, b: Value) -> bool:
+    if isinstance(a, Func) and isinstance(b, Func):
+        return a.scope is b.scope
+    if isinstance(a, (Ext, ExtInstance)) and type(a) is type(b):
+        return a == b
+    if isinstance(a, Inst) and isinstance(b, Inst):
+        return a.cls is b.cls
+    return a is b
+
+
+def options(value: Value) -> Tuple[Value, ...]:
+    """The values `value` may be: its options for a union, else itself."""
+    return value.options if isinstance(value, OneOf) else (value,)
+
+
+@dataclass(frozen=True, eq=False)
 class Provider(Value):
     """A dependency-injection provider (`providers.Singleton(Service, client=...)` of the
     `dependency_injector` library): calling it, or injecting `Provide[Container.x]`, gives
@@ -168,6 +206,10 @@ class Evaluator:
     _active: Dict[Tuple[int, int], bool] = field(default_factory=dict)
     _members: Dict[Tuple[str, str], Tuple[object, "Value"]] = field(default_factory=dict)
     _receivers: Dict[int, "Inst"] = field(default_factory=dict)  # method scope -> its `self`
+    # `_first_known`: while a binding of (scope, name) is evaluated, how many of the name's
+    # bindings the name may mean; and the answers, by (scope, name, that count).
+    _limits: Dict[Tuple[int, str], int] = field(default_factory=dict)
+    _names: Dict[Tuple[int, str, int], "Value"] = field(default_factory=dict)
 
     @contextmanager
     def receiving(self, method: FunctionScope, receiver: "Inst") -> Iterator[None]:
@@ -203,7 +245,25 @@ class Evaluator:
     def _first_known(self, bindings, where: Scope, name: str) -> Value:
         """What a name bound by several statements holds: flow-insensitively, the last binding
         that says something (`img = img.convert(...)` after `with Image.open(p) as img`; a
-        `try: import a except ImportError: a = None`; `client = None` before `client = X()`)."""
+        `try: import a except ImportError: a = None`; `client = None` before `client = X()`).
+
+        While binding k is evaluated, the name means one of the bindings before it
+        (`q = q.where(...)` repeated twenty times is a chain, not a search of every order), and
+        each answer is kept: the cost stays quadratic in the bindings of one name at worst."""
+        if len(bindings) < 2:
+            return self._known_of(bindings, where, name)
+        key = (id(where), name)
+        limit = self._limits.get(key, len(bindings))
+        memo = (id(where), name, limit)
+        cached = self._names.get(memo) if not self._receivers else None
+        if cached is not None:
+            return cached
+        value = self._known_of(bindings[:limit], where, name)
+        if not self._receivers:
+            self._names[memo] = value
+        return value
+
+    def _known_of(self, bindings, where: Scope, name: str) -> Value:
         value: Value = UNKNOWN
         # A bare declaration states the type for every assignment (`if TYPE_CHECKING: app:
         # ForgeApp` beside `app = Proxy()`), as a type checker reads it.
@@ -213,10 +273,19 @@ class Evaluator:
                 if isinstance(declared, (Inst, Cls)) or isinstance(declared, ExtInstance) \
                         and not declared.type.startswith(("builtins.", "typing.")):
                     return declared
-        for binding in reversed(bindings):
-            value = self.binding(binding, where, name)
-            if _is_known(value):
-                return value
+        key = (id(where), name)
+        outer = self._limits.get(key)
+        try:
+            for index in range(len(bindings) - 1, -1, -1):
+                self._limits[key] = index
+                value = self.binding(bindings[index], where, name)
+                if _is_known(value):
+                    return value
+        finally:
+            if outer is None:
+                self._limits.pop(key, None)
+            else:
+                self._limits[key] = outer
         return value
 
     def _from_stars(self, scope: Scope, name: str, after: int, depth: int) -> Optional[Value]:
@@ -288,8 +357,7 @@ class Evaluator:
                 return annotated
         if binding.value is not None:
             depends = self._depends(binding.value, where)  # `tasks=Depends(get_tasks)`
-            if isinstance(annotated, Inst) and not (isinstance(depends, Inst) and depends.made is not None
-                                                    and depends.cls is annotated.cls):
+            if isinstance(annotated, Inst) and not self._more_specific(depends, annotated):
                 return annotated  # `svc: Service = Depends(...)`: the construction adds nothing
             if not isinstance(depends, Unknown):
                 return depends
@@ -393,13 +461,31 @@ class Evaluator:
         if node.returns is not None:
             value = self.annotation(node.returns.annotation, func.scope.parent or func.scope)
             if isinstance(value, Inst):
-                # `-> Service` with `return Service(client)`: the construction says more.
-                built = self._first_of(_return_values(node), func.scope)
-                if isinstance(built, Inst) and built.made is not None and built.cls is value.cls:
+                # `-> Service` with `return Service(client)`: the construction says more;
+                # `-> HandlerProtocol` with `return handler`: the function returned says more.
+                built = self._all_of(_return_values(node), func.scope)
+                if any(self._more_specific(b, value)
+                       or isinstance(b, (Func, Bound)) and self._is_interface(value.cls)
+                       for b in options(built)):
                     return built
             if _is_known(value):
                 return value
-        return self._first_of(_return_values(node), func.scope)
+        return self._all_of(_return_values(node), func.scope)
+
+    def _all_of(self, expressions, scope: Scope) -> Value:
+        """The union of what `expressions` evaluate to (the first few that say something)."""
+        found = []
+        for expression in expressions:
+            value = self._guarded(expression, scope, lambda e=expression: self.expr(e, scope))
+            if _is_known(value):
+                found.append(value)
+                if len(found) >= _MAX_OPTIONS:
+                    break
+        return one_of(found)
+
+    def _is_interface(self, cls: ClassScope) -> bool:
+        """A `typing.Protocol` or an ABC: its methods say what to call, not what runs."""
+        return any(base in _INTERFACE_BASES for base in self.external_bases(cls))
 
     def yields(self, func: Func) -> Value:
         """What a generator (a `yield` dependency, a `@contextmanager`) yields to its user."""
@@ -472,6 +558,8 @@ class Evaluator:
         return UNKNOWN
 
     def awaited(self, value: Value) -> Value:
+        if isinstance(value, OneOf):
+            return one_of(self.awaited(option) for option in value.options)
         if isinstance(value, Coroutine):
             target = value.func
             if isinstance(target, Bound):
@@ -480,6 +568,8 @@ class Evaluator:
         return value
 
     def attribute(self, base: Value, attr: str) -> Value:
+        if isinstance(base, OneOf):
+            return one_of(self.attribute(option, attr) for option in base.options)
         if attr == "state" and _is_application(base):
             return APP_STATE
         if isinstance(base, AppState):
@@ -492,10 +582,6 @@ class Evaluator:
             return Ext(f"{base.type}.{attr}")
         if isinstance(base, (Inst, Cls)):
             return self._member(base, attr)
-        if isinstance(base, CallResult) and isinstance(base.callee, Ext):
-            # What a library call returns stays in that library: `get_embeddings(...).embed`
-            # is `pkg.get_embeddings().embed`, which the package's patterns still match.
-            return Ext(f"{base.callee.qualname}().{attr}")
         return UNKNOWN
 
     def _member(self, owner: Union[Inst, Cls], attr: str) -> Value:
@@ -513,25 +599,46 @@ class Evaluator:
                     if method.scope.is_classmethod():
                         return Bound(method, Cls(klass))
                     return Bound(method, owner) if isinstance(owner, Inst) else method
+                if isinstance(owner, Inst) and all(b.kind == "annotated" for b in bindings):
+                    # `minifier: ABCMinifier` declared, `self.minifier = PillowMinifier()` set:
+                    # what the methods assign is the more specific.
+                    assigned = self._instance_value(klass, owner, attr)
+                    if isinstance(assigned, (Inst, ExtInstance, Func, Bound, OneOf)):
+                        return assigned
                 value = self._first_known(bindings, klass, attr)
                 if _is_known(value) or not isinstance(owner, Inst):
                     return value
             if isinstance(owner, Inst):
                 # `self.x = ...` in any method, the constructor's parameters included; a class
                 # annotation without a value (`client: OpenAI | None = None`) came first.
-                assigned = klass.instance_attr(attr)
-                if assigned:
-                    for binding, method in reversed(assigned):
-                        value = self.binding(binding, method, attr)
-                        if not _is_known(value) and owner.made is not None:
-                            value = self._from_constructor(binding.value, method, owner.made)
-                        if _is_known(value):
-                            return value
-                    return UNKNOWN
-                if bindings:
-                    return UNKNOWN
+                value = self._instance_value(klass, owner, attr)
+                if value is not None or bindings:
+                    return value or UNKNOWN
         for base in self.external_bases(cls):
             return Ext(f"{base}.{attr}")
+        return UNKNOWN
+
+    def _more_specific(self, value: Value, declared: Inst) -> bool:
+        """`value` (what a dependency gives) says more than the parameter's declared class:
+        an instance of a subclass (an interface's implementation), or one whose construction
+        is known."""
+        if not isinstance(value, Inst):
+            return False
+        if value.cls is declared.cls:
+            return value.made is not None
+        return any(klass is declared.cls for klass in self.mro(value.cls))
+
+    def _instance_value(self, klass: ClassScope, owner: Inst, attr: str) -> Optional[Value]:
+        """What the methods of `klass` assign to `self.<attr>` (None: none assigns it)."""
+        assigned = klass.instance_attr(attr)
+        if not assigned:
+            return None
+        for binding, method in reversed(assigned):
+            value = self.binding(binding, method, attr)
+            if not _is_known(value) and owner.made is not None:
+                value = self._from_constructor(binding.value, method, owner.made)
+            if _is_known(value):
+                return value
         return UNKNOWN
 
     def _from_constructor(self, expr: Optional[cst.BaseExpression], method: FunctionScope,
@@ -600,6 +707,8 @@ class Evaluator:
         return self.call_value(callee, node, scope)
 
     def call_value(self, callee: Value, node: cst.Call, scope: Scope) -> Value:
+        if isinstance(callee, OneOf):
+            return one_of(self.call_value(option, node, scope) for option in callee.options)
         if isinstance(callee, Cls):
             return Inst(callee.scope, (node, scope))
         if isinstance(callee, Provider):
@@ -775,6 +884,8 @@ def _is_none(value: Value) -> bool:
     return name in ("builtins.None", "None")
 
 
+_INTERFACE_BASES = frozenset({"typing.Protocol", "typing_extensions.Protocol", "abc.ABC"})
+
 APPLICATIONS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI",
                           "starlette.applications.Starlette"})
 CONNECTIONS = frozenset({"fastapi.Request", "fastapi.WebSocket", "fastapi.requests.Request",
@@ -818,7 +929,7 @@ def _is_known(value: Value) -> bool:
 # Annotations that say nothing about the object: a parameter annotated so is judged by its default.
 _VAGUE_TYPES = frozenset({
     "builtins.type", "builtins.object", "builtins.callable", "typing.Any", "typing.Callable",
-    "typing_extensions.Any", "collections.abc.Callable", "typing.Type",
+    "typing_extensions.Any", "collections.abc.Callable", "typing.Type", "functools.partial",
 })
 
 
@@ -880,6 +991,6 @@ def dotted_or(value: Value) -> str:
 
 __all__ = [
     "Value", "Unknown", "UNKNOWN", "Ext", "ExtInstance", "ModuleV", "Func", "Cls", "Inst", "Bound",
-    "PartialV", "CallResult", "Coroutine", "Provider", "Evaluator", "is_background_tasks", "ext_name",
-    "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
+    "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator",
+    "is_background_tasks", "ext_name", "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
 ]
