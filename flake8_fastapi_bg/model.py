@@ -69,6 +69,7 @@ class Evidence:
     where: Where
     awaited: bool = False
     on_loop: bool = False  # the call runs on the event loop (reached from an async task)
+    off_loop: bool = False  # the call runs in a thread or process the task hands it to and waits for
     seconds: Optional[float] = None  # for sleeps: the duration when it is a literal
     chain: Tuple[str, ...] = ()  # project functions followed to get here
     is_call: bool = True  # `subject` is something the task calls (else: the task itself)
@@ -96,3 +97,4 @@ class TaskFacts:
     tags: frozenset = frozenset()  # pragma tags on the task's own def
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)
+    in_process: Optional[str] = None  # "a Celery task": a queue's task object, called here directly

@@ -32,6 +32,13 @@ def strongest(evidence: Iterable[Evidence], kind: str, **conditions) -> Optional
     return min(candidates, key=lambda e: (e.strength, len(e.chain)))
 
 
+def _task(facts: TaskFacts) -> str:
+    """`background task 'ingest'`, saying where a queue's task object really runs."""
+    where = f" ({facts.in_process} called directly runs in this process, not on the queue)" \
+        if facts.in_process else ""
+    return f"background task '{facts.name}'{where}"
+
+
 def _is_light(facts: TaskFacts, settings: Settings) -> bool:
     return "light" in facts.tags or _matches(facts.qualname, settings.light)
 
@@ -52,11 +59,11 @@ def check_cpu_heavy(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "cpu")
     if evidence is None or _subsumed(facts, evidence, settings):
         return None
-    if facts.is_async:
+    if facts.is_async and not evidence.off_loop:
         impact = "as an async task it blocks the event loop"
     else:
         impact = "it holds one of the 40 worker threads and the GIL"
-    return (f"background task '{facts.name}' is CPU-heavy: {evidence.describe()}; {impact} — "
+    return (f"{_task(facts)} is CPU-heavy: {evidence.describe()}; {impact} — "
             f"run it in a process pool (anyio.to_process.run_sync, ProcessPoolExecutor) or {QUEUES}")
 
 
@@ -77,7 +84,7 @@ def check_long_running(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "long")
     if evidence is None:
         return None
-    return f"background task '{facts.name}' is long-running: {evidence.describe()}; move it to {QUEUES}"
+    return f"{_task(facts)} is long-running: {evidence.describe()}; move it to {QUEUES}"
 
 
 def check_critical(facts: TaskFacts, settings: Settings) -> Optional[str]:
@@ -86,7 +93,7 @@ def check_critical(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "critical")
     if evidence is None:
         return None
-    return (f"background task '{facts.name}' must not be lost: {evidence.describe()}; "
+    return (f"{_task(facts)} must not be lost: {evidence.describe()}; "
             f"BackgroundTasks has no retries and loses work on restart — "
             f"use a durable queue with retries (Celery, Arq, RQ, Dramatiq, Taskiq)")
 
@@ -95,7 +102,7 @@ def check_delayed(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "delay")
     if evidence is None:
         return None
-    return (f"background task '{facts.name}' is a delayed job: {evidence.describe()}; "
+    return (f"{_task(facts)} is a delayed job: {evidence.describe()}; "
             f"use a scheduler (APScheduler) or a queue with ETA/countdown")
 
 
