@@ -325,6 +325,10 @@ class Analyser:
                           in_process=task.in_process)
         if isinstance(value, Ext):
             facts.library_callable = value.qualname
+            # The task is a library function: it is judged by the knowledge base, as a call
+            # at the site (`add_task(stripe.Refund.create, ...)`, `add_task(agent.ainvoke, ...)`).
+            facts.evidence = [e for category in ("cpu", "long", "critical")
+                              for e in self._library_task(category, value.qualname, where)]
         if func is None:
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
@@ -475,6 +479,10 @@ class Analyser:
         target = function_of(self.evaluator.expr(handed, scope), self.evaluator)
         if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
             summary.handed.append((target, offload.kind))
+
+    def _library_task(self, category: str, name: str, where) -> List[Evidence]:
+        match = self.kb.match(category, name)
+        return [Evidence(category, name, match.reason, where)] if match is not None else []
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
