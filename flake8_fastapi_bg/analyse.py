@@ -275,13 +275,49 @@ class Analyser:
         if isinstance(value, Ext):
             facts.library_callable = value.qualname
         if func is None:
+            if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
+                facts.evidence = self._context(site, value.qualname.rsplit(".", 1)[-1], None)
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
         evidence = self.reach(func.scope)
+        if self.kb.read_name(func.scope.name):
+            # A read (`fetch_credential_item`) is not critical because of its callees' names.
+            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == 2)]
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
+        if not any(e.kind == "critical" for e in facts.evidence):
+            facts.evidence.extend(self._context(site, func.scope.name, func.scope))
         return facts
+
+    # -- FBG104 from context -----------------------------------------------------------------
+    def _context(self, site: TaskSite, task_name: str,
+                 task_scope: Optional[FunctionScope]) -> List[Evidence]:
+        """Critical evidence from where and how a task is scheduled, not from what it calls:
+        the name of the route or helper that schedules it (`forgot_password`), or a string it
+        is given (`subject="Reset your password"`) or writes in its own body. A task whose own
+        name is an observer (`log_...`, `notify_...`) or a read stays what its name says."""
+        if not task_name or task_name == "<lambda>" or self.kb.observer_name(task_name) \
+                or self.kb.read_name(task_name):
+            return []
+        for label, name, where in _scheduling_functions(site):
+            reason = self.kb.critical_context(name)
+            if reason:
+                return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,
+                                 is_call=False, strength=3)]  # type: ignore[arg-type]
+        for subject, text, node, scope in _site_strings(site):
+            reason = self.kb.critical_text(text)
+            if reason:
+                return [Evidence("critical", subject, reason, NodeWhere(scope.module, node, scope),
+                                 is_call=False, strength=3)]
+        if task_scope is not None:
+            for _, text, node, _ in _body_strings(task_scope):
+                reason = self.kb.critical_text(text)
+                if reason:
+                    return [Evidence("critical", f"its string {_shorten(text)!r}", reason,
+                                     NodeWhere(task_scope.module, node, task_scope),
+                                     is_call=False, strength=3)]
+        return []
 
     def reach(self, root: FunctionScope) -> List[Evidence]:
         """Evidence of `root` and of the project functions it calls, breadth first, each
@@ -332,7 +368,7 @@ class Analyser:
                     continue
                 if name in SLEEPS:
                     self._sleep(summary, site, name, where, quiet_so_far)
-                elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
+                elif site.loops:
                     summary.evidence.extend(self._loop_call(name, where, site))
                 summary.evidence.extend(self._library(name, where, site))
                 quiet_so_far = False
@@ -409,12 +445,149 @@ class Analyser:
             summary.evidence.extend(long_sleep)
 
     def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
-        """A remote call repeated by a `while` loop: paging or polling a remote service."""
+        """A remote call repeated by a loop: paging or polling a remote service (any blocking
+        or long call in a `while` loop), or a call that is long only when repeated ([repeated]:
+        embedding chunk by chunk, paging an exchange's history) in any loop."""
+        repeated = self.kb.match("repeated", name)
+        if repeated is not None:
+            return [Evidence("long", name, f"{repeated.reason} repeated in a loop", where,
+                             awaited=site.awaited)]
+        if not any(isinstance(loop, cst.While) for loop in site.loops):
+            return []
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
         if match is None or match.reason in ("blocking sleep", "file I/O"):
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
+
+
+_NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")
+_ROUTE_DECORATORS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "api_route",
+                               "websocket", "route"})
+_TEXT_LIMIT = 40
+
+
+def _scheduling_functions(site: TaskSite):
+    """(label, name, where) of the functions that schedule a task: the function holding the
+    site (a route when a route decorator says so), then the helpers it forwards through."""
+    for scope in site.scope.walk_up():
+        if isinstance(scope, FunctionScope) and isinstance(scope.node, cst.FunctionDef):
+            decorators = {name.rsplit(".", 1)[-1] for name in scope.decorator_names()}
+            label = "route" if decorators & _ROUTE_DECORATORS else "function"
+            yield label, scope.name, NodeWhere(scope.module, scope.node, scope)
+            break
+    for helper in reversed(site.helper_chain):
+        name, _, place = helper.partition(" (")
+        path, _, line = place.rstrip(")").rpartition(":")
+        if name and path and line.isdigit():
+            yield "helper", name, Where(path, int(line))
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 3] + "..."
+
+
+def _string_text(node: cst.CSTNode) -> Optional[str]:
+    if isinstance(node, cst.SimpleString):
+        try:
+            value = node.evaluated_value
+        except (ValueError, SyntaxError):  # pragma: no cover - libcst parsed it
+            return None
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.FormattedString):
+        return " ".join(part.value for part in node.parts if isinstance(part, cst.FormattedStringText))
+    return None
+
+
+class _Strings(cst.CSTVisitor):
+    """String literals under a node, with the keyword argument each one is given in; not in
+    nested functions or classes, log/print calls, raise or assert statements, or docstrings."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        self.root = root
+        self.keywords: List[Optional[str]] = [None]
+        self.found: List[Tuple[Optional[str], str, cst.CSTNode]] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.root
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return node is self.root
+
+    def visit_Raise(self, node: cst.Raise) -> bool:
+        return False
+
+    def visit_Assert(self, node: cst.Assert) -> bool:
+        return False
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        # a bare string statement is a docstring or a comment-like note
+        return not (len(node.body) == 1 and isinstance(node.body[0], cst.Expr)
+                    and isinstance(node.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value == "print":
+            return False
+        while isinstance(func, cst.Attribute):
+            func = func.value
+        return not (isinstance(func, cst.Name) and func.value in _LOGGER_NAMES
+                    and func is not node.func)
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        self.keywords.append(node.keyword.value if node.keyword is not None else self.keywords[-1])
+
+    def leave_Arg(self, original_node: cst.Arg) -> None:
+        self.keywords.pop()
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self._add(node)
+
+    def visit_FormattedString(self, node: cst.FormattedString) -> bool:
+        self._add(node)
+        return False
+
+    def _add(self, node: cst.CSTNode) -> None:
+        text = _string_text(node)
+        if text and text.strip():
+            self.found.append((self.keywords[-1], text, node))
+
+
+def _strings(node: cst.CSTNode) -> List[Tuple[Optional[str], str, cst.CSTNode]]:
+    visitor = _Strings(node)
+    walk(node, visitor)
+    return visitor.found
+
+
+def _site_strings(site: TaskSite):
+    """(subject, text, node, scope) of the strings a site passes to its task: literals in the
+    arguments, and in what a local name passed as an argument was assigned (`message =
+    MessageSchema(subject="Reset your password", ...)`)."""
+    for arg in site.args or ():
+        shown = arg.keyword.value if arg.keyword is not None else None
+        for keyword, text, node in _strings(arg.value):
+            label = keyword if keyword and keyword != shown else shown
+            yield (f"its argument {label}={_shorten(text)!r}" if label
+                   else f"its argument {_shorten(text)!r}"), text, node, site.scope
+        if isinstance(arg.value, cst.Name):
+            found = site.scope.lookup(arg.value.value)
+            if found is None or found[0].kind != "assign" or found[0].value is None:
+                continue
+            binding, scope = found
+            if not isinstance(scope, FunctionScope):
+                continue
+            for keyword, text, node in _strings(binding.value):
+                inner = f"{keyword}={_shorten(text)!r}" if keyword else repr(_shorten(text))
+                yield f"its argument {arg.value.value} ({inner})", text, node, scope
+
+
+def _body_strings(scope: FunctionScope):
+    for keyword, text, node in _strings(scope.node):
+        yield keyword, text, node, scope
 
 
 def _label(scope: FunctionScope) -> str:
