@@ -531,6 +531,7 @@ def test_critical_context(name, reason):
     ("Your payment of $5 was received", "text says 'your payment'"),
     ("Your OTP is {code}", "text says 'otp'"),
     ("password_reset.html", "text says 'password reset'"),
+    ("Activate your device", "text says 'activate your'"),
     ("Welcome aboard", None),
     ("payment_method", None),
     ("Thanks for your order", None),
