@@ -276,7 +276,9 @@ class Analyser:
             facts.library_callable = value.qualname
         if func is None:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
-                facts.evidence = self._context(site, value.qualname.rsplit(".", 1)[-1], None)
+                facts.evidence = self._library_task(value.qualname, where)
+                if not any(e.kind == "critical" for e in facts.evidence):
+                    facts.evidence += self._context(site, value.qualname.rsplit(".", 1)[-1], None)
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
         evidence = self.reach(func.scope)
@@ -289,6 +291,17 @@ class Analyser:
         if not any(e.kind == "critical" for e in facts.evidence):
             facts.evidence.extend(self._context(site, func.scope.name, func.scope))
         return facts
+
+    def _library_task(self, name: str, where) -> List[Evidence]:
+        """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
+        the task's whole work. Blocking does not apply: Starlette runs a sync callable in the
+        thread pool, and the call site cannot show whether a library method is async."""
+        found = []
+        for category in ("cpu", "long", "critical"):
+            match = self.kb.match(category, name)
+            if match is not None:
+                found.append(Evidence(category, name, match.reason, where))  # type: ignore[arg-type]
+        return found
 
     # -- FBG104 from context -----------------------------------------------------------------
     def _context(self, site: TaskSite, task_name: str,
