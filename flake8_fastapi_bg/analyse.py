@@ -108,6 +108,7 @@ class _CallCollector(cst.CSTVisitor):
         self.loops: List[cst.CSTNode] = []
         self.blocks = 0
         self.awaited: set = set()
+        self.once: set = set()  # ids of calls in a `for` iterable: evaluated once
         self.calls: List[_CallSite] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -137,6 +138,11 @@ class _CallCollector(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._enter_loop(node)
+        # The iterable is evaluated once, before the loop repeats anything.
+        if not isinstance(node.iter, (cst.Name, cst.Attribute)):
+            finder = _IterCalls()
+            walk(node.iter, finder)
+            self.once.update(finder.calls)
 
     def leave_For(self, original_node: cst.For) -> None:
         self._leave_loop()
@@ -155,8 +161,22 @@ class _CallCollector(cst.CSTVisitor):
     leave_ExceptHandler = _leave_block
 
     def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(_CallSite(node, tuple(self.loops), node in self.awaited,
+        loops = tuple(self.loops[:-1]) if id(node) in self.once else tuple(self.loops)
+        self.calls.append(_CallSite(node, loops, node in self.awaited,
                                     not self.loops and self.blocks == 0))
+
+
+class _IterCalls(cst.CSTVisitor):
+    """The calls in a `for` statement's iterable (not in lambdas or comprehensions' bodies)."""
+
+    def __init__(self) -> None:
+        self.calls: set = set()
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.add(id(node))
 
 
 def _calls(scope: FunctionScope) -> List[_CallSite]:
