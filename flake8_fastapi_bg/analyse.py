@@ -501,14 +501,14 @@ _TEXT_LIMIT = 40
 
 
 def _scheduling_functions(site: TaskSite):
-    """(label, name, where) of the functions that schedule a task: the function holding the
-    site (a route when a route decorator says so), then the helpers it forwards through."""
+    """(label, name, where) of the functions that schedule a task: the functions holding the
+    site, innermost first (a route when a route decorator says so), then the helpers it
+    forwards through."""
     for scope in site.scope.walk_up():
         if isinstance(scope, FunctionScope) and isinstance(scope.node, cst.FunctionDef):
             decorators = {name.rsplit(".", 1)[-1] for name in scope.decorator_names()}
             label = "route" if decorators & _ROUTE_DECORATORS else "function"
             yield label, scope.name, NodeWhere(scope.module, scope.node, scope)
-            break
     for helper in reversed(site.helper_chain):
         name, _, place = helper.partition(" (")
         path, _, line = place.rstrip(")").rpartition(":")

@@ -529,7 +529,8 @@ def test_critical_context(name, reason):
     ("Reset your password", "text says 'reset your password'"),
     ("Verify your email address", "text says 'verify your email'"),
     ("Your payment of $5 was received", "text says 'your payment'"),
-    ("Your OTP is {code}", "text says 'otp'"),
+    ("Your OTP is {code}", "text says 'otp is'"),
+    ("otp_enabled", None),  # a settings key, not a code being sent
     ("password_reset.html", "text says 'password reset'"),
     ("Activate your device", "text says 'activate your'"),
     ("Welcome aboard", None),
