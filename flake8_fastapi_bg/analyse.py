@@ -147,6 +147,26 @@ class _CallCollector(cst.CSTVisitor):
     def leave_For(self, original_node: cst.For) -> None:
         self._leave_loop()
 
+    def _enter_comprehension(self, node: cst.CSTNode) -> None:
+        # `[embed(c) for c in chunks]` repeats its element like a loop; the first iterable is
+        # evaluated once.
+        self._enter_loop(node)
+        finder = _IterCalls()
+        walk(node.for_in.iter, finder)  # type: ignore[attr-defined]
+        self.once.update(finder.calls)
+
+    def _leave_comprehension(self, original_node: cst.CSTNode) -> None:
+        self._leave_loop()
+
+    visit_ListComp = _enter_comprehension
+    leave_ListComp = _leave_comprehension
+    visit_SetComp = _enter_comprehension
+    leave_SetComp = _leave_comprehension
+    visit_DictComp = _enter_comprehension
+    leave_DictComp = _leave_comprehension
+    visit_GeneratorExp = _enter_comprehension
+    leave_GeneratorExp = _leave_comprehension
+
     def _enter_block(self, node: cst.CSTNode) -> None:
         self.blocks += 1
 
@@ -167,7 +187,7 @@ class _CallCollector(cst.CSTVisitor):
 
 
 class _IterCalls(cst.CSTVisitor):
-    """The calls in a `for` statement's iterable (not in lambdas or comprehensions' bodies)."""
+    """The calls in a `for` statement's or a comprehension's iterable (not in lambdas)."""
 
     def __init__(self) -> None:
         self.calls: set = set()
