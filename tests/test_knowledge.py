@@ -250,6 +250,12 @@ def test_entry_counts_are_substantial():
     ("long", "firecrawl.AsyncFirecrawlApp.check_crawl_status", None),
     ("long", "youtube_transcript_api.YouTubeTranscriptApi.get_transcript", "transcript download"),
     ("long", "TTS.api.TTS.tts_to_file", "speech synthesis"),
+    ("long", "pydantic_ai.Agent.run", "agent run (Pydantic AI)"),
+    ("long", "pydantic_ai.agent.Agent.run_stream", "agent run (Pydantic AI)"),
+    ("long", "pydantic_ai.Agent", None),
+    ("long", "crewai.Crew.akickoff", "agent run (CrewAI)"),
+    ("blocking", "crewai.Crew.kickoff", "sync agent run"),
+    ("blocking", "crewai.Crew.akickoff", None),
     # quick alone, long when repeated in a loop
     ("repeated", "openai.AsyncOpenAI.embeddings.create", "embedding API call"),
     ("repeated", "ccxt.async_support.base.exchange.Exchange.fetch_ohlcv", "exchange API call"),
