@@ -250,6 +250,12 @@ def test_entry_counts_are_substantial():
     ("long", "firecrawl.AsyncFirecrawlApp.check_crawl_status", None),
     ("long", "youtube_transcript_api.YouTubeTranscriptApi.get_transcript", "transcript download"),
     ("long", "TTS.api.TTS.tts_to_file", "speech synthesis"),
+    ("long", "crawl4ai.AsyncWebCrawler.arun_many", "web crawl"),
+    ("long", "crawl4ai.CrawlerRunConfig", None),  # configuration, not a crawl
+    ("long", "crawl4ai.extraction_strategy.LLMExtractionStrategy", None),
+    ("long", "litellm.Router.acompletion", "LLM API call"),
+    ("long", "litellm.Router.get_model_list", None),
+    ("repeated", "litellm.Router.aembedding", "embedding API call"),
     ("long", "pydantic_ai.Agent.run", "agent run (Pydantic AI)"),
     ("long", "pydantic_ai.agent.Agent.run_stream", "agent run (Pydantic AI)"),
     ("long", "pydantic_ai.Agent", None),
