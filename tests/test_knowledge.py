@@ -233,6 +233,12 @@ def test_entry_counts_are_substantial():
     ("long", "openai.OpenAI.models.list", None),
     ("long", "openai.AsyncOpenAI.responses.input_tokens.count", None),
     ("long", "openai.AsyncAzureOpenAI.chat.completions.create", "LLM API call"),
+    ("long", "openai.OpenAI.beta.threads.messages.create", None),  # adds a message: quick
+    ("long", "openai.OpenAI.beta.threads.runs.create", None),  # starts a run, does not wait
+    ("long", "openai.OpenAI.beta.threads.runs.create_and_poll", "LLM API call"),
+    ("long", "openai.AsyncOpenAI.batches.create", None),
+    ("long", "openai.OpenAI.images.generate", "LLM API call"),
+    ("long", "openai.OpenAI.audio.transcriptions.create", "LLM API call"),
     ("long", "anthropic.AsyncAnthropic.messages.count_tokens", None),
     ("long", "litellm.acompletion", "LLM API call"),
     ("long", "langchain_core.prompts.ChatPromptTemplate.invoke", None),
