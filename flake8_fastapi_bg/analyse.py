@@ -17,7 +17,7 @@ from . import pragmas
 from .collect import TaskSite
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
-from .scopes import FunctionScope, Scope
+from .scopes import FunctionScope, Scope, dotted
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
@@ -358,8 +358,8 @@ class Analyser:
             if reason:
                 return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,
                                  is_call=False, strength=3)]  # type: ignore[arg-type]
-        for subject, text, node, scope in _site_strings(site):
-            reason = self.kb.critical_text(text)
+        for kind, subject, value, node, scope in _site_clues(site):
+            reason = self.kb.critical_text(value) if kind == "text" else self.kb.critical_context(value)
             if reason:
                 return [Evidence("critical", subject, reason, NodeWhere(scope.module, node, scope),
                                  is_call=False, strength=3)]
@@ -616,26 +616,44 @@ def _strings(node: cst.CSTNode) -> List[Tuple[Optional[str], str, cst.CSTNode]]:
     return visitor.found
 
 
-def _site_strings(site: TaskSite):
-    """(subject, text, node, scope) of the strings a site passes to its task: literals in the
-    arguments, and in what a local name passed as an argument was assigned (`message =
-    MessageSchema(subject="Reset your password", ...)`)."""
+def _site_clues(site: TaskSite):
+    """(kind, subject, value, node, scope) of what a site tells about its task: the strings in
+    its arguments and the names it passes (`otp_code`, `verification_link=`), judged as "text";
+    and, for an argument that is a local (`message`, `email_data.subject`), the strings of the
+    call that local was assigned ("text") and that call's callee name ("name", judged like a
+    route's name): `email_data = generate_reset_password_email(...)`,
+    `message = MessageSchema(subject="...")`."""
     for arg in site.args or ():
         shown = arg.keyword.value if arg.keyword is not None else None
         for keyword, text, node in _strings(arg.value):
             label = keyword if keyword and keyword != shown else shown
-            yield (f"its argument {label}={_shorten(text)!r}" if label
-                   else f"its argument {_shorten(text)!r}"), text, node, site.scope
-        if isinstance(arg.value, cst.Name):
-            found = site.scope.lookup(arg.value.value)
-            if found is None or found[0].kind != "assign" or found[0].value is None:
-                continue
-            binding, scope = found
-            if not isinstance(scope, FunctionScope):
-                continue
-            for keyword, text, node in _strings(binding.value):
-                inner = f"{keyword}={_shorten(text)!r}" if keyword else repr(_shorten(text))
-                yield f"its argument {arg.value.value} ({inner})", text, node, scope
+            yield ("text", f"its argument {label}={_shorten(text)!r}" if label
+                   else f"its argument {_shorten(text)!r}", text, node, site.scope)
+        if shown is not None:
+            yield "text", f"its argument {shown}=", shown, arg, site.scope
+        base = arg.value
+        while isinstance(base, cst.Attribute):
+            base = base.value
+        if not isinstance(base, cst.Name):
+            continue
+        source = _source(arg.value)
+        if base is arg.value:
+            yield "text", f"its argument {source}", source, arg.value, site.scope
+        found = site.scope.lookup(base.value)
+        if found is None or found[0].kind != "assign" or found[0].value is None:
+            continue
+        binding, scope = found
+        if not isinstance(scope, FunctionScope):
+            continue
+        assigned = binding.value
+        if isinstance(assigned, cst.Call):
+            callee = dotted(assigned.func)
+            if callee:
+                name = callee.rsplit(".", 1)[-1]
+                yield "name", f"its argument {source} from {name}()", name, assigned, scope
+        for keyword, text, node in _strings(assigned):
+            inner = f"{keyword}={_shorten(text)!r}" if keyword else repr(_shorten(text))
+            yield "text", f"its argument {source} ({inner})", text, node, scope
 
 
 def _body_strings(scope: FunctionScope):

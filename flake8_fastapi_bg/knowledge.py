@@ -206,10 +206,22 @@ class _NameRules:
     texts: Tuple[Tuple[str, ...], ...] = ()
 
     def judge(self, name: str) -> Optional[str]:
-        forms = [_word_forms(word) for word in split_words(name)]
-        if self._observes(forms) or self._converts(forms):
+        words = split_words(name)
+        forms = [_word_forms(word) for word in words]
+        if self._observes(forms) or self._converts(forms) or self._reports_event(words, forms):
             return None
         return self._acts(forms)
+
+    def _reports_event(self, words: Sequence[str], forms: Sequence[FrozenSet[str]]) -> bool:
+        """`user_subscription_revoked`, `order_completed`: the name is an event that happened,
+        its only verb a past participle at the end; such a function reacts to (reports) the
+        event. A participle of an `always` word (`payment_refunded`) still acts."""
+        if len(words) < 2 or not words[-1].endswith("ed"):
+            return False
+        if not (forms[-1] - {words[-1]}) & self.verbs:
+            return False
+        return not any(form & self.verbs for form in forms[:-1]) \
+            and _find_phrase(forms, self.always) is None
 
     def _acts(self, forms: Sequence[FrozenSet[str]]) -> Optional[str]:
         for i, verb_forms in enumerate(forms):

@@ -485,7 +485,8 @@ def test_default_is_loaded_once_and_matches_are_cached():
     "transfer_funds", "delete_account", "processPayments", "charged_customer", "send_otp",
     "send2FACode", "PaymentService.capture_payment", "update_wallet_balance",
     "send_payment_confirmation", "email_payment_receipt", "charge_from_wallet",
-    "deduct_credits_from_balance", "verify_email_from_token",
+    "deduct_credits_from_balance", "verify_email_from_token", "add_payment",
+    "payment_refunded", "update_order_completed", "send_forgot_password", "send_password_recovery_email",
 ])
 def test_critical_names(name):
     reason = KB.critical_name(name)
@@ -499,6 +500,7 @@ def test_critical_names(name):
     "check_payment_status", "export_orders_csv", "notify_order_shipped", "log_password_reset",
     "sync_orders", "<lambda>", "", "__call__",
     "_credit_card_credential_from_bitwarden_item", "card_credential_from_item",
+    "user_subscription_revoked", "order_completed", "subscription_canceled",
 ])
 def test_not_critical_names(name):
     assert KB.critical_name(name) is None, name
@@ -534,6 +536,11 @@ def test_read_names(name, read):
     ("request_verify_token", "name says 'verify'"),
     ("send_otp_code", "name says 'otp'"),
     ("refunds", "name says 'refund'"),
+    ("register_user_send_confirmation", "name says 'send confirmation'"),
+    ("update_me_email_confirmation", None),  # the change is confirmed: a notice follows
+    ("recover_password", "name says 'recover password'"),
+    ("generate_reset_password_email", "name says 'reset password'"),
+    ("generate_password_changed_notify_email", None),
     ("get_payment", None),  # a read
     ("check_payment_status", None),  # an observer
     ("create_order", None),  # orders are critical by their own code or name, not by context
@@ -549,6 +556,8 @@ def test_critical_context(name, reason):
     ("Your payment of $5 was received", "text says 'your payment'"),
     ("Your OTP is {code}", "text says 'otp is'"),
     ("otp_enabled", None),  # a settings key, not a code being sent
+    ("reset_token", "text says 'reset token'"),
+    ("payment_id", None),  # an id is not a text about the payment
     ("password_reset.html", "text says 'password reset'"),
     ("Activate your device", "text says 'activate your'"),
     ("Welcome aboard", None),
