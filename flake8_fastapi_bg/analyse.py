@@ -518,6 +518,7 @@ _NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")
 _ROUTE_DECORATORS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "api_route",
                                "websocket", "route"})
 _TEXT_LIMIT = 40
+_LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
 
 
 def _scheduling_functions(site: TaskSite):
@@ -586,6 +587,8 @@ class _Strings(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Name) and func.value == "print":
             return False
+        if isinstance(func, cst.Attribute) and func.attr.value in _LOG_METHODS:
+            return False  # `get_logger().info(...)`, `self.log.warning(...)`
         while isinstance(func, cst.Attribute):
             func = func.value
         return not (isinstance(func, cst.Name) and func.value in _LOGGER_NAMES

@@ -541,6 +541,7 @@ def test_read_names(name, read):
     ("recover_password", "name says 'recover password'"),
     ("generate_reset_password_email", "name says 'reset password'"),
     ("generate_password_changed_notify_email", None),
+    ("send_verification_end_email", None),  # the notice after the verification
     ("get_payment", None),  # a read
     ("check_payment_status", None),  # an observer
     ("create_order", None),  # orders are critical by their own code or name, not by context
