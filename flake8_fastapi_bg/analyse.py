@@ -318,7 +318,9 @@ class Analyser:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
                 facts.evidence = self._library_task(value.qualname, where)
                 if not any(e.kind == "critical" for e in facts.evidence):
-                    facts.evidence += self._context(site, value.qualname.rsplit(".", 1)[-1], None)
+                    facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where)
+            elif not facts.resolved:
+                facts.evidence = self._spelled_name(site, task, where)
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
         evidence = self.reach(func.scope)
@@ -343,6 +345,24 @@ class Analyser:
                 found.append(Evidence(category, name, match.reason, where))  # type: ignore[arg-type]
         return found
 
+    def _spelled_name(self, site: TaskSite, task: ResolvedTask, where) -> List[Evidence]:
+        """An unresolved task spelled as a name (`email_helper.send_forgot_password` from a
+        module the project does not hold): its name is certain even when its code is not, so
+        the FBG104 name heuristics and the context apply, and nothing else does."""
+        expr = site.callable_expr
+        if task.partials or task.offload is not None or not isinstance(expr, (cst.Name, cst.Attribute)):
+            return []
+        return self._named(site, expr.value if isinstance(expr, cst.Name) else expr.attr.value, where)
+
+    def _named(self, site: TaskSite, name: str, where) -> List[Evidence]:
+        """FBG104 evidence for a task known only by its name: what the name says, else the
+        context it is scheduled in."""
+        reason = self.kb.critical_name(name)
+        if reason:
+            return [Evidence("critical", name, reason, where, is_call=False,  # type: ignore[arg-type]
+                             strength=2)]
+        return self._context(site, name, None)
+
     # -- FBG104 from context -----------------------------------------------------------------
     def _context(self, site: TaskSite, task_name: str,
                  task_scope: Optional[FunctionScope]) -> List[Evidence]:
@@ -353,7 +373,10 @@ class Analyser:
         if not task_name or task_name == "<lambda>" or self.kb.observer_name(task_name) \
                 or self.kb.read_name(task_name):
             return []
-        for label, name, where in _scheduling_functions(site):
+        schedulers = list(_scheduling_functions(site))
+        if any(self.kb.observer_name(name) for _, name, _ in schedulers):
+            return []  # scheduled by `send_password_changed_notification`: a notice
+        for label, name, where in schedulers:
             reason = self.kb.critical_context(name)
             if reason:
                 return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,

@@ -272,7 +272,8 @@ class _NameRules:
     def judge_text(self, text: str) -> Optional[str]:
         """Why a string the task is given or writes says it is critical mail or work
         (`"Reset your password"`, `"Your payment was received"`), or None."""
-        forms = [_word_forms(word) for word in split_words(text)]
+        # Exact words: "reseted your password" is a notice that it happened, not a reset link.
+        forms = [frozenset((word,)) for word in split_words(text)]
         phrase = _find_phrase(forms, self.texts)
         return f"text says '{' '.join(phrase)}'" if phrase else None
 
