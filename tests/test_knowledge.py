@@ -364,6 +364,7 @@ def test_not_offload(qualname):
     ("ccxt.async_support.okx", "ccxt.async_support.base.exchange.Exchange"),
     ("ccxt.pro.bybit", "ccxt.async_support.base.exchange.Exchange"),
     ("hamilton.driver.Builder.build", "hamilton.driver.Driver"),
+    ("whisperx.load_model", "whisperx.asr.FasterWhisperPipeline"),
     ("requests.get", None),
     ("PIL.Image.*", None),  # exact lookup: no glob semantics
 ])
@@ -390,6 +391,9 @@ def test_returns(call, result):
     ("ccxt.async_support.binance", "fetch_ohlcv", "repeated"),
     ("boto3.resources.base.ServiceResource.Bucket", "upload_file", "long"),
     ("github3.login", "repositories", "blocking"),
+    ("whisperx.load_model", "transcribe", "long"),
+    ("whisperx.load_model", "transcribe", "cpu"),
+    ("pyannote.audio.Pipeline.from_pretrained", "__call__", "long"),
 ])
 def test_returns_compose_with_category_patterns(chain):
     factory, method, category = chain
