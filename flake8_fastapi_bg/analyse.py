@@ -665,13 +665,10 @@ def _site_clues(site: TaskSite):
         source = _source(arg.value)
         if base is arg.value:
             yield "text", f"its argument {source}", source, arg.value, site.scope
-        found = site.scope.lookup(base.value)
-        if found is None or found[0].kind != "assign" or found[0].value is None:
+        found = _local_assignment(site.scope, base.value)
+        if found is None:
             continue
-        binding, scope = found
-        if not isinstance(scope, FunctionScope):
-            continue
-        assigned = binding.value
+        assigned, scope = found
         if isinstance(assigned, cst.Call):
             callee = dotted(assigned.func)
             if callee:
@@ -680,6 +677,21 @@ def _site_clues(site: TaskSite):
         for keyword, text, node in _strings(assigned):
             inner = f"{keyword}={_shorten(text)!r}" if keyword else repr(_shorten(text))
             yield "text", f"its argument {source} ({inner})", text, node, scope
+
+
+def _local_assignment(scope: Scope, name: str) -> Optional[Tuple[cst.BaseExpression, FunctionScope]]:
+    """The value a local of the enclosing functions was last assigned (never a module-level
+    name: looking those up would parse more of the module)."""
+    for inner in scope.walk_up():
+        if not isinstance(inner, FunctionScope):
+            return None
+        bindings = inner.local(name)
+        if bindings:
+            binding = bindings[-1]
+            if binding.kind != "assign" or binding.value is None:
+                return None
+            return binding.value, inner
+    return None
 
 
 def _body_strings(scope: FunctionScope):
