@@ -8,16 +8,17 @@ walk does not look inside it.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from . import pragmas
+from . import context, pragmas
 from .collect import TaskSite
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
-from .scopes import FunctionScope, Scope, dotted
+from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
@@ -373,7 +374,7 @@ class Analyser:
         if not task_name or task_name == "<lambda>" or self.kb.observer_name(task_name) \
                 or self.kb.read_name(task_name):
             return []
-        schedulers = list(_scheduling_functions(site))
+        schedulers = list(context.scheduling_functions(site, NodeWhere))
         if any(self.kb.observer_name(name) for _, name, _ in schedulers):
             return []  # scheduled by `send_password_changed_notification`: a notice
         for label, name, where in schedulers:
@@ -381,18 +382,14 @@ class Analyser:
             if reason:
                 return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,
                                  is_call=False, strength=3)]  # type: ignore[arg-type]
-        for kind, subject, value, node, scope in _site_clues(site):
-            reason = self.kb.critical_text(value) if kind == "text" else self.kb.critical_context(value)
+        body = (context.body_clues(task_scope),) if task_scope is not None else ()
+        for clue in itertools.chain(context.site_clues(site), *body):
+            judge = self.kb.critical_text if clue.kind == "text" else self.kb.critical_context
+            reason = judge(clue.value)
             if reason:
-                return [Evidence("critical", subject, reason, NodeWhere(scope.module, node, scope),
+                return [Evidence("critical", clue.subject, reason,
+                                 NodeWhere(clue.scope.module, clue.node, clue.scope),
                                  is_call=False, strength=3)]
-        if task_scope is not None:
-            for _, text, node, _ in _body_strings(task_scope):
-                reason = self.kb.critical_text(text)
-                if reason:
-                    return [Evidence("critical", f"its string {_shorten(text)!r}", reason,
-                                     NodeWhere(task_scope.module, node, task_scope),
-                                     is_call=False, strength=3)]
         return []
 
     def reach(self, root: FunctionScope) -> List[Evidence]:
@@ -538,165 +535,6 @@ class Analyser:
 
 
 _NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")
-_ROUTE_DECORATORS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "api_route",
-                               "websocket", "route"})
-_TEXT_LIMIT = 40
-_LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
-
-
-def _scheduling_functions(site: TaskSite):
-    """(label, name, where) of the functions that schedule a task: the functions holding the
-    site, innermost first (a route when a route decorator says so), then the helpers it
-    forwards through."""
-    for scope in site.scope.walk_up():
-        if isinstance(scope, FunctionScope) and isinstance(scope.node, cst.FunctionDef):
-            decorators = {name.rsplit(".", 1)[-1] for name in scope.decorator_names()}
-            label = "route" if decorators & _ROUTE_DECORATORS else "function"
-            yield label, scope.name, NodeWhere(scope.module, scope.node, scope)
-    for helper in reversed(site.helper_chain):
-        name, _, place = helper.partition(" (")
-        path, _, line = place.rstrip(")").rpartition(":")
-        if name and path and line.isdigit():
-            yield "helper", name, Where(path, int(line))
-
-
-def _shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 3] + "..."
-
-
-def _string_text(node: cst.CSTNode) -> Optional[str]:
-    if isinstance(node, cst.SimpleString):
-        try:
-            value = node.evaluated_value
-        except (ValueError, SyntaxError):  # pragma: no cover - libcst parsed it
-            return None
-        return value if isinstance(value, str) else None
-    if isinstance(node, cst.FormattedString):
-        return " ".join(part.value for part in node.parts if isinstance(part, cst.FormattedStringText))
-    return None
-
-
-class _Strings(cst.CSTVisitor):
-    """String literals under a node, with the keyword argument each one is given in; not in
-    nested functions or classes, log/print calls, raise or assert statements, or docstrings."""
-
-    def __init__(self, root: cst.CSTNode) -> None:
-        self.root = root
-        self.keywords: List[Optional[str]] = [None]
-        self.found: List[Tuple[Optional[str], str, cst.CSTNode]] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return node is self.root
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return node is self.root
-
-    def visit_Raise(self, node: cst.Raise) -> bool:
-        return False
-
-    def visit_Assert(self, node: cst.Assert) -> bool:
-        return False
-
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
-        # a bare string statement is a docstring or a comment-like note
-        return not (len(node.body) == 1 and isinstance(node.body[0], cst.Expr)
-                    and isinstance(node.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        func = node.func
-        if isinstance(func, cst.Name) and func.value == "print":
-            return False
-        if isinstance(func, cst.Attribute) and func.attr.value in _LOG_METHODS:
-            return False  # `get_logger().info(...)`, `self.log.warning(...)`
-        while isinstance(func, cst.Attribute):
-            func = func.value
-        return not (isinstance(func, cst.Name) and func.value in _LOGGER_NAMES
-                    and func is not node.func)
-
-    def visit_Arg(self, node: cst.Arg) -> None:
-        self.keywords.append(node.keyword.value if node.keyword is not None else self.keywords[-1])
-
-    def leave_Arg(self, original_node: cst.Arg) -> None:
-        self.keywords.pop()
-
-    def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        self._add(node)
-
-    def visit_FormattedString(self, node: cst.FormattedString) -> bool:
-        self._add(node)
-        return False
-
-    def _add(self, node: cst.CSTNode) -> None:
-        text = _string_text(node)
-        if text and text.strip():
-            self.found.append((self.keywords[-1], text, node))
-
-
-def _strings(node: cst.CSTNode) -> List[Tuple[Optional[str], str, cst.CSTNode]]:
-    visitor = _Strings(node)
-    walk(node, visitor)
-    return visitor.found
-
-
-def _site_clues(site: TaskSite):
-    """(kind, subject, value, node, scope) of what a site tells about its task: the strings in
-    its arguments and the names it passes (`otp_code`, `verification_link=`), judged as "text";
-    and, for an argument that is a local (`message`, `email_data.subject`), the strings of the
-    call that local was assigned ("text") and that call's callee name ("name", judged like a
-    route's name): `email_data = generate_reset_password_email(...)`,
-    `message = MessageSchema(subject="...")`."""
-    for arg in site.args or ():
-        shown = arg.keyword.value if arg.keyword is not None else None
-        for keyword, text, node in _strings(arg.value):
-            label = keyword if keyword and keyword != shown else shown
-            yield ("text", f"its argument {label}={_shorten(text)!r}" if label
-                   else f"its argument {_shorten(text)!r}", text, node, site.scope)
-        if shown is not None:
-            yield "text", f"its argument {shown}=", shown, arg, site.scope
-        base = arg.value
-        while isinstance(base, cst.Attribute):
-            base = base.value
-        if not isinstance(base, cst.Name):
-            continue
-        source = _source(arg.value)
-        if base is arg.value:
-            yield "text", f"its argument {source}", source, arg.value, site.scope
-        found = _local_assignment(site.scope, base.value)
-        if found is None:
-            continue
-        assigned, scope = found
-        if isinstance(assigned, cst.Call):
-            callee = dotted(assigned.func)
-            if callee:
-                name = callee.rsplit(".", 1)[-1]
-                yield "name", f"its argument {source} from {name}()", name, assigned, scope
-        for keyword, text, node in _strings(assigned):
-            inner = f"{keyword}={_shorten(text)!r}" if keyword else repr(_shorten(text))
-            yield "text", f"its argument {source} ({inner})", text, node, scope
-
-
-def _local_assignment(scope: Scope, name: str) -> Optional[Tuple[cst.BaseExpression, FunctionScope]]:
-    """The value a local of the enclosing functions was last assigned (never a module-level
-    name: looking those up would parse more of the module)."""
-    for inner in scope.walk_up():
-        if not isinstance(inner, FunctionScope):
-            return None
-        bindings = inner.local(name)
-        if bindings:
-            binding = bindings[-1]
-            if binding.kind != "assign" or binding.value is None:
-                return None
-            return binding.value, inner
-    return None
-
-
-def _body_strings(scope: FunctionScope):
-    for keyword, text, node in _strings(scope.node):
-        yield keyword, text, node, scope
 
 
 def _label(scope: FunctionScope) -> str:
