@@ -82,9 +82,15 @@ def site_clues(site: TaskSite) -> Iterator[Clue]:
         assigned, scope = found
         if isinstance(assigned, cst.Call):
             callee = dotted(assigned.func)
+            name = callee.rsplit(".", 1)[-1] if callee else "..."
             if callee:
-                name = callee.rsplit(".", 1)[-1]
                 yield Clue("name", f"its argument {source} from {name}()", name, assigned, scope)
+            for inner in assigned.args:  # `confirmation_url=...`, `reset_token`
+                given = inner.keyword.value if inner.keyword is not None else \
+                    inner.value.value if isinstance(inner.value, cst.Name) else None
+                if given:
+                    yield Clue("text", f"its argument {source} from {name}({given})", given,
+                               inner, scope)
         for keyword, text, node in _strings(assigned):
             inner = f"{keyword}={shorten(text)!r}" if keyword else repr(shorten(text))
             yield Clue("text", f"its argument {source} ({inner})", text, node, scope)
