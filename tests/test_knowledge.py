@@ -394,7 +394,6 @@ def test_returns(call, result):
     ("whisperx.load_model", "transcribe", "long"),
     ("whisperx.load_model", "transcribe", "cpu"),
     ("pyannote.audio.Pipeline.from_pretrained", "__call__", "long"),
-    ("hashlib.sha256", "update", "repeated"),
 ])
 def test_returns_compose_with_category_patterns(chain):
     factory, method, category = chain
