@@ -249,6 +249,9 @@ class _NameRules:
         acting = self.verbs | self.objects
         return not (before[-1] & acting) and _find_phrase(before, self.always) is None
 
+    def is_observer(self, name: str) -> bool:
+        return self._observes([_word_forms(word) for word in split_words(name)])
+
     def is_read(self, name: str) -> bool:
         """The name says the function only reads: it starts with a read word (`get_`,
         `fetch_`, ...) and the rest does not act (`get_invoice_total`, not
@@ -386,7 +389,7 @@ class KnowledgeBase:
 
     def observer_name(self, name: str) -> bool:
         """The name says the function watches or reports rather than acts (`log_payment`)."""
-        return self._name_rules._observes([_word_forms(word) for word in split_words(name)])
+        return self._name_rules.is_observer(name)
 
     def read_name(self, name: str) -> bool:
         """The name says the function only reads or converts (`fetch_credential_item`,
@@ -482,8 +485,10 @@ _SECTION_DOCS: Dict[str, Tuple[str, str]] = {
                 "of `X`."),
     "critical_names": ("Task-name heuristics (FBG104)",
                        "A task or function name is split into lower-case words. Any *observer* "
-                       "word makes it not critical, and so does a conversion (`<thing>_from_"
-                       "<source>` whose words before `from` end in neither verb nor object); "
+                       "word makes it not critical, and so do a conversion (`<thing>_from_"
+                       "<source>` whose words before `from` end in neither verb nor object) and "
+                       "an event (`order_completed`: a final past participle is the only verb, "
+                       "and not an *always* word); "
                        "otherwise a *verb* with a different *object* word, or any *always* word "
                        "or word sequence, makes it critical. A task whose name is a read (starts "
                        "with a *reads* word and the rest does not act) is not made critical by "
