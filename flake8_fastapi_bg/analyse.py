@@ -22,7 +22,7 @@ from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
-                     PartialV, Value, display_name)
+                     PartialV, Value, display_name, options)
 
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 LONG_SLEEP_SECONDS = 30.0
@@ -294,6 +294,7 @@ class Summary:
     delay: List[Evidence] = field(default_factory=list)  # when this function is the task
     not_delay: List[Evidence] = field(default_factory=list)  # the same sleeps, when reached
     callees: List[FunctionScope] = field(default_factory=list)
+    looped: List[FunctionScope] = field(default_factory=list)  # callees called in a `while` loop
     identity: List[Evidence] = field(default_factory=list)  # pragmas, globs, name
 
 
@@ -324,10 +325,10 @@ class Analyser:
                 facts.evidence = self._spelled_name(site, task, where)
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope)
+        evidence = self.reach(func.scope, _receiver(value))
         if self.kb.read_name(func.scope.name):
             # A read (`fetch_credential_item`) is not critical because of its callees' names.
-            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == 2)]
+            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
@@ -392,37 +393,51 @@ class Analyser:
                                  is_call=False, strength=3)]
         return []
 
-    def reach(self, root: FunctionScope) -> List[Evidence]:
+    def reach(self, root: FunctionScope, receiver: Optional[Inst] = None) -> List[Evidence]:
         """Evidence of `root` and of the project functions it calls, breadth first, each
-        function once, at most `max_depth` calls away."""
-        first = self.summary(root)
+        function once, at most `max_depth` calls away. `receiver`, the instance a method task
+        is bound to, says what `self` holds in the task itself (its constructor's arguments)."""
+        first = self.summary(root, receiver)
         found = [replace(e, is_call=False) for e in first.identity] + first.delay + first.evidence
         seen = {root}
-        level: List[Tuple[FunctionScope, Tuple[str, ...]]] = [(root, ())]
+        # (function, calls followed to reach it, whether it runs inside a caller's `while` loop)
+        level: List[Tuple[FunctionScope, Tuple[str, ...], bool]] = [(root, (), False)]
         for _ in range(self.settings.max_depth):
-            following: List[Tuple[FunctionScope, Tuple[str, ...]]] = []
-            for scope, chain in level:
-                for callee in self.summary(scope).callees:
+            following: List[Tuple[FunctionScope, Tuple[str, ...], bool]] = []
+            for scope, chain, looped in level:
+                caller = self.summary(scope, receiver if scope is root else None)
+                for callee in caller.callees:
                     if callee in seen:
                         continue
                     seen.add(callee)
                     inner = self.summary(callee)
                     path = chain + (_label(callee),)
-                    found.extend(_rechain(e, chain) for e in inner.identity)
+                    in_loop = looped or callee in caller.looped
+                    # A name says little about work done far from the task: name evidence
+                    # counts for the task and the functions it calls itself.
+                    found.extend(_rechain(e, chain) for e in inner.identity
+                                 if e.strength < _NAME_STRENGTH or not chain)
                     found.extend(_rechain(e, path) for e in inner.not_delay + inner.evidence)
-                    following.append((callee, path))
+                    if in_loop:
+                        found.extend(_rechain(e, path) for e in _repeated(inner.evidence))
+                    following.append((callee, path, in_loop))
             level = following
             if not level:
                 break
         return found
 
     # -- one function ------------------------------------------------------------------------
-    def summary(self, scope: FunctionScope) -> Summary:
+    def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
         cache = scope.__dict__.setdefault("_summaries", {})
-        key = id(self.kb)
+        key = (id(self.kb), id(receiver))
         if key not in cache:
-            cache[key] = (self.kb, self._summarise(scope))  # keep kb alive: ids stay unique
-        return cache[key][1]
+            if receiver is None:
+                summary = self._summarise(scope)
+            else:
+                with self.evaluator.receiving(scope, receiver):
+                    summary = self._summarise(scope)
+            cache[key] = (self.kb, receiver, summary)  # keep kb and receiver alive: ids stay unique
+        return cache[key][2]
 
     def _summarise(self, scope: FunctionScope) -> Summary:
         summary = Summary(identity=self._identity(scope))
@@ -431,26 +446,33 @@ class Analyser:
             callee = self.evaluator.expr(site.node.func, scope)
             if _is_logging(site.node, callee):
                 continue
-            if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
-                callee = Ext(f"{callee.type}.__call__")
-            if isinstance(callee, Ext):
-                name = callee.qualname
-                where = NodeWhere(scope.module, site.node, scope)
-                if self.kb.offload(name) is not None:
-                    quiet_so_far = False
-                    continue
-                if name in SLEEPS:
-                    self._sleep(summary, site, name, where, quiet_so_far)
-                elif site.loops:
-                    summary.evidence.extend(self._loop_call(name, where, site))
-                summary.evidence.extend(self._library(name, where, site))
-                quiet_so_far = False
-                continue
-            quiet_so_far = False
-            target = self._project_target(callee)
-            if target is not None and target is not scope and target not in summary.callees:
-                summary.callees.append(target)
+            for option in options(callee):  # a factory's several results: any may run
+                quiet_so_far = self._call(summary, scope, site, option, quiet_so_far)
         return summary
+
+    def _call(self, summary: Summary, scope: FunctionScope, site: _CallSite, callee: Value,
+              quiet_so_far: bool) -> bool:
+        """Record what one call of `scope` does; False once the function did something."""
+        if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
+            callee = Ext(f"{callee.type}.__call__")
+        if isinstance(callee, Ext):
+            name = callee.qualname
+            where = NodeWhere(scope.module, site.node, scope)
+            if self.kb.offload(name) is not None:
+                return False
+            if name in SLEEPS:
+                self._sleep(summary, site, name, where, quiet_so_far)
+            elif site.loops:
+                summary.evidence.extend(self._loop_call(name, where, site))
+            summary.evidence.extend(self._library(name, where, site))
+            return False
+        target = self._project_target(callee)
+        if target is not None and target is not scope and target not in summary.callees:
+            summary.callees.append(target)
+        if target is not None and any(isinstance(loop, cst.While) for loop in site.loops) \
+                and target not in summary.looped:
+            summary.looped.append(target)
+        return False
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
@@ -528,10 +550,28 @@ class Analyser:
         if not any(isinstance(loop, cst.While) for loop in site.loops):
             return []
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
-        if match is None or match.reason in ("blocking sleep", "file I/O"):
+        if match is None or match.reason in _NOT_REMOTE:
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
+
+
+def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
+    """Remote calls of a function that a caller runs in a `while` loop: paging or draining a
+    remote service, as `Analyser._loop_call` finds for calls made in the loop itself."""
+    return [replace(e, kind="long", reason=f"{e.reason} repeated in a while loop")
+            for e in evidence if e.kind == "blocking" and e.reason not in _NOT_REMOTE]
+
+
+_NOT_REMOTE = ("blocking sleep", "file I/O")
+_NAME_STRENGTH = 2  # `Evidence.strength` of evidence that is only a function's name
+
+
+def _receiver(value: Value) -> Optional[Inst]:
+    """The instance a bound method task runs on, when its construction is known."""
+    if isinstance(value, Bound) and isinstance(value.owner, Inst) and value.owner.made is not None:
+        return value.owner
+    return None
 
 
 _NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")

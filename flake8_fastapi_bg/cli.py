@@ -16,11 +16,12 @@ import difflib
 import fnmatch
 import io
 import os
+import re
 import sys
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
+from typing import Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
 from flake8.utils import parse_comma_separated_list
@@ -30,7 +31,7 @@ from .edits import apply_fixes
 from .engine import lint_source
 from .model import Finding
 from .output import FORMATS, Result, render
-from .rules import REGISTRY
+from .rules import REGISTRY, Rule
 from .settings import OPTIONS, PREFIX, ConfigError, Settings, settings_from_env_and_pyproject
 
 PROG = "flake8-fastapi-bg"
@@ -42,7 +43,24 @@ MAX_FIX_PASSES = 5  # overlapping fixes are applied on the next pass
 
 
 class UsageError(Exception):
-    """A bad command line: reported on stderr, exit status 2."""
+    """A bad command line: reported on stderr as one line, then a hint; exit status 2."""
+
+    def __init__(self, message: str, hint: str = f"see '{PROG} --help'") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and a hint instead of the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        _usage_error(UsageError(message))
+        sys.exit(2)
+
+
+def _usage_error(exc: UsageError) -> None:
+    print(f"{PROG}: error: {exc}", file=sys.stderr)
+    print(f"hint: {exc.hint}", file=sys.stderr)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -172,15 +190,28 @@ class Selector:
     longer than the longest matching `ignore` prefix."""
 
     def __init__(self, select: Sequence[str] = ("FBG",), ignore: Sequence[str] = ()) -> None:
-        for code in (*select, *ignore):
-            if not VALID_CODE_PREFIX.match(code):
-                raise UsageError(f"{code!r} is not a code prefix (like FBG, FBG1 or FBG101)")
+        for flag, codes in (("--select", select), ("--ignore", ignore)):
+            for code in codes:
+                check_code_prefix(flag, code)
         self.select, self.ignore = tuple(select), tuple(ignore)
 
     def __call__(self, code: str) -> bool:
         selected = max((len(p) for p in self.select if code.startswith(p)), default=-1)
         ignored = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
         return selected >= 0 and selected > ignored
+
+
+def check_code_prefix(flag: str, code: str) -> None:
+    """A `--select`/`--ignore` value must be a code prefix that matches at least one rule: a
+    typo must not silently turn a CI gate off (or select nothing)."""
+    valid = VALID_CODE_PREFIX.match(code) is not None
+    if valid and any(rule.startswith(code) for rule in REGISTRY):
+        return
+    close = difflib.get_close_matches(code.upper(), sorted(REGISTRY), n=1)
+    guess = f"did you mean {close[0]}? " if close else ""
+    problem = "matches no rule" if valid else "is not a code prefix"
+    raise UsageError(f"{flag} {code!r} {problem}",
+                     f"{guess}'{PROG} --list-rules' lists the codes; prefixes like FBG or FBG1 work")
 
 
 def physical_lines(text: str) -> List[str]:
@@ -303,7 +334,7 @@ def _codes(value: str) -> List[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Find the wrong work in FastAPI BackgroundTasks, and tasks that "
         "break or never run. Runs the same checks as the flake8 plugin (codes FBG).")
     parser.add_argument("paths", nargs="*", metavar="PATH",
@@ -338,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
         extra = {"action": "append"} if spec.kind == "globs" else {}
         cfg.add_argument(spec.flag, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
     info = parser.add_argument_group("information")
-    info.add_argument("--explain", metavar="CODE", help="print the documentation of a rule")
+    info.add_argument("--explain", metavar="RULE",
+                      help="print the documentation of a rule, by code or name (FBG104, critical-task)")
     info.add_argument("--list-rules", action="store_true", help="list every rule")
     info.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
@@ -359,13 +391,51 @@ def _list_rules() -> str:
                    f"{'  [fix]' if REGISTRY[code].fixable else ''}\n" for code in sorted(REGISTRY))
 
 
-def _explain(code: str) -> str:
+def find_rule(code_or_name: str) -> Optional[Rule]:
+    """The rule with this code (any case) or name (`critical-task`, `critical_task`)."""
+    key = code_or_name.strip()
+    by_name = {rule.name: rule for rule in REGISTRY.values()}
+    return REGISTRY.get(key.upper()) or by_name.get(key.lower().replace("_", "-"))
+
+
+def _explain(code_or_name: str) -> str:
     from .docs import rule_page
 
-    rule = REGISTRY.get(code.strip().upper())
+    rule = find_rule(code_or_name)
     if rule is None:
-        raise UsageError(f"unknown rule {code!r}; see --list-rules")
-    return rule_page(rule)
+        choices = {name.lower(): name for name in (*(r.name for r in REGISTRY.values()), *REGISTRY)}
+        close = [choices[c] for c in difflib.get_close_matches(code_or_name.strip().lower(), choices, n=1)]
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"--explain: no rule is called {code_or_name!r}",
+                         f"{guess}'{PROG} --list-rules' lists every code and name")
+    return plain_text(rule_page(rule))
+
+
+_COMMENT = re.compile(r"<!--.*?-->\n*", re.S)
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def plain_text(page: str) -> str:
+    """A generated rule page for a terminal: no HTML comments, headings underlined, links as
+    their text (and the address, for a web link), code blocks indented, no emphasis marks."""
+    def link(match: "re.Match[str]") -> str:
+        text, target = match.group(1), match.group(2)
+        return f"{text} ({target})" if target.startswith(("http://", "https://")) else text
+
+    out: List[str] = []
+    in_code = False
+    for line in _COMMENT.sub("", page).splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append(f"    {line}" if line else "")
+        elif line.startswith("#"):
+            title = line.lstrip("#").strip()
+            out += [title, ("=" if line.startswith("# ") else "-") * len(title)]
+        else:
+            out.append(_LINK.sub(link, line).replace("**", ""))
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def _read(display: str, args: argparse.Namespace) -> Tuple[str, SourceFile, Optional[Path]]:
@@ -373,13 +443,27 @@ def _read(display: str, args: argparse.Namespace) -> Tuple[str, SourceFile, Opti
         name = args.stdin_display_name
         source = decode_source(sys.stdin.buffer.read())
         return name, source, None if name in ("stdin", "-") else Path(name)
-    return display, decode_source(Path(display).read_bytes()), Path(display)
+    return shown(display), decode_source(Path(display).read_bytes()), Path(display)
+
+
+def shown(path: str) -> str:
+    """A file's path as findings show it: relative to the current directory, like the paths in
+    the evidence of a message (`at app/services/billing.py:9`), so `.`, `./app` and an absolute
+    path all write `app/routes/x.py`."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Lint, fix and report; returns the exit status."""
     if args.fix and "-" in args.paths:
-        raise UsageError("--fix cannot rewrite standard input; use --diff")
+        raise UsageError("--fix cannot rewrite standard input",
+                         f"'{PROG} --diff -' prints the fixes as a diff instead")
+    if not args.select:
+        raise UsageError("--select is empty, so nothing would be reported",
+                         "leave --select out to report every FBG code")
     selector = Selector(args.select, args.ignore)
     settings = load_settings(_cli_values(args), Path.cwd(), args.config, args.isolated)
     linter = Linter(settings, selector, args.disable_noqa, fix=args.fix or args.diff)
@@ -415,7 +499,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The console entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # a bad command line exits 2 here (Parser.error)
     try:
         if args.list_rules:
             sys.stdout.write(_list_rules())
@@ -428,7 +512,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return run(args, out)
         return run(args, sys.stdout)
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _usage_error(exc)
         return 2
     except ConfigError as exc:
         print(f"{PROG}: invalid configuration: {exc}", file=sys.stderr)

@@ -164,16 +164,6 @@ def rules_table() -> str:
     return "\n".join(rows)
 
 
-def options_reference() -> str:
-    """The README's configuration reference table."""
-    rows = ["| `setup.cfg` / `tox.ini` / `.flake8` | `pyproject.toml` | Default | Meaning |",
-            "|---|---|---|---|"]
-    for spec in OPTIONS:
-        rows.append(f"| [`{PREFIX}{spec.name}`](docs/configuration.md#{PREFIX}{spec.name}) "
-                    f"| `{spec.name}` | {describe_defaults(spec)} | {spec.help} |")
-    return "\n".join(rows)
-
-
 def _command(args: Sequence[str], cwd: Path) -> str:
     """The standard output of `flake8-fastapi-bg ARGS` run in a separate process in `cwd`, so
     that paths are relative to `cwd` as a user sees them."""
@@ -193,7 +183,7 @@ def example_lines(root: Path = ROOT) -> str:
 
 
 def fix_example() -> str:
-    """The README's `--diff` example: the bad example of the first fixable rule."""
+    """The `--diff` example of docs/usage.md: the bad example of the first fixable rule."""
     fixable = [rule for rule in rules() if rule.fixable]
     if not fixable:
         return "No rule offers a fix yet."
@@ -211,8 +201,12 @@ def example_output(root: Path = ROOT) -> str:
 
 def readme_sections(root: Path = ROOT) -> Dict[str, str]:
     """Marker name -> generated content for README.md."""
-    return {"rules-table": rules_table(), "options": options_reference(),
-            "example-output": example_output(root), "fix-example": fix_example()}
+    return {"rules-table": rules_table(), "example-output": example_output(root)}
+
+
+def usage_sections() -> Dict[str, str]:
+    """Marker name -> generated content for docs/usage.md."""
+    return {"fix-example": fix_example()}
 
 
 def replace_sections(text: str, sections: Dict[str, str]) -> str:
@@ -235,6 +229,9 @@ def generated_files(root: Path = ROOT) -> Dict[Path, str]:
     readme = root / "README.md"
     if readme.exists():
         files[readme] = replace_sections(readme.read_text(encoding="utf-8"), readme_sections(root))
+    usage = root / "docs" / "usage.md"
+    if usage.exists():
+        files[usage] = replace_sections(usage.read_text(encoding="utf-8"), usage_sections())
     return files
 
 

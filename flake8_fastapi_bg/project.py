@@ -145,6 +145,16 @@ class ModuleInfo:
         """False when the method `node` certainly assigns no attribute named `attr`."""
         return True
 
+    def statements_assigning(self, pattern: "re.Pattern[str]") -> List[cst.BaseStatement]:
+        """Top-level statements whose text matches `pattern` (`SlicedModuleInfo`: only those
+        groups are parsed)."""
+        return [s for s in self.module.body if pattern.search(self.module.code_for_node(s))]
+
+    def global_setters(self, name: str) -> List[cst.FunctionDef]:
+        """Top-level functions that may declare `name` global (startup hooks, lazy getters)."""
+        return [s for s in self.module.body if isinstance(s, cst.FunctionDef)
+                and _declares_global(self.module.code_for_node(s), name)]
+
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
         if self._scope is None:
@@ -195,6 +205,15 @@ def _shift_into(positions: Dict[cst.CSTNode, CodeRange], found: Mapping[cst.CSTN
 
 
 _IDENTIFIER = re.compile(r"\w+")
+
+
+def _declares_global(text: str, name: str) -> bool:
+    """`global <name>` may be in `text` (a cheap test before any parse)."""
+    if "global" not in text:
+        return False
+    return re.search(rf"^[ \t]*global\b[^\n]*\b{re.escape(name)}\b", text, re.M) is not None
+
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
 
 
@@ -341,6 +360,20 @@ class SlicedModuleInfo(ModuleInfo):
                     return parsed, self._groups[index][0] - 1
                 stack.extend(children(inner))
         raise LookupError("not a node of a parsed statement group")
+
+    def statements_assigning(self, pattern: "re.Pattern[str]") -> List[cst.BaseStatement]:
+        found: List[cst.BaseStatement] = []
+        for index, (start, end) in enumerate(self._groups):
+            if pattern.search(self._source(start, end)):
+                found.extend(self.statements(index))
+        return found
+
+    def global_setters(self, name: str) -> List[cst.FunctionDef]:
+        found: List[cst.FunctionDef] = []
+        for index, (start, end) in enumerate(self._groups):
+            if _declares_global(self._source(start, end), name):
+                found.extend(s for s in self.statements(index) if isinstance(s, cst.FunctionDef))
+        return found
 
     def binders(self, name: str) -> List[int]:
         """The groups that may bind `name`, in source order."""
@@ -667,6 +700,20 @@ def decode_source(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+_STATE_ASSIGNMENT = re.compile(r"\.state\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+_NOT_APP_DIRS = frozenset({".git", ".hg", ".tox", ".nox", ".venv", "venv", "env", "node_modules", "build",
+                           "dist", "site-packages", "__pycache__", "tests", "test", "testing"})
+
+
+def _project_files(root: Path) -> Iterator[Path]:
+    """The project's own `.py` files under `root`: no tests, environments or build output."""
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d not in _NOT_APP_DIRS and not d.startswith(".")]
+        for file in files:
+            if file.endswith(".py") and not file.startswith("test_") and file != "conftest.py":
+                yield Path(directory, file)
+
+
 def display_path(path: Path) -> str:
     """A path as a user reads it: relative to the working directory when under it."""
     try:
@@ -686,6 +733,7 @@ class Project:
         self._leads: "OrderedDict[Tuple[str, Optional[str]], bool]" = OrderedDict()
         self._words: "OrderedDict[str, Tuple[Optional[bool], bool]]" = OrderedDict()
         self._texts: "OrderedDict[str, Optional[str]]" = OrderedDict()
+        self._state: Optional[Dict[str, List[str]]] = None  # attr -> modules setting app.state.attr
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -797,6 +845,27 @@ class Project:
             self._texts.popitem(last=False)
         return text
 
+    def state_setters(self, attr: str) -> List[str]:
+        """Project modules (not tests) whose text assigns `<x>.state.<attr> = ...`: where an
+        app's shared objects are set up (`app.state.llm = ...` in a lifespan). One scan of the
+        source roots on the first question, kept for the project's life."""
+        if self._state is None:
+            self._state = {}
+            for root in self.roots:
+                for path in _project_files(root):
+                    try:
+                        if path.stat().st_size > _MAX_MODULE_BYTES:
+                            continue
+                        text = path.read_bytes().decode("latin-1")
+                    except OSError:
+                        continue
+                    if ".state." not in text:
+                        continue
+                    name, _ = self.module_name_for(path)
+                    for found in set(_STATE_ASSIGNMENT.findall(text)):
+                        self._state.setdefault(found, []).append(name)
+        return self._state.get(attr, [])
+
     def is_package_dir(self, name: str) -> bool:
         """True for a namespace package: a directory under a root with no `__init__.py`."""
         parts = name.split(".")
@@ -869,11 +938,23 @@ class Project:
 
 
 def _package_root(directory: Path) -> Path:
-    """The directory above the topmost `__init__.py` package that contains `directory`."""
-    current = directory
-    while (current / "__init__.py").is_file() and current.parent != current:
+    """The directory above the topmost `__init__.py` package that contains `directory`.
+
+    A folder without `__init__.py` inside a package (an implicit namespace subpackage:
+    `app/` package, `app/features/` folder, `app/features/x.py`) does not end the chain:
+    the modules are still imported as `app.features.x`. The walk stops at the project's
+    marker directory (`pyproject.toml`, `.git`, ...)."""
+    top = current = directory
+    for _ in range(_MAX_PACKAGE_DEPTH):
+        if (current / "__init__.py").is_file():
+            top = current.parent
+        if current.parent == current or any((current / marker).exists() for marker in _MARKERS):
+            break
         current = current.parent
-    return current
+    return top
+
+
+_MAX_PACKAGE_DEPTH = 16
 
 
 def _marker_root(directory: Path) -> Optional[Path]:

@@ -172,6 +172,28 @@ def _registration_calls(statements: Sequence[cst.CSTNode], scope: Scope) -> Iter
                 yield from _registration_calls(block, scope)
 
 
+def _decorated_functions(statements, scope: Scope, method: str) -> Iterator[FunctionScope]:
+    """Functions decorated with `@<x>.<method>(...)`, in any block of the module (statements
+    only: expressions are not entered)."""
+    for statement in statements:
+        if isinstance(statement, cst.FunctionDef):
+            inner = scope.child(statement)
+            if any(isinstance(d.decorator, cst.Call) and isinstance(d.decorator.func, cst.Attribute)
+                   and d.decorator.func.attr.value == method for d in statement.decorators):
+                assert isinstance(inner, FunctionScope)
+                yield inner
+            body = statement.body
+            yield from _decorated_functions(body.body if isinstance(body, cst.IndentedBlock) else [],
+                                            inner, method)
+        elif isinstance(statement, cst.ClassDef):
+            body = statement.body
+            yield from _decorated_functions(body.body if isinstance(body, cst.IndentedBlock) else [],
+                                            scope.child(statement), method)
+        else:
+            for _, _, _, block in sub_blocks(statement):
+                yield from _decorated_functions(block, scope, method)
+
+
 class ModuleFacts:
     """Routes, dependencies and per-function syntax of one linted module, computed on demand."""
 
@@ -247,6 +269,31 @@ class ModuleFacts:
             route = self._route_from_decorators(scope)
             self._routes[key] = route if route is not None else self.registered().get(key)
         return self._routes[key]
+
+    def websocket_routes(self) -> List[Route]:
+        """The WebSocket routes among the module's functions that may hold a site (those that
+        name `BackgroundTasks`), sites or not: a route may hand its tasks to a helper."""
+        found: List[Route] = []
+        for scope in _decorated_functions(self.info.site_statements(), self.info.scope, "websocket"):
+            route = self.route(scope)
+            if route is not None and route.kind == "websocket":
+                found.append(route)
+        seen = {id(r.scope.node) for r in found}
+        # `app.add_api_websocket_route(path, endpoint)` names the endpoint, which names
+        # `BackgroundTasks`: the statement is among the site statements too, so the whole
+        # module need not be parsed for it.
+        for call, scope in _registration_calls(list(self.info.site_statements()), self.info.scope):
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_api_websocket_route":
+                endpoint = _argument(call, 1, "endpoint")
+                if endpoint is None or not self.is_app(self.evaluator.expr(call.func.value, scope)):
+                    continue
+                target = self.evaluator.expr(endpoint, scope)
+                if isinstance(target, Func) and target.scope.module is self.info \
+                        and isinstance(target.scope.node, cst.FunctionDef) \
+                        and id(target.scope.node) not in seen:
+                    seen.add(id(target.scope.node))
+                    found.append(Route(target.scope, "websocket", dotted(call.func.value) or "app"))
+        return found
 
     def registered(self) -> Dict[int, Route]:
         if self._registered is None:
@@ -362,7 +409,7 @@ class ModuleFacts:
         if param.annotation is None:
             return False
         return any(ext_name(self.evaluator.expr(name, where)) in UPLOAD_FILE
-                   for name, where in _annotation_names(param.annotation.annotation, scope, 0))
+                   for name, where in annotation_names(param.annotation.annotation, scope, 0))
 
 
 def callable_function(value: Value, evaluator: Evaluator) -> Optional[FunctionScope]:
@@ -460,27 +507,27 @@ def _annotated_extras(expr: cst.BaseExpression, scope: Scope,
             yield from _annotated_extras(element, scope, depth + 1)
 
 
-def _annotation_names(expr: cst.BaseExpression, scope: Scope,
-                      depth: int) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
+def annotation_names(expr: cst.BaseExpression, scope: Scope,
+                     depth: int) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
     """The class names an annotation mentions: `T`, `list[T]`, `T | None`, `Annotated[T, ...]`."""
     if depth > _MAX_ALIAS_DEPTH:
         return
     if isinstance(expr, (cst.Name, cst.Attribute)):
         alias = _alias_value(expr, scope)
         if alias is not None:
-            yield from _annotation_names(alias[0], alias[1], depth + 1)
+            yield from annotation_names(alias[0], alias[1], depth + 1)
         else:
             yield expr, scope
     elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
-        yield from _annotation_names(expr.left, scope, depth + 1)
-        yield from _annotation_names(expr.right, scope, depth + 1)
+        yield from annotation_names(expr.left, scope, depth + 1)
+        yield from annotation_names(expr.right, scope, depth + 1)
     elif isinstance(expr, cst.Subscript):
         elements = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
         name = (dotted(expr.value) or "").rpartition(".")[2]
         if name == "Annotated":
             elements = elements[:1]
         for element in elements:
-            yield from _annotation_names(element, scope, depth + 1)
+            yield from annotation_names(element, scope, depth + 1)
 
 
 _FACTS: "weakref.WeakKeyDictionary[object, ModuleFacts]" = weakref.WeakKeyDictionary()
@@ -496,4 +543,4 @@ def facts_for(context) -> ModuleFacts:
 
 __all__ = ["ModuleFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
-           "UPLOAD_FILE"]
+           "UPLOAD_FILE", "annotation_names"]

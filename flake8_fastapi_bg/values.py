@@ -9,8 +9,10 @@ modules of the project, following imports, re-exports, assignments, `self` attri
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Iterator, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -65,6 +67,9 @@ class Cls(Value):
 @dataclass(frozen=True, eq=False)
 class Inst(Value):
     cls: ClassScope
+    # The construction `Cls(...)` and the scope it is in, when known: constructor arguments
+    # tell what `self.x = x` holds when `__init__` does not annotate `x`.
+    made: Optional[Tuple[cst.Call, "Scope"]] = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +97,64 @@ class CallResult(Value):
 
 
 @dataclass(frozen=True, eq=False)
+class OneOf(Value):
+    """What a factory with several `return`s may give back: each option may be what runs
+    (`return dummy_handler` for one configuration, the real handler for the others)."""
+
+    options: Tuple[Value, ...]
+
+
+_MAX_OPTIONS = 4
+
+
+def one_of(values) -> Value:
+    """The union of `values` that say something; one value stands for itself."""
+    options: list = []
+    for value in values:
+        for option in value.options if isinstance(value, OneOf) else (value,):
+            if _is_known(option) and not any(_same(option, o) for o in options):
+                options.append(option)
+    if not options:
+        return UNKNOWN
+    return options[0] if len(options) == 1 else OneOf(tuple(options[:_MAX_OPTIONS]))
+
+
+def _same(a: Value, b: Value) -> bool:
+    if isinstance(a, Func) and isinstance(b, Func):
+        return a.scope is b.scope
+    if isinstance(a, (Ext, ExtInstance)) and type(a) is type(b):
+        return a == b
+    if isinstance(a, Inst) and isinstance(b, Inst):
+        return a.cls is b.cls
+    return a is b
+
+
+def options(value: Value) -> Tuple[Value, ...]:
+    """The values `value` may be: its options for a union, else itself."""
+    return value.options if isinstance(value, OneOf) else (value,)
+
+
+@dataclass(frozen=True, eq=False)
+class Provider(Value):
+    """A dependency-injection provider (`providers.Singleton(Service, client=...)` of the
+    `dependency_injector` library): calling it, or injecting `Provide[Container.x]`, gives
+    what it provides."""
+
+    kind: str  # the provider class's name: "Singleton", "Factory", "Resource", "Object", ...
+    call: cst.Call
+    scope: "Scope" = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class AppState(Value):
+    """`app.state` of the FastAPI/Starlette application (also `request.app.state`): what the
+    project assigns to its attributes at startup is what tasks find there."""
+
+
+APP_STATE = AppState()
+
+
+@dataclass(frozen=True, eq=False)
 class Coroutine(Value):
     """A coroutine object: the result of calling an `async def` without awaiting it."""
 
@@ -105,8 +168,22 @@ BACKGROUND_TASKS = frozenset({
 BACKGROUND_TASK = frozenset({"starlette.background.BackgroundTask", "fastapi.background.BackgroundTask"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
 OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional", "typing.Union"})
-DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"})
+DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends",
+                     "fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"})
 PARTIAL = frozenset({"functools.partial"})
+DI_PROVIDERS = "dependency_injector.providers."
+DI_PROVIDE = frozenset({"dependency_injector.wiring.Provide", "dependency_injector.wiring.Provider"})
+TYPE_OF = frozenset({"builtins.type", "typing.Type", "typing_extensions.Type"})
+# Iterator-like return annotations of a `yield` dependency or context manager: the first
+# argument is what it yields.
+YIELDING = frozenset({
+    "typing.Generator", "typing.AsyncGenerator", "typing.Iterator", "typing.AsyncIterator",
+    "typing.Iterable", "typing.AsyncIterable", "collections.abc.Generator",
+    "collections.abc.AsyncGenerator", "collections.abc.Iterator", "collections.abc.AsyncIterator",
+    "collections.abc.Iterable", "collections.abc.AsyncIterable", "typing_extensions.AsyncGenerator",
+})
+CONTEXT_MANAGERS = frozenset({"contextlib.contextmanager", "contextlib.asynccontextmanager"})
+PROPERTIES = frozenset({"builtins.property", "functools.cached_property"})
 BUILTIN_NAMES = frozenset(dir(__import__("builtins")))
 
 _MAX_EVAL_DEPTH = 40
@@ -128,6 +205,16 @@ class Evaluator:
     kb: KnowledgeBase
     _active: Dict[Tuple[int, int], bool] = field(default_factory=dict)
     _members: Dict[Tuple[str, str], Tuple[object, "Value"]] = field(default_factory=dict)
+    _receivers: Dict[int, "Inst"] = field(default_factory=dict)  # method scope -> its `self`
+
+    @contextmanager
+    def receiving(self, method: FunctionScope, receiver: "Inst") -> Iterator[None]:
+        """Evaluate with `self` of `method` known to be `receiver` (a constructed instance)."""
+        self._receivers[id(method)] = receiver
+        try:
+            yield
+        finally:
+            del self._receivers[id(method)]
 
     # -- names -------------------------------------------------------------------------------
     def lookup(self, name: str, scope: Scope) -> Optional[Tuple[Binding, Scope]]:
@@ -146,7 +233,29 @@ class Evaluator:
                 return Ext(f"builtins.{name}")
             return UNKNOWN
         binding, where = found
-        return self.binding(binding, where, name)
+        value = self._first_known(where.local(name) or [binding], where, name)
+        if not _is_known(value) and isinstance(where, ModuleScope):
+            value = self._set_globally(where, name) or value
+        return value
+
+    def _first_known(self, bindings, where: Scope, name: str) -> Value:
+        """What a name bound by several statements holds: flow-insensitively, the last binding
+        that says something (`img = img.convert(...)` after `with Image.open(p) as img`; a
+        `try: import a except ImportError: a = None`; `client = None` before `client = X()`)."""
+        value: Value = UNKNOWN
+        # A bare declaration states the type for every assignment (`if TYPE_CHECKING: app:
+        # ForgeApp` beside `app = Proxy()`), as a type checker reads it.
+        for binding in bindings:
+            if binding.kind == "annotated" and binding.annotation is not None:
+                declared = self.annotation(binding.annotation, where)
+                if isinstance(declared, (Inst, Cls)) or isinstance(declared, ExtInstance) \
+                        and not declared.type.startswith(("builtins.", "typing.")):
+                    return declared
+        for binding in reversed(bindings):
+            value = self.binding(binding, where, name)
+            if _is_known(value):
+                return value
+        return value
 
     def _from_stars(self, scope: Scope, name: str, after: int, depth: int) -> Optional[Value]:
         """What the last `from m import *` of `scope` after order `after` that provides `name`
@@ -198,20 +307,34 @@ class Evaluator:
         if kind == "annotated" and binding.annotation is not None:
             return self.annotation(binding.annotation, where)
         if kind == "with" and binding.value is not None:
-            return self._entered(self.expr(binding.value, where))
+            return self._entered(binding.value, where)
         return UNKNOWN
 
     def _param(self, binding: Binding, where: Scope, name: str) -> Value:
         if isinstance(where, FunctionScope) and where.self_name == name:
+            receiver = self._receivers.get(id(where))
+            if receiver is not None:
+                return receiver
             cls = where.enclosing_class()
             if cls is not None:
                 return Cls(cls) if where.is_classmethod() else Inst(cls)
+        annotated: Value = UNKNOWN
         if binding.annotation is not None:
-            value = self.annotation(binding.annotation, where)
-            if not isinstance(value, Unknown):
-                return value
-        if binding.value is not None:  # `tasks=Depends(get_tasks)`
-            return self._depends(binding.value, where)
+            annotated = self.annotation(binding.annotation, where)
+            if _is_known(annotated) and not _is_vague_type(annotated) and (
+                    binding.value is None or not isinstance(annotated, Inst)):
+                return annotated
+        if binding.value is not None:
+            depends = self._depends(binding.value, where)  # `tasks=Depends(get_tasks)`
+            if isinstance(annotated, Inst) and not (isinstance(depends, Inst) and depends.made is not None
+                                                    and depends.cls is annotated.cls):
+                return annotated  # `svc: Service = Depends(...)`: the construction adds nothing
+            if not isinstance(depends, Unknown):
+                return depends
+            # A default stands for what callers usually pass: `handler: type = OpenAIHandler`.
+            default = self.expr(binding.value, where.parent or where)
+            if _is_known(default) and not _is_declaration(default):
+                return default
         return UNKNOWN
 
     # -- annotations -------------------------------------------------------------------------
@@ -240,18 +363,18 @@ class Evaluator:
                         if not isinstance(first, Unknown):
                             break
                 return first
+            if name in TYPE_OF and elements:  # `type[Handler]`: the class itself
+                value = self.expr(elements[0], scope)
+                return value if isinstance(value, (Cls, Ext)) else UNKNOWN
             if name in OPTIONAL:
                 for element in elements:
                     value = self.annotation(element, scope, depth + 1)
                     if not isinstance(value, Unknown) and not _is_none(value):
                         return value
             return UNKNOWN
-        if isinstance(expr, cst.Name):
-            found = scope.lookup(expr.value)
-            if found is not None:
-                binding, where = found
-                if binding.kind == "assign" and binding.value is not None:  # a type alias
-                    return self.annotation(binding.value, where, depth + 1)
+        alias = self._alias(expr, scope)
+        if alias is not None:  # a type alias, here or imported
+            return self.annotation(alias[0], alias[1], depth + 1)
         value = self.expr(expr, scope)
         if isinstance(value, Ext):
             return ExtInstance(value.qualname)
@@ -259,18 +382,46 @@ class Evaluator:
             return Inst(value.scope)
         return UNKNOWN
 
-    def _depends(self, expr: cst.BaseExpression, scope: Scope) -> Value:
+    def _alias(self, expr: cst.BaseExpression, scope: Scope,
+               depth: int = 0) -> Optional[Tuple[cst.BaseExpression, Scope]]:
+        """The expression a name or `module.name` was assigned once, followed through imports
+        of project modules: `Dep = Annotated[Service, Depends(get)]` used as `svc: Dep`."""
+        if depth > 6:
+            return None
+        found: Optional[Tuple[Binding, Scope]] = None
+        if isinstance(expr, cst.Name):
+            found = scope.lookup(expr.value)
+        elif isinstance(expr, cst.Attribute):
+            base = self.expr(expr.value, scope)
+            if isinstance(base, ModuleV):
+                bindings = base.module.scope.local(expr.attr.value)  # type: ignore[attr-defined]
+                found = (bindings[-1], base.module.scope) if bindings else None  # type: ignore[attr-defined]
+        if found is None:
+            return None
+        binding, where = found
+        if binding.kind == "assign" and binding.value is not None:
+            return binding.value, where
+        if binding.kind == "import" and binding.qualname:
+            module_name, _, attr = binding.qualname.rpartition(".")
+            module = self.project.module(module_name) if module_name else None
+            if module is None or not attr:
+                return None
+            return self._alias(cst.Name(attr), module.scope, depth + 1)
+        return None
+
+    def _depends(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> Value:
         """The value `Depends(dep)` injects: what `dep` returns."""
+        if isinstance(expr, (cst.Name, cst.Attribute)) and depth < 4:  # `svc=ServiceDep`
+            alias = self._alias(expr, scope)
+            return self._depends(alias[0], alias[1], depth + 1) if alias is not None else UNKNOWN
         if not isinstance(expr, cst.Call) or ext_name(self.expr(expr.func, scope)) not in DEPENDS:
             return UNKNOWN
         if not expr.args:
             return UNKNOWN
-        dependency = self.expr(expr.args[0].value, scope)
-        if isinstance(dependency, Cls):
-            return Inst(dependency.scope)
-        if isinstance(dependency, Func):
-            return self.returns(dependency)
-        return UNKNOWN
+        argument = expr.args[0].value
+        if isinstance(argument, cst.Subscript):  # `Depends(Provide[Container.service])`
+            return self.expr(argument, scope)
+        return self._depends_on(self.expr(argument, scope))
 
     def returns(self, func: Func) -> Value:
         """What calling a project function gives back, from its annotation or its `return`."""
@@ -279,12 +430,68 @@ class Evaluator:
             return self._guarded(node.body, func.scope, lambda: self.expr(node.body, func.scope))
         if node.returns is not None:
             value = self.annotation(node.returns.annotation, func.scope.parent or func.scope)
-            if not isinstance(value, Unknown):
+            if isinstance(value, Inst):
+                # `-> Service` with `return Service(client)`: the construction says more;
+                # `-> HandlerProtocol` with `return handler`: the function returned says more.
+                built = self._all_of(_return_values(node), func.scope)
+                if any(isinstance(b, Inst) and b.made is not None and b.cls is value.cls
+                       or isinstance(b, (Func, Bound)) and self._is_interface(value.cls)
+                       for b in options(built)):
+                    return built
+            if _is_known(value):
                 return value
-        for statement in _return_values(node):
-            value = self._guarded(statement, func.scope, lambda s=statement: self.expr(s, func.scope))
-            if not isinstance(value, Unknown):
+        return self._all_of(_return_values(node), func.scope)
+
+    def _all_of(self, expressions, scope: Scope) -> Value:
+        """The union of what `expressions` evaluate to (the first few that say something)."""
+        found = []
+        for expression in expressions:
+            value = self._guarded(expression, scope, lambda e=expression: self.expr(e, scope))
+            if _is_known(value):
+                found.append(value)
+                if len(found) >= _MAX_OPTIONS:
+                    break
+        return one_of(found)
+
+    def _is_interface(self, cls: ClassScope) -> bool:
+        """A `typing.Protocol` or an ABC: its methods say what to call, not what runs."""
+        return any(base in _INTERFACE_BASES for base in self.external_bases(cls))
+
+    def yields(self, func: Func) -> Value:
+        """What a generator (a `yield` dependency, a `@contextmanager`) yields to its user."""
+        node = func.scope.func
+        if isinstance(node, cst.Lambda):
+            return UNKNOWN
+        if node.returns is not None:
+            annotation = node.returns.annotation
+            if isinstance(annotation, cst.Subscript):
+                base = ext_name(self.expr(annotation.value, func.scope.parent or func.scope))
+                elements = [e.slice.value for e in annotation.slice if isinstance(e.slice, cst.Index)]
+                if base in YIELDING and elements:
+                    value = self.annotation(elements[0], func.scope.parent or func.scope)
+                    if _is_known(value):
+                        return value
+        return self._first_of(_yield_values(node), func.scope)
+
+    def _first_of(self, expressions, scope: Scope) -> Value:
+        """The first of `expressions` whose value is known (`return None` early exits aside)."""
+        for expression in expressions:
+            value = self._guarded(expression, scope, lambda e=expression: self.expr(e, scope))
+            if _is_known(value):
                 return value
+        return UNKNOWN
+
+    def _depends_on(self, dependency: Value) -> Value:
+        """What FastAPI injects for a dependency callable: a class's instance, what a function
+        returns, or what a `yield` dependency yields."""
+        if isinstance(dependency, Cls):
+            return Inst(dependency.scope)
+        if isinstance(dependency, Bound):  # `Depends(container.provide)`
+            dependency = dependency.func
+        if isinstance(dependency, Func):
+            if isinstance(dependency.scope.func, cst.FunctionDef) and _is_generator(dependency.scope.func):
+                return self.yields(dependency)
+            return self.returns(dependency)
         return UNKNOWN
 
     # -- expressions -------------------------------------------------------------------------
@@ -306,9 +513,23 @@ class Evaluator:
             return self.awaited(inner)
         if isinstance(node, cst.Lambda):
             return Func(scope.child(node))  # type: ignore[arg-type]
+        if isinstance(node, cst.Subscript):  # `Provide[Container.service]`
+            if ext_name(self.expr(node.value, scope)) in DI_PROVIDE and len(node.slice) == 1 \
+                    and isinstance(node.slice[0].slice, cst.Index):
+                provider = self.expr(node.slice[0].slice.value, scope)
+                return self.provided(provider) if isinstance(provider, Provider) else UNKNOWN
+            return UNKNOWN
+        if isinstance(node, cst.BooleanOperation):  # `client or OpenAI()`
+            left = self.expr(node.left, scope)
+            return left if _is_known(left) else self.expr(node.right, scope)
+        if isinstance(node, cst.IfExp):  # `OpenAI() if key else None`
+            body = self.expr(node.body, scope)
+            return body if _is_known(body) else self.expr(node.orelse, scope)
         return UNKNOWN
 
     def awaited(self, value: Value) -> Value:
+        if isinstance(value, OneOf):
+            return one_of(self.awaited(option) for option in value.options)
         if isinstance(value, Coroutine):
             target = value.func
             if isinstance(target, Bound):
@@ -317,6 +538,12 @@ class Evaluator:
         return value
 
     def attribute(self, base: Value, attr: str) -> Value:
+        if isinstance(base, OneOf):
+            return one_of(self.attribute(option, attr) for option in base.options)
+        if attr == "state" and _is_application(base):
+            return APP_STATE
+        if isinstance(base, AppState):
+            return self._app_state(attr)
         if isinstance(base, ModuleV):
             return self.qualified(f"{base.module.name}.{attr}")  # type: ignore[attr-defined]
         if isinstance(base, Ext):
@@ -335,23 +562,73 @@ class Evaluator:
                 binding = bindings[-1]
                 if binding.kind == "def":
                     method = Func(klass.child(binding.node))  # type: ignore[arg-type]
+                    if isinstance(owner, Inst) and self._is_property(method):
+                        return self.returns(method)
                     if method.scope.is_static():
                         return method
                     if method.scope.is_classmethod():
                         return Bound(method, Cls(klass))
                     return Bound(method, owner) if isinstance(owner, Inst) else method
-                return self.binding(binding, klass, attr)
+                value = self._first_known(bindings, klass, attr)
+                if _is_known(value) or not isinstance(owner, Inst):
+                    return value
             if isinstance(owner, Inst):
+                # `self.x = ...` in any method, the constructor's parameters included; a class
+                # annotation without a value (`client: OpenAI | None = None`) came first.
                 assigned = klass.instance_attr(attr)
                 if assigned:
                     for binding, method in reversed(assigned):
                         value = self.binding(binding, method, attr)
-                        if not isinstance(value, Unknown):
+                        if not _is_known(value) and owner.made is not None:
+                            value = self._from_constructor(binding.value, method, owner.made)
+                        if _is_known(value):
                             return value
+                    return UNKNOWN
+                if bindings:
                     return UNKNOWN
         for base in self.external_bases(cls):
             return Ext(f"{base}.{attr}")
         return UNKNOWN
+
+    def _from_constructor(self, expr: Optional[cst.BaseExpression], method: FunctionScope,
+                          made: Tuple[cst.Call, Scope]) -> Value:
+        """`self.x = x` in `__init__`, `x` a parameter: the argument the construction passes."""
+        if method.name != "__init__" or not isinstance(expr, cst.Name):
+            return UNKNOWN
+        bindings = method.local(expr.value)
+        if len(bindings) != 1 or bindings[0].kind != "param":
+            return UNKNOWN
+        params = method.params()
+        positional = [p.name.value for p in list(params.posonly_params) + list(params.params)][1:]
+        call, scope = made
+        index = 0
+        for arg in call.args:
+            if arg.star:
+                return UNKNOWN  # `*args`/`**kwargs`: which argument lands where is not known
+            if arg.keyword is not None:
+                if arg.keyword.value == expr.value:
+                    return self._argument(arg.value, scope)
+                continue
+            if index < len(positional) and positional[index] == expr.value:
+                return self._argument(arg.value, scope)
+            index += 1
+        return UNKNOWN
+
+    def _argument(self, expr: cst.BaseExpression, scope: Scope) -> Value:
+        value = self.expr(expr, scope)
+        # A provider passed to another provider: the container injects what it provides.
+        return self.provided(value) if isinstance(value, Provider) else value
+
+    def _is_property(self, method: Func) -> bool:
+        node = method.scope.func
+        if not isinstance(node, cst.FunctionDef) or not node.decorators:
+            return False
+        scope = method.scope.parent or method.scope
+        for decorator in node.decorators:
+            name = ext_name(self.expr(decorator.decorator, scope))
+            if name in PROPERTIES or (name or "").endswith(".cached_property"):
+                return True
+        return False
 
     def mro(self, cls: ClassScope, depth: int = 0, seen: Optional[set] = None):
         """The class and its project base classes, depth first, each once (good enough for
@@ -379,12 +656,18 @@ class Evaluator:
         return self.call_value(callee, node, scope)
 
     def call_value(self, callee: Value, node: cst.Call, scope: Scope) -> Value:
+        if isinstance(callee, OneOf):
+            return one_of(self.call_value(option, node, scope) for option in callee.options)
         if isinstance(callee, Cls):
-            return Inst(callee.scope)
+            return Inst(callee.scope, (node, scope))
+        if isinstance(callee, Provider):
+            return self.provided(callee)
         if isinstance(callee, Ext):
             name = callee.qualname
             if name in PARTIAL and node.args:
                 return PartialV(self.expr(node.args[0].value, scope), node)
+            if name.startswith(DI_PROVIDERS) and node.args and "." not in name[len(DI_PROVIDERS):]:
+                return Provider(name[len(DI_PROVIDERS):], node, scope)
             returned = self.kb.returns(name)
             if returned:
                 return ExtInstance(returned)
@@ -406,8 +689,43 @@ class Evaluator:
                 return self.call_value(call, node, scope)
         return CallResult(callee, node) if not isinstance(callee, Unknown) else UNKNOWN
 
-    def _entered(self, value: Value) -> Value:
-        """The value `with X as v` binds: X itself for the usual context managers."""
+    def provided(self, provider: Provider) -> Value:
+        """What a provider gives: the object itself (`Object`), what a `Resource` function
+        yields or returns, a class's instance built with the provider's other arguments, what
+        a function returns."""
+        call, scope = provider.call, provider.scope
+        first = self.expr(call.args[0].value, scope)
+        if provider.kind == "Object":
+            return first
+        if isinstance(first, Cls):
+            return Inst(first.scope, (call.with_changes(args=call.args[1:]), scope))
+        if isinstance(first, Func):
+            node = first.scope.func
+            if isinstance(node, cst.FunctionDef) and _is_generator(node):
+                return self.yields(first)
+            return self.returns(first)
+        if isinstance(first, Ext):
+            return self.call_value(first, call.with_changes(args=call.args[1:]), scope)
+        return UNKNOWN
+
+    def _entered(self, expr: cst.BaseExpression, scope: Scope) -> Value:
+        """The value `with X as v` binds: what a project `@contextmanager` yields, what a
+        project class's `__enter__`/`__aenter__` returns, else X itself."""
+        if isinstance(expr, cst.Call):
+            callee = self.expr(expr.func, scope)
+            func = callee.func if isinstance(callee, Bound) else callee
+            if isinstance(func, Func) and isinstance(func.scope.func, cst.FunctionDef) \
+                    and _is_generator(func.scope.func):
+                return self.yields(func)
+        value = self.expr(expr, scope)
+        if isinstance(value, Inst):
+            for method in ("__aenter__", "__enter__"):
+                entered = self._member(value, method)
+                if isinstance(entered, Bound):
+                    returned = self.returns(entered.func)
+                    if _is_known(returned):
+                        return returned
+            return value
         if isinstance(value, ExtInstance):
             entered = self.kb.returns(f"{value.type}.__enter__")
             return ExtInstance(entered) if entered else value
@@ -456,12 +774,40 @@ class Evaluator:
                 if target == f"{module.name}.{attr}":  # type: ignore[attr-defined]
                     return UNKNOWN
                 return self.qualified(target, depth + 1)
-            return self.binding(binding, scope, attr)
+            value = self._first_known(bindings, scope, attr)
+            return value if _is_known(value) else self._set_globally(scope, attr) or value
         submodule = f"{module.name}.{attr}"  # type: ignore[attr-defined]
         loaded = self.project.module(submodule)
         if loaded is not None:
             return ModuleV(loaded)
         return self._from_stars(scope, attr, -1, depth) or UNKNOWN
+
+    def _set_globally(self, scope: ModuleScope, name: str) -> Optional[Value]:
+        """A module-level name left `None` at import and assigned in a function that declares
+        it `global` (a startup or lifespan hook, a lazy getter): what that function assigns."""
+        for node in scope.module.global_setters(name):
+            function = scope.child(node)
+            if name not in function.declared_global():
+                continue
+            value = self._first_known(function.local(name), function, name)
+            if _is_known(value):
+                return value
+        return None
+
+    def _app_state(self, attr: str) -> Value:
+        """What the project assigns to `<app>.state.<attr>`, wherever it does (a lifespan, a
+        startup hook, an app factory): the first assignment whose value is known."""
+        pattern = re.compile(rf"\.state\.{re.escape(attr)}\s*(?::[^=\n]*)?=(?!=)")
+        for module_name in self.project.state_setters(attr):
+            module = self.project.module(module_name)
+            if module is None:
+                continue
+            for statement in module.statements_assigning(pattern):
+                for expr, scope in _state_assignments(statement, module.scope, attr):
+                    value = self._guarded(expr, scope, lambda e=expr, s=scope: self.expr(e, s))
+                    if _is_known(value):
+                        return value
+        return UNKNOWN
 
     # -- helpers -----------------------------------------------------------------------------
     def _guarded(self, node: cst.CSTNode, scope: Scope, compute) -> Value:
@@ -485,6 +831,78 @@ class Evaluator:
 def _is_none(value: Value) -> bool:
     name = value.qualname if isinstance(value, Ext) else value.type if isinstance(value, ExtInstance) else ""
     return name in ("builtins.None", "None")
+
+
+_INTERFACE_BASES = frozenset({"typing.Protocol", "typing_extensions.Protocol", "abc.ABC"})
+
+APPLICATIONS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI",
+                          "starlette.applications.Starlette"})
+CONNECTIONS = frozenset({"fastapi.Request", "fastapi.WebSocket", "fastapi.requests.Request",
+                         "starlette.requests.Request", "starlette.requests.HTTPConnection",
+                         "starlette.websockets.WebSocket", "fastapi.websockets.WebSocket"})
+
+
+def _is_application(value: Value) -> bool:
+    if isinstance(value, ExtInstance):
+        return value.type in APPLICATIONS
+    name = ext_name(value) or ""
+    return name.endswith(".app") and name[:-4] in CONNECTIONS
+
+
+def _state_assignments(node: cst.CSTNode, scope: Scope, attr: str):
+    """`(value, scope)` of each `<x>.state.<attr> = value` in `node`, with the scope it runs in."""
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        inner = scope.child(node)
+        body = inner.node.body  # type: ignore[attr-defined]
+        for statement in getattr(body, "body", ()):
+            yield from _state_assignments(statement, inner, attr)
+        return
+    if isinstance(node, cst.Lambda):
+        return
+    if isinstance(node, (cst.Assign, cst.AnnAssign)):
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        if node.value is not None and any(
+                isinstance(t, cst.Attribute) and t.attr.value == attr and isinstance(t.value, cst.Attribute)
+                and t.value.attr.value == "state" for t in targets):
+            yield node.value, scope
+        return
+    for child in node.children:
+        yield from _state_assignments(child, scope, attr)
+
+
+def _is_known(value: Value) -> bool:
+    """Says something about what a name holds: not unknown, not None."""
+    return not isinstance(value, Unknown) and not _is_none(value)
+
+
+# Annotations that say nothing about the object: a parameter annotated so is judged by its default.
+_VAGUE_TYPES = frozenset({
+    "builtins.type", "builtins.object", "builtins.callable", "typing.Any", "typing.Callable",
+    "typing_extensions.Any", "collections.abc.Callable", "typing.Type",
+})
+
+
+def _is_vague_type(value: Value) -> bool:
+    return isinstance(value, ExtInstance) and value.type in _VAGUE_TYPES
+
+
+# Library parameter markers whose default is a declaration, not the value the function gets.
+_DECLARATIONS = ("fastapi.", "starlette.", "pydantic.", "typer.", "dataclasses.", "sqlmodel.Field")
+
+
+def _is_declaration(value: Value) -> bool:
+    name = value.type if isinstance(value, ExtInstance) else ext_name(value) or ""
+    return isinstance(value, (ExtInstance, CallResult)) and name.startswith(_DECLARATIONS) or \
+        isinstance(value, CallResult) and (ext_name(value.callee) or "").startswith(_DECLARATIONS)
+
+
+def _is_generator(node: cst.FunctionDef) -> bool:
+    return bool(own_nodes(node, cst.Yield))
+
+
+def _yield_values(node: cst.FunctionDef):
+    return [y.value for y in own_nodes(node, cst.Yield)
+            if y.value is not None and not isinstance(y.value, cst.From)]
 
 
 def _looks_like_class(qualname: str) -> bool:
@@ -522,6 +940,6 @@ def dotted_or(value: Value) -> str:
 
 __all__ = [
     "Value", "Unknown", "UNKNOWN", "Ext", "ExtInstance", "ModuleV", "Func", "Cls", "Inst", "Bound",
-    "PartialV", "CallResult", "Coroutine", "Evaluator", "is_background_tasks", "ext_name",
-    "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
+    "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator",
+    "is_background_tasks", "ext_name", "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
 ]

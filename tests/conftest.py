@@ -6,6 +6,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Tests that run flake8 or the standalone command in a subprocess through these fixtures
+# (tests/reliability/conftest.py) take a second or more each: the matrices of configuration
+# errors, faults and odd input through both tools. They are marked slow, so a plain `pytest`
+# leaves them to CI (`-m "slow or not slow"`); in-process tests cover the same code.
+SUBPROCESS_FIXTURES = frozenset({"flake8_run", "cli_run", "python_run"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list) -> None:
+    for item in items:
+        if SUBPROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _thaw_after_each_test():

@@ -40,6 +40,7 @@ def test_worker_counts_lose_what_they_inherited_at_the_fork(bench) -> None:
     assert bench.own_instructions("") is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
 def test_a_forked_child_starts_with_its_parents_count(bench, tmp_path: Path) -> None:
     """The premise of the probes: cachegrind copies the count into a forked child."""

@@ -221,6 +221,7 @@ def _nodes(root: cst.CSTNode) -> List[cst.CSTNode]:
     return found
 
 
+@pytest.mark.slow
 def test_the_fixtures_and_the_example_give_the_same_findings_with_stubs(monkeypatch) -> None:
     paths = sorted(FIXTURES.rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
     whole = lint_all(paths, stubs=False, monkeypatch=monkeypatch)

@@ -87,9 +87,7 @@ def test_example_app_matches_flake8_output_exactly() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    script = Path(sys.executable).parent / "flake8-fastapi-bg"
-    if not script.exists():
-        pytest.skip("console script not installed (pip install -e .)")
+    script = Path(sys.executable).parent / "flake8-fastapi-bg"  # installed by pip install -e .
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("flake8-fastapi-bg ")
 
@@ -102,14 +100,14 @@ def test_clean_exits_0_findings_exit_1(project: Path, capsys) -> None:
     write(project, {"bad.py": BAD})
     status, out, _ = run(capsys)
     assert status == 1 and codes(out) == ["FBG101"]
-    assert out.startswith(f"./bad.py:{task_line(BAD)}:5: FBG101 ")
+    assert out.startswith(f"bad.py:{task_line(BAD)}:5: FBG101 ")  # not ./bad.py: see test_paths_*
     assert run(capsys, "--exit-zero", "bad.py")[0] == 0
 
 
 @pytest.mark.parametrize("argv, reported", [
     (["--select", "FBG1"], True), (["--select", "FBG2"], False), (["--ignore", "FBG10"], False),
     (["--select", "FBG101", "--ignore", "FBG1"], True), (["--select", "FBG1", "--ignore", "FBG101"], False),
-    (["--ignore", "FBG102,FBG103"], True), (["--select", "E,W"], False),
+    (["--ignore", "FBG102,FBG103"], True), (["--select", "FBG9"], False), (["--ignore", "FBG"], False),
 ])
 def test_select_and_ignore_by_prefix(project: Path, capsys, argv: List[str], reported: bool) -> None:
     write(project, {"bad.py": BAD})
@@ -117,15 +115,56 @@ def test_select_and_ignore_by_prefix(project: Path, capsys, argv: List[str], rep
     assert (status, bool(out)) == (int(reported), reported)
 
 
+def usage_error(err: str) -> str:
+    """The one-line error of a usage error, checking that a hint line follows it."""
+    error, hint = err.splitlines()
+    assert error.startswith("flake8-fastapi-bg: error: ") and hint.startswith("hint: "), err
+    return error
+
+
 def test_bad_code_prefix_is_a_usage_error(project: Path, capsys) -> None:
     status, out, err = run(capsys, "--select", "fbg1")
-    assert status == 2 and out == "" and len(err.splitlines()) == 1 and "'fbg1'" in err
+    assert status == 2 and out == "" and "'fbg1'" in usage_error(err)
 
 
-def test_unknown_flag_is_a_usage_error(capsys) -> None:
+@pytest.mark.parametrize("argv, fragment, hint", [
+    (["--select", "FGB104"], "--select 'FGB104' matches no rule", "did you mean FBG104?"),
+    (["--ignore", "FBG1O4"], "--ignore 'FBG1O4' is not a code prefix", "did you mean FBG104?"),
+    (["--select", "FBG3"], "--select 'FBG3' matches no rule", "--list-rules"),
+    (["--select", "E,W"], "--select 'E' matches no rule", "--list-rules"),  # not flake8: FBG only
+    (["--select", "FBG1,FBG10"], None, None),
+    (["--select", "FBG1,FBG109"], "--select 'FBG109' matches no rule", "did you mean FBG"),
+    (["--select", ""], "--select is empty", "leave --select out"),
+    (["--select", "fbg104"], "--select 'fbg104' is not a code prefix", "did you mean FBG104?"),
+])
+def test_a_code_that_matches_no_rule_is_a_usage_error(project: Path, capsys, argv, fragment, hint) -> None:
+    # A typo must never turn a CI gate into a silent pass: this file has a finding.
+    write(project, {"bad.py": BAD})
+    status, out, err = run(capsys, "bad.py", *argv)
+    if fragment is None:  # the same values, all valid
+        assert status == 1 and err == ""
+        return
+    assert (status, out) == (2, "") and fragment in usage_error(err) and hint in err.splitlines()[1]
+
+
+@pytest.mark.parametrize("argv", [["--select", "FBG"], ["--select", "FBG1"], ["--select", "FBG10"],
+                                  ["--ignore", "FBG2"], ["--select", "FBG101"], ["--ignore", "FBG9"]])
+def test_prefixes_of_existing_codes_are_valid(project: Path, capsys, argv: List[str]) -> None:
+    write(project, {"bad.py": BAD})
+    assert run(capsys, "bad.py", *argv)[0] == 1
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--format", "jsn"], "invalid choice: 'jsn'"),
+    (["--fastapi-bg-max-depth"], "expected one argument"),
+])
+def test_argparse_errors_are_one_line_and_a_hint(capsys, argv: List[str], fragment: str) -> None:
     with pytest.raises(SystemExit) as exc:
-        cli.main(["--no-such-flag"])
-    assert exc.value.code == 2
+        cli.main(argv)
+    captured = capsys.readouterr()
+    assert exc.value.code == 2 and captured.out == ""
+    assert fragment in usage_error(captured.err) and "--help" in captured.err
 
 
 # --- # noqa, as flake8 does it --------------------------------------------------------------------
@@ -235,7 +274,7 @@ def test_discovery_skips_tool_directories_and_excludes(project: Path, capsys) ->
     write(project, {"src/bad.py": BAD, "src/notes.txt": BAD, "src/gen/bad_pb2.py": BAD})
     status, out, _ = run(capsys, "--exclude", "migrations", "--exclude", "*_pb2.py")
     assert status == 1
-    assert [line.split(":")[0] for line in out.splitlines()] == ["./src/bad.py"]
+    assert [line.split(":")[0] for line in out.splitlines()] == ["src/bad.py"]
     status, out, _ = run(capsys, "src/notes.txt")  # a named file is linted whatever its suffix
     assert status == 1 and out.startswith("src/notes.txt:")
 
@@ -270,7 +309,7 @@ def test_stdin(project: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(BAD.encode())))
     assert run(capsys, "-")[1].startswith("stdin:")
     status, _, err = run(capsys, "--fix", "-")
-    assert status == 2 and "--diff" in err
+    assert status == 2 and "standard input" in usage_error(err) and "--diff" in err
 
 
 def test_internal_errors_are_findings_not_crashes(project: Path, capsys, monkeypatch) -> None:
@@ -402,9 +441,8 @@ def test_a_fix_that_breaks_the_code_is_refused(project: Path, capsys, monkeypatc
 
 @pytest.mark.parametrize("code", ["FBG201", "FBG208"])
 def test_real_fixes_from_the_rules(project: Path, capsys, code: str) -> None:
-    rule = REGISTRY.get(code)
-    if rule is None or not rule.fixable:
-        pytest.skip(f"{code} is not registered as fixable yet")
+    rule = REGISTRY[code]
+    assert rule.fixable
     write(project, {"bad.py": rule.bad.source})
     assert code in codes(run(capsys, "bad.py")[1])
     status, diff, _ = run(capsys, "--diff", "bad.py")
@@ -419,13 +457,56 @@ def test_real_fixes_from_the_rules(project: Path, capsys, code: str) -> None:
 # --- information ----------------------------------------------------------------------------------
 
 
-def test_explain_prints_the_rule_page(capsys) -> None:
-    for code in sorted(REGISTRY):
+def test_explain_prints_the_rule_page_as_plain_text(capsys) -> None:
+    for code, rule in sorted(REGISTRY.items()):
+        page = (ROOT / "docs" / "rules" / f"{code}.md").read_text(encoding="utf-8")
         status, out, _ = run(capsys, "--explain", code.lower())
-        page = ROOT / "docs" / "rules" / f"{code}.md"
-        assert status == 0 and out == page.read_text(encoding="utf-8")
-    status, out, err = run(capsys, "--explain", "FBG000")
-    assert (status, out) == (2, "") and "FBG000" in err
+        assert status == 0 and out == cli.plain_text(page)
+        assert out.startswith(f"{code}: {rule.name}\n") and rule.summary in out
+        assert "<!--" not in out and "```" not in out and "](" not in out and "**" not in out
+        for title, url in rule.references:
+            assert f"{title} ({url})" in out
+        for name in (rule.name, rule.name.upper(), rule.name.replace("-", "_"), f" {code} "):
+            assert run(capsys, "--explain", name)[1] == out
+
+
+@pytest.mark.parametrize("wrong, hint", [("FBG000", "--list-rules"), ("critcal-task", "critical-task"),
+                                         ("FGB104", "FBG104")])
+def test_explain_an_unknown_rule(capsys, wrong: str, hint: str) -> None:
+    status, out, err = run(capsys, "--explain", wrong)
+    assert (status, out) == (2, "") and repr(wrong) in usage_error(err) and hint in err.splitlines()[1]
+
+
+def test_plain_text() -> None:
+    page = ("# FBG1: x\n\n<!-- generated -->\n\n**Fix available**: see [`opt`](../c.md#opt) and "
+            "[Docs](https://e.org/a).\n\n## Example\n\n```python\nif x:\n\n    y()\n```\n")
+    assert cli.plain_text(page) == ("FBG1: x\n=======\n\nFix available: see `opt` and Docs "
+                                    "(https://e.org/a).\n\nExample\n-------\n\n    if x:\n\n        y()\n")
+
+
+# --- paths: the finding's and the evidence's are written alike --------------------------------------
+
+
+CRITICAL_TASK = "import stripe\n\n\ndef record_visit(user: str) -> None:\n    stripe.Charge.create()\n"
+
+
+@pytest.mark.parametrize("argv, cwd", [
+    ([], "."), (["."], "."), (["./app"], "."), (["app"], "."), (["app/routes.py"], "."),
+    (["ABSOLUTE"], "."), (["../app"], "other"), (["./app/../app"], "."),
+])
+def test_paths_of_finding_and_evidence_are_written_alike(
+        project: Path, capsys, monkeypatch, argv: List[str], cwd: str) -> None:
+    write(project, {"app/stats.py": CRITICAL_TASK, "other/notes.txt": ""})
+    monkeypatch.chdir(project / cwd)
+    argv = [str(project / "app") if a == "ABSOLUTE" else a for a in argv]
+    status, out, _ = run(capsys, "--format", "json", *argv)
+    (record,) = json.loads(out)
+    assert status == 1 and record["code"] == "FBG104"
+    evidence = record["message"].split(" at ", 1)[1].split(":")[0]
+    prefix = "../" if cwd != "." else ""
+    assert (record["path"], evidence) == (f"{prefix}app/routes.py", f"{prefix}app/stats.py"), record
+    text = run(capsys, *argv)[1]
+    assert text.startswith(f"{prefix}app/routes.py:") and f" at {prefix}app/stats.py:" in text
 
 
 def test_version_and_list_rules(capsys) -> None:

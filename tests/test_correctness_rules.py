@@ -158,8 +158,6 @@ def test_fbg207_follows_the_fastapi_timeline(version: str, scope: str, flagged: 
 
 # -- the premises file: the linter agrees with the runtime proofs ------------------------------------
 def test_premises_findings_are_exactly_on_their_noqa_lines() -> None:
-    if not PREMISES.exists():
-        pytest.skip("premises not written yet")
     source = PREMISES.read_text(encoding="utf-8")
     lines = source.splitlines()
     findings = [f for f in lint_source(str(PREMISES), source, Settings(), PREMISES)
@@ -257,3 +255,83 @@ def test_flow_orders_statements_structurally() -> None:
     assert flow.precedes(calls["yield"], calls["h()"])  # try body -> handler
     assert not flow.precedes(calls["bg.add_task(q)"], calls["yield"])
     assert flow.falls_through(calls["bg.add_task(z)"], last)  # after the loop
+
+
+# -- FBG203: middlewares found across the project ----------------------------------------------------
+MIDDLEWARE = '''
+from fastapi import Request
+
+
+async def db_session_middleware(request: Request, call_next):
+    request.state.db = object()
+    try:
+        return await call_next(request)
+    finally:
+        request.state.db.close()
+'''
+
+MIDDLEWARE_ROUTE = '''
+from fastapi import BackgroundTasks, FastAPI, Request
+
+app = FastAPI()
+
+
+def save(db) -> None:
+    print(db)
+
+
+@app.post("/")
+def route(request: Request, background_tasks: BackgroundTasks):
+    background_tasks.add_task(save, request.state.db)
+    return {}
+'''
+
+
+@pytest.mark.parametrize(("where", "flagged"), [
+    ("app/middleware.py", True),
+    ("app/api/middleware.py", True),
+    ("tests/middleware.py", False),  # a test app's middleware does not wrap the real routes
+    ("app/test_middleware.py", False),
+    (".venv/lib/middleware.py", False),
+])
+def test_fbg203_middleware_anywhere_in_the_project(where: str, flagged: bool, tmp_path: Path) -> None:
+    from flake8_fastapi_bg.project import _project_for_dir, _project_for_roots
+
+    _project_for_dir.cache_clear()
+    _project_for_roots.cache_clear()  # a fresh project: its middleware scan is cached
+    findings = _lint(MIDDLEWARE_ROUTE, tmp_path, files=[(where, MIDDLEWARE)])
+    assert [f.code for f in findings] == (["FBG203"] if flagged else [])
+    if flagged:
+        assert f"{where}:10 as soon as call_next returns" in findings[0].message
+
+
+@pytest.mark.parametrize(("body", "closed"), [
+    ("request.state.db = make()\n    response = await call_next(request)\n    request.state.db.close()\n"
+     "    return response", True),
+    ("db = make()\n    request.state.db = db\n    try:\n        return await call_next(request)\n"
+     "    finally:\n        await db.aclose()", True),
+    ("async with make_session() as db:\n        request.state.db = db\n"
+     "        return await call_next(request)", True),
+    # Closed before the endpoint runs, only on errors, never, or by a block that is not a session.
+    ("request.state.db = make()\n    request.state.db.close()\n    return await call_next(request)", False),
+    ("request.state.db = make()\n    try:\n        return await call_next(request)\n"
+     "    except Exception:\n        request.state.db.close()\n        raise", False),
+    ("request.state.db = make()\n    return await call_next(request)", False),
+    ("with lock() as held:\n        request.state.guard = held\n"
+     "        return await call_next(request)", False),
+])
+def test_middleware_closers(body: str, closed: bool) -> None:
+    from flake8_fastapi_bg.middlewares import closers_in
+
+    source = f"async def middleware(request, call_next):\n    {body}\n"
+    assert bool(closers_in(source, "m.py")) == closed
+
+
+def test_yield_dependency_closers_are_marked_as_such() -> None:
+    from flake8_fastapi_bg.middlewares import closers_in
+
+    source = ("def attach(request: Request):\n    request.state.db = make()\n    try:\n        yield\n"
+              "    finally:\n        request.state.db.close()\n\n\n"
+              "def not_closed(request: Request):\n    request.state.user = make()\n    yield\n")
+    found = closers_in(source, "m.py")
+    assert set(found) == {"db"} and found["db"].kind == "dependency" and found["db"].where == "m.py:6"

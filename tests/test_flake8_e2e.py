@@ -52,6 +52,7 @@ def test_example_app_reports_exactly_the_planted_problems() -> None:
     assert found == EXAMPLE_FINDINGS, result.stdout
 
 
+@pytest.mark.slow
 def test_jobs_and_file_order_do_not_change_findings() -> None:
     one = flake8("--select", "FBG", "-j1", "app", cwd=EXAMPLE).stdout
     two = flake8("--select", "FBG", "-j2", "app", cwd=EXAMPLE).stdout

@@ -266,6 +266,7 @@ def test_fixes_in_a_sliced_file_are_the_whole_files(tmp_path: Path, monkeypatch,
     assert sliced == lint_all([path], sliced=False, monkeypatch=monkeypatch)
 
 
+@pytest.mark.slow
 def test_the_fixtures_and_the_example_give_the_whole_files_findings(monkeypatch) -> None:
     paths = sorted((ROOT / "tests" / "fixtures").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
     whole = lint_all(paths, sliced=False, monkeypatch=monkeypatch)

@@ -30,7 +30,7 @@ import pytest
 import yaml
 from fixture_grammar import compare, expectations
 
-from flake8_fastapi_bg.cli import build_parser, flake8_config_values
+from flake8_fastapi_bg.cli import build_parser, find_rule, flake8_config_values, plain_text
 from flake8_fastapi_bg.docs import example_lines
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.output import HOME_URL
@@ -44,7 +44,10 @@ except ImportError:  # Python < 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-CI_COMMAND = 'python -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest -q'
+USAGE = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")  # the details behind the README
+CI_COMMAND = ('python -m venv .venv && .venv/bin/pip install -e ".[test]" && '
+              '.venv/bin/python -m pytest -q -m "slow or not slow"')
+PINNED_COMMIT = "<commit sha>"  # the README's placeholder for a commit of this repository
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", "build",
                                      "dist", ".pytest_cache", ".hypothesis", "out", ".tox")
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\n", re.M | re.S)
@@ -137,6 +140,7 @@ def test_every_command_block_has_a_directive() -> None:
 # --- shell blocks -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a fresh virtualenv, installed from the package registry
 def test_install_command_on_a_fresh_checkout(tmp_path: Path) -> None:
     (block,) = [b for b in blocks() if b.directive == "install"]
     root = tmp_path / "checkout"
@@ -160,8 +164,10 @@ def _check_output(command: str, done: subprocess.CompletedProcess, cwd: Path) ->
     if argv[0] == "flake8-fastapi-bg":
         build_parser().parse_args(argv[1:])
     if "--explain" in argv:
-        code = argv[argv.index("--explain") + 1]
-        assert done.stdout == (ROOT / "docs" / "rules" / f"{code}.md").read_text(encoding="utf-8")
+        rule = find_rule(argv[argv.index("--explain") + 1])
+        assert rule is not None
+        page = (ROOT / "docs" / "rules" / f"{rule.code}.md").read_text(encoding="utf-8")
+        assert done.stdout == plain_text(page)
     elif "--list-rules" in argv:
         assert [line.split()[0] for line in done.stdout.splitlines()] == sorted(REGISTRY)
     elif "--format" in argv:
@@ -188,6 +194,7 @@ def _check_output(command: str, done: subprocess.CompletedProcess, cwd: Path) ->
         assert done.returncode == 1 and re.match(r"^\S+:\d+:\d+: FBG\d{3} ", done.stdout), done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in blocks() if b.directive == "shell"], ids=lambda b: b.id)
 def test_shell_block(block: Block, tmp_path: Path) -> None:
     root = sandbox(tmp_path)
@@ -258,12 +265,23 @@ def _validate_pre_commit_config(config: dict) -> None:
         ids = [hook["id"] for hook in repo["hooks"]]
         if repo["repo"] == HOME_URL:
             assert set(ids) <= our_hooks
-            assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
+            # No release tag exists yet: the README pins a commit, and says so.
+            assert repo["rev"] == PINNED_COMMIT or re.fullmatch(r"[0-9a-f]{40}", repo["rev"]), repo["rev"]
         elif repo["repo"] == "https://github.com/PyCQA/flake8":
             deps = [_requirement_name(d) for h in repo["hooks"] for d in h.get("additional_dependencies", [])]
             assert ids == ["flake8"] and project in deps
         else:
             raise AssertionError(f"unexpected repo {repo['repo']}")
+
+
+def test_install_examples_pin_a_commit_of_the_git_repository() -> None:
+    # The package is not on an index yet: every install example names the git repository and a
+    # commit, and the README explains the placeholder.
+    requirement = f"flake8-fastapi-bg @ git+{HOME_URL}@{PINNED_COMMIT}"
+    installs = re.findall(r"pip install \"([^\"]+)\"", README)
+    assert installs and set(installs) == {requirement}, installs
+    assert not re.search(r"pip install flake8-fastapi-bg\b", README)
+    assert f"`{PINNED_COMMIT}`" in README and "full commit hash" in README
 
 
 def _check_workflow(workflow: dict, tmp_path: Path) -> None:
@@ -315,11 +333,14 @@ def test_python_block(block: Block, tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_diff_blocks_are_generated() -> None:
+@pytest.mark.parametrize("text", [README, USAGE], ids=["README", "usage"])
+def test_diff_blocks_are_generated(text: str) -> None:
     # The --diff example is generated (docs.fix_example) and kept fresh by test_docs.
-    for block in of("diff"):
-        start = README.rfind("<!-- ", 0, README.find(block.body))
-        assert README.startswith("<!-- fix-example:start -->", start), block.id
+    diffs = [b for b in blocks(text) if b.lang == "diff"]
+    assert text is README or diffs
+    for block in diffs:
+        start = text.rfind("<!-- ", 0, text.find(block.body))
+        assert text.startswith("<!-- fix-example:start -->", start), block.id
 
 
 def test_text_blocks_are_real_output() -> None:
@@ -327,3 +348,39 @@ def test_text_blocks_are_real_output() -> None:
     for block in of("text"):
         for line in block.body.splitlines():
             assert line in real, f"README line {block.line}: not what the example app prints: {line}"
+
+
+# --- docs/usage.md: the details moved out of the README stay true too ---------------------------------
+
+
+def test_usage_guide_examples(tmp_path: Path) -> None:
+    real = example_lines().splitlines()
+    usage = blocks(USAGE)
+    assert {b.lang for b in usage} <= {"text", "ini", "toml", "python", "bash", "yaml", "diff"}, usage
+    for block in usage:
+        where = f"docs/usage.md line {block.line}"
+        if block.lang == "text":
+            assert all(line in real for line in block.body.splitlines()), where
+        elif block.lang == "python":
+            path = tmp_path / "example.py"
+            path.write_text(block.body, encoding="utf-8")
+            linted = lint_source(str(path), block.body, Settings(), path)
+            found = [(f.line, f.code, f.message) for f in linted]
+            problems = compare(where, expectations(block.body), found)
+            assert not problems, "\n".join(problems)
+        elif block.lang == "ini":
+            (tmp_path / "setup.cfg").write_text(block.body, encoding="utf-8")
+            values = flake8_config_values(tmp_path / "setup.cfg")
+            Settings.from_values({k: ",".join(v.replace(",", " ").split()) for k, v in values.items()})
+        elif block.lang == "toml":
+            (tmp_path / "pyproject.toml").write_text(block.body, encoding="utf-8")
+            assert load_pyproject(tmp_path / "pyproject.toml") != Settings(), where
+        elif block.lang == "diff":
+            continue  # generated: test_diff_blocks_are_generated
+        elif block.lang == "yaml":
+            _validate_pre_commit_config(yaml.safe_load(block.body))
+        else:
+            for command in commands(block):
+                argv = shlex.split(command)
+                assert argv[0] == "flake8-fastapi-bg", where
+                build_parser().parse_args(argv[1:])

@@ -66,6 +66,7 @@ def run_code(code: str, cwd: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["flake8", "standalone-engine"])
 def test_libcst_is_not_imported_for_files_without_task_sites(tmp_path: Path, entry: str) -> None:
     write(tmp_path, CLEAN)
@@ -255,6 +256,7 @@ def test_library_names_do_not_push_parsed_modules_out(tmp_path: Path, fresh_cach
     assert proj.module("app.services.mail") is mail  # still cached: not parsed again
 
 
+@pytest.mark.slow
 def test_trusted_parse_builds_the_same_tree_and_leaves_validation_on() -> None:
     import libcst as cst
 
@@ -467,6 +469,7 @@ def lint_routes(root: Path, batch: bool, **settings) -> list:
     return lint_source(str(routes), routes.read_text(), Settings(**settings), routes, batch=batch)
 
 
+@pytest.mark.slow
 def test_batch_mode_keeps_the_analysis_out_of_later_collections(tmp_path: Path, fresh_caches) -> None:
     gc.unfreeze()
     root = write(tmp_path, PROJECT)
@@ -516,6 +519,7 @@ def test_batch_mode_restores_the_collector_when_the_analysis_fails(tmp_path: Pat
     assert gc.isenabled()
 
 
+@pytest.mark.slow
 def test_batch_mode_thaws_the_frozen_objects_now_and_then(tmp_path: Path, fresh_caches,
                                                           monkeypatch) -> None:
     """A frozen cycle that becomes garbage later (a module evicted from a bounded cache, an
@@ -694,6 +698,7 @@ def _scope_of(path: Path, function: str):
     return info.scope.child(binding.node)
 
 
+@pytest.mark.slow
 def test_positions_without_the_metadata_wrapper_are_the_wrappers() -> None:
     """`_positions_of` runs PositionProvider's code generation directly, skipping the extra
     tree walk of `MetadataWrapper.resolve`: the positions must be the same, node for node."""

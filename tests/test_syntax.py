@@ -44,6 +44,7 @@ def corpus() -> List[Path]:
     return [f for f in files if f.is_file() and f.stat().st_size > 200]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", corpus(), ids=lambda p: p.name)
 def test_walk_matches_libcst_visit_on_real_code(path: Path) -> None:
     module = cst.parse_module(path.read_bytes())
@@ -89,6 +90,7 @@ def test_visit_returning_false_skips_children_but_leave_runs() -> None:
     assert visitor.seen == ["call a", "def f", "end f", "call c", "call d"]
 
 
+@pytest.mark.slow
 def test_deep_nesting_does_not_exhaust_the_recursion_limit() -> None:
     depth = 600
     module = cst.parse_module("x = " + "(" * depth + "1" + ")" * depth + "\n" + "y = " + "[" * depth

@@ -15,7 +15,7 @@ import libcst as cst
 
 from ..callables import (CalledTask, bind_problem, definition, function_of, is_opaque,
                          lost_coroutine, not_callable_result, task_shape)
-from ..collect import bind_arguments
+from ..collect import bind_arguments, split_task_args
 from ..fixes import pass_function_instead
 from ..lifetimes import LifetimeChecker
 from ..model import Finding, Fix
@@ -472,20 +472,21 @@ def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
 
 
 # -- FBG206 ------------------------------------------------------------------------------------
+_MAX_HELPER_DEPTH = 3
+
+
 def check_websocket_tasks(context) -> Iterator[Finding]:
-    if not context.sites:
-        return
     facts = facts_for(context)
-    for scope in facts.site_functions():
-        route = facts.route(scope)
-        if route is None or route.kind != "websocket":
-            continue
+    for route in facts.websocket_routes():
         params = facts.injected_tasks_params(route.scope)
         if not params:
             continue
         sites = [(s, t) for s, t in _sites_in(context, route.scope, facts, nested=True)
                  if _tasks_param(s, params)]
-        forwarding = {id(s.call) for s, _ in sites if s.kind == "forwarded"}
+        site_calls = {id(s.call) for s, _ in sites}
+        helpers = [h for h in _registering_helpers(route.scope, params, context.evaluator, 0)
+                   if id(h[0]) not in site_calls]
+        forwarding = {id(s.call) for s, _ in sites if s.kind == "forwarded"} | {id(h[0]) for h in helpers}
         handed_on = {p for p in params if _used_otherwise(route.scope.node, p, forwarding)}
         for site, task in sites:
             param = _tasks_param(site, params)
@@ -496,6 +497,67 @@ def check_websocket_tasks(context) -> Iterator[Finding]:
                            f"route '{route.scope.name}': FastAPI never runs background tasks for "
                            f"WebSocket endpoints, so it never runs; await the work in the endpoint "
                            f"(or call `await {param}()` before returning)")
+        for call, helper, param, names in helpers:
+            if param in handed_on:
+                continue
+            unique = list(dict.fromkeys(names))
+            listed = ", ".join(f"'{n}'" for n in unique)
+            what, runs = ("tasks", "they never run") if len(unique) > 1 else ("task", "it never runs")
+            yield _finding(context, "FBG206", call,
+                           f"'{_helper_name(helper)}' (defined at {definition(helper)}) adds {what} "
+                           f"{listed} to the BackgroundTasks of WebSocket route '{route.scope.name}': "
+                           f"FastAPI never runs background tasks for WebSocket endpoints, so {runs}; "
+                           f"await the work in the endpoint (or call `await {param}()` before "
+                           f"returning)")
+
+
+def _helper_name(helper: FunctionScope) -> str:
+    cls = helper.enclosing_class()
+    return f"{cls.name}.{helper.name}" if cls is not None else helper.name
+
+
+def _registering_helpers(function: FunctionScope, params: Set[str], evaluator,
+                         depth: int) -> List[Tuple[cst.Call, FunctionScope, str, List[str]]]:
+    """Calls in `function` that hand one of `params` (a BackgroundTasks) to a project function or
+    method which only adds tasks to it (directly, or through helpers of its own, a few levels
+    deep) and never runs or keeps it: (the call, the helper, the parameter passed, task names)."""
+    found: List[Tuple[cst.Call, FunctionScope, str, List[str]]] = []
+    if depth >= _MAX_HELPER_DEPTH:
+        return found
+    for call in _calls_in(function.node):
+        passed = [a.value.value for a in call.args
+                  if isinstance(a.value, cst.Name) and a.value.value in params]
+        if not passed or (isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_task"):
+            continue
+        callee = evaluator.expr(call.func, function)
+        helper = function_of(callee)
+        if helper is None or not isinstance(helper.node, cst.FunctionDef) or is_opaque(helper):
+            continue
+        mapping = bind_arguments(helper, call.args, skip_self=not isinstance(callee, Func))
+        receivers = {name for name, arg in mapping.items()
+                     if isinstance(arg.value, cst.Name) and arg.value.value in params}
+        if not receivers:
+            continue
+        names: List[str] = []
+        inner = _registering_helpers(helper, receivers, evaluator, depth + 1)
+        inner_calls = {id(c) for c, _, _, _ in inner}
+        for found_inner in inner:
+            names += found_inner[3]
+        for inner_call in _calls_in(helper.node):
+            func = inner_call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "add_task" \
+                    and isinstance(func.value, cst.Name) and func.value.value in receivers:
+                names.append(_added_name(inner_call))
+        if not names or any(_used_otherwise(helper.node, r, inner_calls) for r in receivers):
+            continue
+        param = next(iter(sorted(set(passed))))
+        found.append((call, helper, param, names))
+    return found
+
+
+def _added_name(call: cst.Call) -> str:
+    callable_expr, _ = split_task_args(call.args)
+    return _code(callable_expr, 40) if callable_expr is not None else "..."
 
 
 def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> bool:
@@ -774,18 +836,33 @@ register(Rule(
     code="FBG203", name="request-scoped-value-in-task",
     summary="A value that is closed before the task runs is passed to it.",
     what=("Flags a task that receives a value closed before it runs: the target of a "
-          "`with`/`async with` block the task is scheduled after leaving (a file, a session, a "
-          "client); the value of a dependency with `yield` declared "
+          "`with`/`async with` block (a file, a session, a client) when the task is scheduled "
+          "after the block, or inside it in the route or the helper that adds the task (the "
+          "block is left when that function returns, before the response; not when the block "
+          "holds a `yield` or the function runs the tasks itself, not for "
+          "`sqlite3.connect`/`psycopg2.connect` blocks, which leave the connection open, nor for "
+          "blocks told to keep their file (`delete=False`) or cleanup tasks such as "
+          "`shutil.rmtree`/`os.remove` given the path); a "
+          "session an HTTP middleware (`@app.middleware(\"http\")`, `BaseHTTPMiddleware`) stores "
+          "on `request.state` and closes after `call_next` returns, whether the task gets "
+          "`request.state.db`, a dependency's value that returns it, or the `request` and reads "
+          "`request.state.db` itself (a dependency with `yield` that stores and closes it "
+          "that way counts on FastAPI 0.106-0.117 only); the value of a dependency with `yield` declared "
           "`Depends(dep, scope=\"function\")` (FastAPI >= 0.121), whose exit code runs when the "
           "endpoint returns; and, on FastAPI 0.106-0.117 (installed or set with "
           "`fastapi-bg-fastapi-version`), the value of any dependency with `yield` and any "
           "`UploadFile`, which those versions close before the response. The value is traced "
           "through plain assignments, `functools.partial` arguments, names a lambda or nested "
-          "function closes over, and `self` attributes set once from such a value."),
+          "function closes over, `self` attributes set once from such a value, and a task that is a "
+          "method of a local object built from it (`service = Service(db)`, "
+          "`add_task(service.run)`)."),
     why=("Tasks run after the response, so they see what the request left behind: a closed "
-         "file raises `ValueError: I/O operation on closed file`, a closed session fails or "
-         "silently opens a new connection with detached objects. The failure happens after the "
-         "client got its response, only in the log."),
+         "file raises `ValueError: I/O operation on closed file`, a closed connection raises "
+         "`ResourceClosedError`, a closed SQLAlchemy session silently opens a new connection "
+         "while the objects loaded in the request are detached from it, so the task's changes "
+         "to them are never saved. A middleware's `call_next` returns as soon as the response "
+         "starts, so its `finally` runs before the tasks. The failure happens after the client "
+         "got its response, only in the log."),
     bad=Example('''from fastapi import BackgroundTasks, FastAPI
 
 app = FastAPI()
@@ -937,10 +1014,12 @@ def download_report(background_tasks: BackgroundTasks):
 register(Rule(
     code="FBG206", name="tasks-in-websocket-route",
     summary="Tasks are added to the injected `BackgroundTasks` of a WebSocket route.",
-    what=("Flags tasks added (directly or through a helper) to the `BackgroundTasks` parameter "
-          "of a route registered with `@app.websocket(...)`/`@router.websocket(...)` or "
-          "`add_api_websocket_route`. Not flagged when the endpoint runs the object itself "
-          "(`await background_tasks()`) or hands it on to code that may."),
+    what=("Flags tasks added to the `BackgroundTasks` parameter of a route registered with "
+          "`@app.websocket(...)`/`@router.websocket(...)` or `add_api_websocket_route`: directly, "
+          "or by a helper function or service method of the project the route hands the object "
+          "to (reported at that call in the route, which names the helper and its tasks). Not "
+          "flagged when the endpoint runs the object itself (`await background_tasks()`) or "
+          "hands it on to code that may run or keep it."),
     why=("FastAPI injects a working `BackgroundTasks` into WebSocket endpoints but never calls "
          "it: there is no response to attach it to. The tasks never run, without an error."),
     bad=Example('''from fastapi import BackgroundTasks, FastAPI, WebSocket

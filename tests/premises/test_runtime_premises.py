@@ -28,8 +28,9 @@ import functools
 import gc
 import os
 import re
+import sqlite3
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ from fastapi import (
     Depends,
     FastAPI,
     HTTPException,
+    Request,
     Response,
     UploadFile,
     WebSocket,
@@ -47,6 +49,7 @@ from fastapi import (
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.testclient import TestClient
 from starlette.background import BackgroundTask
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # ---------------------------------------------------------------------------------------
@@ -512,13 +515,26 @@ def test_fbg202_correct_binding_including_partial_runs(app: FastAPI, log: Log) -
 
 
 class FakeSession:
-    """Stands in for a DB session: the dependency's exit code closes it."""
+    """Stands in for a DB session: the dependency's exit code, a middleware or the end of a
+    `with`/`async with` block closes it (like SQLAlchemy's `Session`/`AsyncSession`)."""
 
     def __init__(self) -> None:
         self.closed = False
 
     def close(self) -> None:
         self.closed = True
+
+    def __enter__(self) -> "FakeSession":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "FakeSession":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def session_dependency(log: Log) -> Callable[[], Iterator[FakeSession]]:
@@ -654,6 +670,290 @@ def test_fbg203_fix_pass_data_not_the_open_handle(app: FastAPI, log: Log, tmp_pa
     assert log == [RESPONSE_SENT, "data"]
 
 
+def test_fbg203_http_middleware_closes_the_request_state_session_before_tasks(
+    app: FastAPI, log: Log
+) -> None:
+    # `@app.middleware("http")` is a BaseHTTPMiddleware: `call_next` returns once the
+    # response has started, so the middleware's `finally` closes the session before the
+    # body is sent and long before the tasks run. Tasks that receive the session, or the
+    # request and read `request.state.db` themselves, get a closed session.
+    use_session = session_state_task(log)
+
+    @app.middleware("http")
+    async def db_session_middleware(request: Request, call_next: Any) -> Response:
+        request.state.db = FakeSession()
+        try:
+            response = await call_next(request)
+        finally:
+            request.state.db.close()
+            log.append("middleware closed session")
+        return response
+
+    def use_request(request: Request) -> None:
+        log.append(f"task reads request.state.db: closed={request.state.db.closed}")
+
+    @app.get("/")
+    def route(request: Request, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(use_session, request.state.db)  # noqa: FBG203
+        background_tasks.add_task(use_request, request)  # noqa: FBG203
+        return {"ok": "yes"}
+
+    response = client(app).get("/")
+
+    assert response.status_code == 200
+    assert log == [
+        "middleware closed session",
+        RESPONSE_SENT,
+        "task sees closed session",
+        "task reads request.state.db: closed=True",
+    ]
+
+
+def test_fbg203_base_http_middleware_subclass_closes_before_tasks(app: FastAPI, log: Log) -> None:
+    use_session = session_state_task(log)
+
+    class SessionMiddleware(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            with FakeSession() as session:
+                request.state.session = session
+                return await call_next(request)
+
+    app.add_middleware(SessionMiddleware)
+
+    def get_session(request: Request) -> FakeSession:
+        session: FakeSession = request.state.session
+        return session
+
+    @app.get("/")
+    def route(
+        background_tasks: BackgroundTasks, session: Annotated[FakeSession, Depends(get_session)]
+    ) -> dict[str, str]:
+        background_tasks.add_task(use_session, session)  # noqa: FBG203
+        return {"ok": "yes"}
+
+    response = client(app).get("/")
+
+    assert response.status_code == 200
+    assert log == [RESPONSE_SENT, "task sees closed session"]
+
+
+def test_fbg203_near_miss_middleware_that_does_not_close_leaves_the_value_usable(
+    app: FastAPI, log: Log
+) -> None:
+    use_session = session_state_task(log)
+
+    @app.middleware("http")
+    async def attach_settings(request: Request, call_next: Any) -> Response:
+        request.state.settings = FakeSession()
+        return await call_next(request)
+
+    @app.get("/")
+    def route(request: Request, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(use_session, request.state.settings)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    assert log == [RESPONSE_SENT, "task sees open session"]
+
+
+def test_fbg203_near_miss_pure_asgi_middleware_closes_after_the_tasks(app: FastAPI, log: Log) -> None:
+    # A pure ASGI middleware (no `call_next`) awaits the whole app, background tasks
+    # included, before its own cleanup runs: the task still gets an open session. FBG203
+    # only trusts middlewares with `call_next`.
+    use_session = session_state_task(log)
+
+    class SessionPerRequest:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            session = FakeSession()
+            scope.setdefault("state", {})["conn"] = session
+            try:
+                await self.inner(scope, receive, send)
+            finally:
+                session.close()
+                log.append("middleware closed session")
+
+    app.add_middleware(SessionPerRequest)
+
+    @app.get("/")
+    def route(request: Request, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(use_session, request.state.conn)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    assert log == [RESPONSE_SENT, "task sees open session", "middleware closed session"]
+
+
+def test_fbg203_task_added_inside_a_with_block_gets_a_closed_session(app: FastAPI, log: Log) -> None:
+    # The block is left when the endpoint (or the helper that adds the task) returns:
+    # before the response is sent, so before every task.
+    use_session = session_state_task(log)
+
+    def schedule(background_tasks: BackgroundTasks) -> None:
+        with FakeSession() as db:
+            background_tasks.add_task(use_session, db)  # noqa: FBG203
+
+    @app.get("/sync")
+    def sync_route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        with FakeSession() as db:
+            background_tasks.add_task(use_session, db)  # noqa: FBG203
+            return {"ok": "yes"}
+
+    @app.get("/async")
+    async def async_route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        async with FakeSession() as db:
+            background_tasks.add_task(use_session, db)  # noqa: FBG203
+        return {"ok": "yes"}
+
+    @app.get("/helper")
+    def helper_route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        schedule(background_tasks)
+        return {"ok": "yes"}
+
+    class Indexer:
+        def __init__(self, db: FakeSession) -> None:
+            self.db = db
+
+        def index(self) -> None:
+            use_session(self.db)
+
+    @app.get("/method")
+    async def method_route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        async with FakeSession() as db:
+            indexer = Indexer(db)
+            background_tasks.add_task(indexer.index)  # noqa: FBG203
+        return {"ok": "yes"}
+
+    for path in ("/sync", "/async", "/helper", "/method"):
+        log.clear()
+        assert client(app).get(path).status_code == 200
+        assert log == [RESPONSE_SENT, "task sees closed session"], path
+
+
+def test_fbg203_fix_task_opens_its_own_session(app: FastAPI, log: Log) -> None:
+    def process(item_id: int) -> None:
+        with FakeSession() as db:
+            log.append(f"task {item_id} closed={db.closed}")
+
+    @app.get("/")
+    async def route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        async with FakeSession() as db:
+            log.append(f"route closed={db.closed}")
+            background_tasks.add_task(process, 7)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    assert log == ["route closed=False", RESPONSE_SENT, "task 7 closed=False"]
+
+
+def test_fbg203_near_miss_sqlite3_connection_block_does_not_close(app: FastAPI, log: Log) -> None:
+    # `with sqlite3.connect(...) as conn` only commits or rolls back: the connection stays
+    # open, and a task given it still works. FBG203 stays silent for it.
+    def count(conn: sqlite3.Connection) -> None:
+        log.append(f"task counted {conn.execute('select count(*) from t').fetchone()[0]}")
+
+    @app.get("/")
+    def route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        with sqlite3.connect(":memory:", check_same_thread=False) as conn:
+            conn.execute("create table t (x)")
+            conn.execute("insert into t values (1)")
+            background_tasks.add_task(count, conn)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    assert log == [RESPONSE_SENT, "task counted 1"]
+
+
+def test_fbg203_async_with_session_in_yield_dependency_timing(app: FastAPI, log: Log) -> None:
+    # `async with sessionmaker() as db: yield db` is a dependency with yield like any other:
+    # the block is left by its exit code, whose timing follows the FastAPI timeline.
+    use_session = session_state_task(log)
+
+    async def get_db() -> AsyncIterator[FakeSession]:
+        async with FakeSession() as db:
+            yield db
+        log.append("session closed")
+
+    @app.get("/")
+    def route(
+        background_tasks: BackgroundTasks, db: Annotated[FakeSession, Depends(get_db)]
+    ) -> dict[str, str]:
+        background_tasks.add_task(use_session, db)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    if default_yield_exit_runs_before_tasks():
+        assert log == ["session closed", RESPONSE_SENT, "task sees closed session"]
+    else:
+        assert log == [RESPONSE_SENT, "task sees open session", "session closed"]
+
+
+def test_fbg203_yield_dependency_request_state_session_timing(app: FastAPI, log: Log) -> None:
+    # A dependency with `yield` that stores the session on request.state (routes read it from
+    # there) closes it in its exit code: before the tasks only where exit code runs before
+    # the response.
+    use_session = session_state_task(log)
+
+    def attach_session(request: Request) -> Iterator[None]:
+        request.state.tx_session = FakeSession()
+        try:
+            yield
+        finally:
+            request.state.tx_session.close()
+            log.append("session closed")
+
+    @app.get("/", dependencies=[Depends(attach_session)])
+    def route(request: Request, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(use_session, request.state.tx_session)
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    if default_yield_exit_runs_before_tasks():
+        assert log == ["session closed", RESPONSE_SENT, "task sees closed session"]
+    else:
+        assert log == [RESPONSE_SENT, "task sees open session", "session closed"]
+
+
+def test_fbg203_closed_sqlalchemy_session_loses_the_task_s_changes(app: FastAPI, log: Log) -> None:
+    # What "closed" means for a real SQLAlchemy session: it can be used again (it opens a
+    # new connection), but the objects loaded in the request are detached from it, so the
+    # task's changes to them are silently not saved.
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    orm = pytest.importorskip("sqlalchemy.orm")
+    engine = sqlalchemy.create_engine(
+        "sqlite://", poolclass=sqlalchemy.pool.StaticPool, connect_args={"check_same_thread": False}
+    )
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("create table items (id integer primary key, name text)"))
+        conn.execute(sqlalchemy.text("insert into items values (1, 'new')"))
+    metadata = sqlalchemy.MetaData()
+    items = sqlalchemy.Table("items", metadata, autoload_with=engine)
+
+    class Item:
+        pass
+
+    orm.registry().map_imperatively(Item, items)
+
+    def rename(db: Any, item: Any) -> None:
+        item.name = "renamed"
+        db.commit()
+        log.append(f"task committed, item in session: {item in db}")
+
+    @app.get("/")
+    def route(background_tasks: BackgroundTasks) -> dict[str, str]:
+        with orm.Session(engine) as db:
+            item = db.get(Item, 1)
+            background_tasks.add_task(rename, db, item)  # noqa: FBG203
+        return {"ok": "yes"}
+
+    assert client(app).get("/").status_code == 200
+    assert log == [RESPONSE_SENT, "task committed, item in session: False"]
+    with engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text("select name from items")).scalar() == "new"
+
+
 # ---------------------------------------------------------------------------------------
 # FBG204 tasks-never-attached
 # ---------------------------------------------------------------------------------------
@@ -777,6 +1077,28 @@ def test_fbg206_websocket_injected_tasks_never_run(app: FastAPI, log: Log) -> No
         assert websocket.receive_text() == "hello"
 
     # Leaving the block waits for the app to finish, so the endpoint has returned.
+    assert log == [ENDPOINT_RETURNED]
+
+
+def test_fbg206_tasks_added_by_a_helper_never_run(app: FastAPI, log: Log) -> None:
+    # A helper or service method that adds the task changes nothing: the object is the
+    # route's injected BackgroundTasks, which FastAPI never calls on WebSockets.
+    record = recorder(log)
+
+    def remember(tasks: BackgroundTasks, label: str) -> None:
+        tasks.add_task(record, label)
+
+    @app.websocket("/ws")
+    async def route(websocket: WebSocket, background_tasks: BackgroundTasks) -> None:
+        await websocket.accept()
+        remember(background_tasks, "helper task")  # noqa: FBG206
+        await websocket.send_text("hello")
+        await websocket.close()
+        log.append(ENDPOINT_RETURNED)
+
+    with client(app).websocket_connect("/ws") as websocket:
+        assert websocket.receive_text() == "hello"
+
     assert log == [ENDPOINT_RETURNED]
 
 

@@ -38,6 +38,8 @@ from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
 from flake8_fastapi_bg.settings import Settings
 
+pytestmark = pytest.mark.slow  # lints the installed stdlib and web stack (run with -m slow)
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 # The web stack the plugin reasons about, plus what it is built on.
@@ -191,9 +193,7 @@ def test_flake8_over_starlette_and_fastapi(tmp_path: Path) -> None:
     """The real flake8, with 2 jobs, over the installed starlette and fastapi packages, plus one
     planted file that proves the plugin ran in this very invocation."""
     targets = [SITE_PACKAGES / name for name in ("starlette", "fastapi")]
-    missing = [t.name for t in targets if not t.is_dir()]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
+    assert all(t.is_dir() for t in targets), targets  # both are in the test extra
     planted = tmp_path / "planted.py"
     planted.write_text(PLANTED)
     # From an empty directory, so no project configuration is picked up.

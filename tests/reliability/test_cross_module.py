@@ -639,6 +639,23 @@ def test_nested_namespace_packages(tmp_path: Path) -> None:
     assert_heavy(tmp_path / "corp/api/v1/routes_rel.py", where="deep.py:5")
 
 
+def test_folder_without_init_inside_a_package(tmp_path: Path) -> None:
+    # `backend/app` is a package; `backend/app/features/projects` has no __init__.py, yet its
+    # modules are imported as `app.features.projects.x` and import `app.jobs` absolutely.
+    build(tmp_path, {
+        "pyproject.toml": "",
+        "backend/app/__init__.py": "",
+        "backend/app/jobs.py": HEAVY,
+        "backend/app/features/__init__.py": "",
+        "backend/app/features/projects/api.py": endpoint("from app.jobs import work", "work"),
+        "backend/app/features/projects/api_rel.py": endpoint("from ...jobs import work", "work"),
+        "backend/app/features/projects/api_missing.py": endpoint("from app.absent import work", "work"),
+    })
+    assert_heavy(tmp_path / "backend/app/features/projects/api.py", where="jobs.py:5")
+    assert_heavy(tmp_path / "backend/app/features/projects/api_rel.py", where="jobs.py:5")
+    assert_silent(tmp_path / "backend/app/features/projects/api_missing.py")
+
+
 def test_src_layout_namespace_target(tmp_path: Path) -> None:
     build(tmp_path, {
         "pyproject.toml": "[project]\nname = 'svc'\n",

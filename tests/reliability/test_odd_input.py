@@ -214,7 +214,8 @@ DEEP = {
 }
 
 
-@pytest.mark.parametrize("shape", sorted(DEEP))
+@pytest.mark.parametrize("shape", [pytest.param(s, marks=pytest.mark.slow) if s == "lists-1000" else s
+                                   for s in sorted(DEEP)])  # lists-1000 takes seconds
 def test_deep_nesting_never_raises_nor_reports_an_internal_error(lint, shape: str) -> None:
     # Silence (the file could not be analysed) or the right findings are fine; FBG901 is not.
     source = BASE + DEEP[shape] + "\n"

@@ -34,7 +34,8 @@ from flake8_fastapi_bg.settings import Settings
 # A display name in a directory that does not exist: the generated module is its own project,
 # isolated from the repository (nothing is written anywhere).
 # hypothesmith compiles what it generates; its SyntaxWarnings ('str' object is not callable) are noise.
-pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
+# Slow: hypothesmith and generated apps, many examples each (run with -m slow).
+pytestmark = [pytest.mark.filterwarnings("ignore::SyntaxWarning"), pytest.mark.slow]
 
 DISPLAY = "/nonexistent-fbg-properties/generated/app.py"
 SETTINGS = Settings()
