@@ -323,6 +323,8 @@ class Analyser:
                     facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where)
             elif not facts.resolved:
                 facts.evidence = self._spelled_name(site, task, where)
+                if facts.evidence and site.callable_expr is not None:
+                    facts.name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
         evidence = self.reach(func.scope, _receiver(value))
