@@ -318,7 +318,8 @@ class Analyser:
             facts.library_callable = value.qualname
         if func is None:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
-                facts.evidence = self._library_task(value.qualname, where)
+                facts.evidence = [e for category in ("cpu", "long", "critical")
+                                  for e in self._library_task(category, value.qualname, where)]
                 if not any(e.kind == "critical" for e in facts.evidence):
                     facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where)
             elif not facts.resolved:
@@ -338,16 +339,14 @@ class Analyser:
             facts.evidence.extend(self._context(site, func.scope.name, func.scope))
         return facts
 
-    def _library_task(self, name: str, where) -> List[Evidence]:
+    def _library_task(self, category: str, name: str, where) -> List[Evidence]:
         """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
         the task's whole work. Blocking does not apply: Starlette runs a sync callable in the
         thread pool, and the call site cannot show whether a library method is async."""
-        found = []
-        for category in ("cpu", "long", "critical"):
-            match = self.kb.match(category, name)
-            if match is not None:
-                found.append(Evidence(category, name, match.reason, where))  # type: ignore[arg-type]
-        return found
+        match = self.kb.match(category, name)
+        if match is None:
+            return []
+        return [Evidence(category, name, match.reason, where)]  # type: ignore[arg-type]
 
     def _spelled_name(self, site: TaskSite, task: ResolvedTask, where) -> List[Evidence]:
         """An unresolved task spelled as a name (`email_helper.send_forgot_password` from a
