@@ -11,12 +11,14 @@ thread does not block the loop; CPU work in another process does not hold this o
 
 from __future__ import annotations
 
+import itertools
+import sys
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from . import pragmas
+from . import context, pragmas
 from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
                          handed_argument, task_forwarded, waits_for)
@@ -152,6 +154,7 @@ class _CallCollector(cst.CSTVisitor):
         self.loops: List[cst.CSTNode] = []
         self.blocks = 0
         self.awaited: set = set()
+        self.once: set = set()  # ids of calls in a `for` iterable: evaluated once
         self.calls: List[_CallSite] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -181,9 +184,34 @@ class _CallCollector(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._enter_loop(node)
+        # The iterable is evaluated once, before the loop repeats anything.
+        if not isinstance(node.iter, (cst.Name, cst.Attribute)):
+            finder = _IterCalls()
+            walk(node.iter, finder)
+            self.once.update(finder.calls)
 
     def leave_For(self, original_node: cst.For) -> None:
         self._leave_loop()
+
+    def _enter_comprehension(self, node: cst.CSTNode) -> None:
+        # `[embed(c) for c in chunks]` repeats its element like a loop; the first iterable is
+        # evaluated once.
+        self._enter_loop(node)
+        finder = _IterCalls()
+        walk(node.for_in.iter, finder)  # type: ignore[attr-defined]
+        self.once.update(finder.calls)
+
+    def _leave_comprehension(self, original_node: cst.CSTNode) -> None:
+        self._leave_loop()
+
+    visit_ListComp = _enter_comprehension
+    leave_ListComp = _leave_comprehension
+    visit_SetComp = _enter_comprehension
+    leave_SetComp = _leave_comprehension
+    visit_DictComp = _enter_comprehension
+    leave_DictComp = _leave_comprehension
+    visit_GeneratorExp = _enter_comprehension
+    leave_GeneratorExp = _leave_comprehension
 
     def _enter_block(self, node: cst.CSTNode) -> None:
         self.blocks += 1
@@ -199,8 +227,22 @@ class _CallCollector(cst.CSTVisitor):
     leave_ExceptHandler = _leave_block
 
     def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(_CallSite(node, tuple(self.loops), node in self.awaited,
+        loops = tuple(self.loops[:-1]) if id(node) in self.once else tuple(self.loops)
+        self.calls.append(_CallSite(node, loops, node in self.awaited,
                                     not self.loops and self.blocks == 0))
+
+
+class _IterCalls(cst.CSTVisitor):
+    """The calls in a `for` statement's or a comprehension's iterable (not in lambdas)."""
+
+    def __init__(self) -> None:
+        self.calls: set = set()
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.add(id(node))
 
 
 def _calls(scope: FunctionScope) -> List[_CallSite]:
@@ -325,18 +367,92 @@ class Analyser:
                           in_process=task.in_process)
         if isinstance(value, Ext):
             facts.library_callable = value.qualname
-            # The task is a library function: it is judged by the knowledge base, as a call
-            # at the site (`add_task(stripe.Refund.create, ...)`, `add_task(agent.ainvoke, ...)`).
-            facts.evidence = [e for category in ("cpu", "long", "critical")
-                              for e in self._library_task(category, value.qualname, where)]
         if func is None:
+            if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
+                facts.evidence = [e for category in ("cpu", "long", "critical")
+                                  for e in self._library_task(category, value.qualname, where)]
+                if not any(e.kind == "critical" for e in facts.evidence):
+                    facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where,
+                                                  with_context=not self._known_library(value.qualname))
+            elif not facts.resolved:
+                facts.evidence = self._spelled_name(site, task, where)
+                if facts.evidence and site.callable_expr is not None:
+                    facts.name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
         evidence = self.reach(func.scope, task, _receiver(value))
+        if self.kb.read_name(func.scope.name):
+            # A read (`fetch_credential_item`) is not critical because of its callees' names.
+            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
+        if not any(e.kind == "critical" for e in facts.evidence):
+            facts.evidence.extend(self._context(site, func.scope.name, func.scope))
         return facts
+
+    def _library_task(self, category: str, name: str, where) -> List[Evidence]:
+        """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
+        the task's whole work. Blocking does not apply: Starlette runs a sync callable in the
+        thread pool, and the call site cannot show whether a library method is async."""
+        match = self.kb.match(category, name)
+        if match is None:
+            return []
+        return [Evidence(category, name, match.reason, where)]  # type: ignore[arg-type]
+
+    def _spelled_name(self, site: TaskSite, task: ResolvedTask, where) -> List[Evidence]:
+        """An unresolved task spelled as a name (`email_helper.send_forgot_password` from a
+        module the project does not hold): its name is certain even when its code is not, so
+        the FBG104 name heuristics and the context apply, and nothing else does."""
+        expr = site.callable_expr
+        if task.partials or task.offload is not None or not isinstance(expr, (cst.Name, cst.Attribute)):
+            return []
+        return self._named(site, expr.value if isinstance(expr, cst.Name) else expr.attr.value, where)
+
+    def _named(self, site: TaskSite, name: str, where, with_context: bool = True) -> List[Evidence]:
+        """FBG104 evidence for a task known only by its name: what the name says, else the
+        context it is scheduled in."""
+        reason = self.kb.critical_name(name)
+        if reason:
+            return [Evidence("critical", name, reason, where, is_call=False,  # type: ignore[arg-type]
+                             strength=2)]
+        return self._context(site, name, None) if with_context else []
+
+    def _known_library(self, name: str) -> bool:
+        """A standard-library or known library function: what it does is known, so the route it
+        is scheduled from says nothing more (`os.remove` from a `refund` route is a cleanup)."""
+        if name.split(".", 1)[0] in _STDLIB:
+            return True
+        return any(self.kb.match(category, name) is not None
+                   for category in ("cpu", "blocking", "long", "critical"))
+
+    # -- FBG104 from context -----------------------------------------------------------------
+    def _context(self, site: TaskSite, task_name: str,
+                 task_scope: Optional[FunctionScope]) -> List[Evidence]:
+        """Critical evidence from where and how a task is scheduled, not from what it calls:
+        the name of the route or helper that schedules it (`forgot_password`), or a string it
+        is given (`subject="Reset your password"`) or writes in its own body. A task whose own
+        name is an observer (`log_...`, `notify_...`) or a read stays what its name says."""
+        if not task_name or task_name == "<lambda>" or self.kb.observer_name(task_name) \
+                or self.kb.read_name(task_name):
+            return []
+        schedulers = list(context.scheduling_functions(site, NodeWhere))
+        if any(self.kb.observer_name(name) for _, name, _ in schedulers):
+            return []  # scheduled by `send_password_changed_notification`: a notice
+        for label, name, where in schedulers:
+            reason = self.kb.critical_context(name)
+            if reason:
+                return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,
+                                 is_call=False, strength=3)]  # type: ignore[arg-type]
+        body = (context.body_clues(task_scope),) if task_scope is not None else ()
+        for clue in itertools.chain(context.site_clues(site), *body):
+            judge = self.kb.critical_text if clue.kind == "text" else self.kb.critical_context
+            reason = judge(clue.value)
+            if reason:
+                return [Evidence("critical", clue.subject, reason,
+                                 NodeWhere(clue.scope.module, clue.node, clue.scope),
+                                 is_call=False, strength=3)]
+        return []
 
     def reach(self, root: FunctionScope, task: Optional[ResolvedTask] = None,
               receiver: Optional[Inst] = None) -> List[Evidence]:
@@ -438,7 +554,7 @@ class Analyser:
                 return False
             if name in SLEEPS:
                 self._sleep(summary, site, name, where, quiet_so_far)
-            elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
+            elif site.loops:
                 summary.evidence.extend(self._loop_call(name, where, site))
             summary.evidence.extend(self._library(name, where, site))
             return False
@@ -479,10 +595,6 @@ class Analyser:
         target = function_of(self.evaluator.expr(handed, scope), self.evaluator)
         if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
             summary.handed.append((target, offload.kind))
-
-    def _library_task(self, category: str, name: str, where) -> List[Evidence]:
-        match = self.kb.match(category, name)
-        return [Evidence(category, name, match.reason, where)] if match is not None else []
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
@@ -544,7 +656,15 @@ class Analyser:
             summary.evidence.extend(long_sleep)
 
     def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
-        """A remote call repeated by a `while` loop: paging or polling a remote service."""
+        """A remote call repeated by a loop: paging or polling a remote service (any blocking
+        or long call in a `while` loop), or a call that is long only when repeated ([repeated]:
+        embedding chunk by chunk, paging an exchange's history) in any loop."""
+        repeated = self.kb.match("repeated", name)
+        if repeated is not None:
+            return [Evidence("long", name, f"{repeated.reason} repeated in a loop", where,
+                             awaited=site.awaited)]
+        if not any(isinstance(loop, cst.While) for loop in site.loops):
+            return []
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
         if match is None or match.reason in _NOT_REMOTE:
             return []
@@ -582,6 +702,10 @@ def _receiver(value: Value) -> Optional[Inst]:
     if isinstance(value, Bound) and isinstance(value.owner, Inst) and value.owner.made is not None:
         return value.owner
     return None
+
+
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
+_NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")
 
 
 def _label(scope: FunctionScope) -> str:

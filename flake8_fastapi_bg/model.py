@@ -73,7 +73,9 @@ class Evidence:
     seconds: Optional[float] = None  # for sleeps: the duration when it is a literal
     chain: Tuple[str, ...] = ()  # project functions followed to get here
     is_call: bool = True  # `subject` is something the task calls (else: the task itself)
-    strength: int = 0  # 0: a call or sleep seen in code; 1: an annotation or option; 2: a name
+    # 0: a call or sleep seen in code; 1: an annotation or option; 2: a name; 3: the context
+    # (the name of the route scheduling the task, a string it is given or writes)
+    strength: int = 0
 
     def describe(self) -> str:
         """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`."""

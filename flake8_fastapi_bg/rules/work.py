@@ -219,8 +219,10 @@ register(Rule(
     summary=("A background task runs long: polling or retry loops, long sleeps, subprocesses, "
              "LLM calls, crawls, big transfers."),
     what=("Flags a task that polls or retries in a loop with sleeps, sleeps for 30 seconds or "
-          "more, runs subprocesses, calls LLM/model APIs, crawls or drives a browser, pages through "
-          "remote results in a `while` loop, or moves large files."),
+          "more, runs subprocesses, calls LLM/model APIs or runs agents, chains and pipelines, "
+          "loads or indexes documents, crawls or drives a browser, pages through remote results "
+          "in a `while` loop, repeats quick remote calls (embeddings, exchange data) in a loop, "
+          "or moves large files."),
     why=("Background tasks run in the web process, one after another, after the response. A "
          "long task holds a worker thread (or the event loop's attention) for its whole run, "
          "delays the request's later tasks, is killed by every deploy or restart, and is never "
@@ -273,9 +275,13 @@ register(Rule(
     code="FBG104", name="critical-task",
     summary=("A background task does work that must not be lost: payments, refunds, orders, "
              "password resets, verification, ledger writes."),
-    what=("Flags a task that calls a payment SDK, or whose name (or a project function it calls) "
-          "says it moves money, fulfils orders, resets passwords, verifies accounts or writes "
-          "ledger/billing records — unless marked `# fastapi-bg: best-effort`."),
+    what=("Flags a task that calls a payment SDK or places exchange orders, or whose name (or a "
+          "project function it calls) says it moves money, fulfils orders, confirms payments, "
+          "resets passwords, verifies accounts or writes ledger/billing records; or, when its "
+          "own name is neither an observer (`log_…`, `notify_…`) nor a read (`get_…`), that is "
+          "scheduled from a route or helper whose name says password reset, verification, OTP, "
+          "payment or refund, or that is given or writes a string saying so "
+          "(`subject=\"Reset your password\"`) — unless marked `# fastapi-bg: best-effort`."),
     why=("BackgroundTasks keep nothing: a deploy, a crash or an exception in an earlier task of "
          "the same request loses the work, with no retry and only a log line. The client already "
          "got a success response. For a charge or a password-reset email that is a lost payment "
