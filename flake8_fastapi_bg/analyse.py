@@ -2,25 +2,32 @@
 
 Starting from the resolved callable, walk its body, evaluate every call, match library calls
 against the knowledge base, measure sleeps, notice polling loops, and follow calls into project
-code up to `max_depth` levels (cycle-safe). Work handed to a pool or a queue is offloaded: the
-walk does not look inside it.
+code up to `max_depth` levels (cycle-safe), through the wrappers of project decorators and the
+callables that forwarders run (see `decorators`). Work handed to a queue or a scheduler, or to a
+pool without waiting for it, is offloaded: the walk does not look inside it. Work handed to a
+thread or a process and waited for is followed, judged where it runs (a blocking call in a
+thread does not block the loop; CPU work in another process does not hold this one's GIL).
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from . import pragmas
+from . import context, pragmas
 from .collect import TaskSite
+from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
+                         handed_argument, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, TaskFacts, Where
 from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
-from .values import (UNKNOWN, Bound, Cls, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
+from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
                      PartialV, Value, display_name, options)
 
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
@@ -42,6 +49,11 @@ class ResolvedTask:
     offload: Optional[Offload] = None
     offload_name: Optional[str] = None
     args: Optional[Tuple[cst.Arg, ...]] = None
+    decoration: Optional[Decoration] = None  # what the function's decorators make of it
+    # `add_task(run_async, heavy, x)`: project functions the task runs because the site passes
+    # them to a parameter the task runs (directly, in a thread, in a process)
+    handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
+    handed_only: bool = False  # the task itself is reported elsewhere: judge only `handed`
 
     @property
     def func(self) -> Optional[Func]:
@@ -57,9 +69,35 @@ class ResolvedTask:
         if self.offload is not None:
             return False  # handed to a thread or process by the wrapper
         func = self.func
-        if func is not None:
-            return func.scope.is_async
-        return None
+        if func is None:
+            return None
+        decorated = self.decoration
+        if decorated is not None:
+            if decorated.enqueues or decorated.queue:
+                return False  # a task object: its `__call__` is a plain def, run in the pool
+            if decorated.wrappers:
+                return decorated.wrappers[0].scope.is_async  # the outermost wrapper runs first
+        return func.scope.is_async
+
+    @property
+    def in_process(self) -> Optional[str]:
+        """"a Celery task" when the task is a queue's task object called directly."""
+        decorated = self.decoration
+        return decorated.queue if decorated is not None and not decorated.enqueues else None
+
+    @property
+    def runs_body(self) -> bool:
+        """False when calling the task never runs the function's body here: a huey task
+        enqueues it; the task object of an `async def` only makes a coroutine, never awaited."""
+        decorated, func = self.decoration, self.func
+        if decorated is None or func is None:
+            return True
+        if decorated.enqueues:
+            return False
+        if decorated.queue:
+            inner = decorated.wrappers[-1].scope if decorated.wrappers else func.scope
+            return not inner.is_async
+        return True
 
 
 def resolve(site: TaskSite, evaluator: Evaluator) -> ResolvedTask:
@@ -89,6 +127,14 @@ def resolve(site: TaskSite, evaluator: Evaluator) -> ResolvedTask:
                 task.offload_name = value.qualname.rsplit(".", 1)[-1]
                 task.args = tuple(a for a in site.args if a is not handed and a not in
                                   positional[:offload.callable_arg])
+    func = task.func
+    if func is not None:
+        task.decoration = decoration(func.scope, evaluator)
+        if task.offload is None and site.passed is not None and site.passed_scope is not None:
+            task.handed = task_forwarded(func.scope, site.passed, site.passed_scope, evaluator, task.value)
+        elif task.offload is None:
+            task.handed = task_forwarded(func.scope, task.args, site.scope, evaluator, task.value)
+    task.handed_only = site.passed_only
     return task
 
 
@@ -108,6 +154,7 @@ class _CallCollector(cst.CSTVisitor):
         self.loops: List[cst.CSTNode] = []
         self.blocks = 0
         self.awaited: set = set()
+        self.once: set = set()  # ids of calls in a `for` iterable: evaluated once
         self.calls: List[_CallSite] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -137,9 +184,34 @@ class _CallCollector(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._enter_loop(node)
+        # The iterable is evaluated once, before the loop repeats anything.
+        if not isinstance(node.iter, (cst.Name, cst.Attribute)):
+            finder = _IterCalls()
+            walk(node.iter, finder)
+            self.once.update(finder.calls)
 
     def leave_For(self, original_node: cst.For) -> None:
         self._leave_loop()
+
+    def _enter_comprehension(self, node: cst.CSTNode) -> None:
+        # `[embed(c) for c in chunks]` repeats its element like a loop; the first iterable is
+        # evaluated once.
+        self._enter_loop(node)
+        finder = _IterCalls()
+        walk(node.for_in.iter, finder)  # type: ignore[attr-defined]
+        self.once.update(finder.calls)
+
+    def _leave_comprehension(self, original_node: cst.CSTNode) -> None:
+        self._leave_loop()
+
+    visit_ListComp = _enter_comprehension
+    leave_ListComp = _leave_comprehension
+    visit_SetComp = _enter_comprehension
+    leave_SetComp = _leave_comprehension
+    visit_DictComp = _enter_comprehension
+    leave_DictComp = _leave_comprehension
+    visit_GeneratorExp = _enter_comprehension
+    leave_GeneratorExp = _leave_comprehension
 
     def _enter_block(self, node: cst.CSTNode) -> None:
         self.blocks += 1
@@ -155,8 +227,22 @@ class _CallCollector(cst.CSTVisitor):
     leave_ExceptHandler = _leave_block
 
     def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(_CallSite(node, tuple(self.loops), node in self.awaited,
+        loops = tuple(self.loops[:-1]) if id(node) in self.once else tuple(self.loops)
+        self.calls.append(_CallSite(node, loops, node in self.awaited,
                                     not self.loops and self.blocks == 0))
+
+
+class _IterCalls(cst.CSTVisitor):
+    """The calls in a `for` statement's or a comprehension's iterable (not in lambdas)."""
+
+    def __init__(self) -> None:
+        self.calls: set = set()
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.add(id(node))
 
 
 def _calls(scope: FunctionScope) -> List[_CallSite]:
@@ -255,6 +341,11 @@ class Summary:
     callees: List[FunctionScope] = field(default_factory=list)
     looped: List[FunctionScope] = field(default_factory=list)  # callees called in a `while` loop
     identity: List[Evidence] = field(default_factory=list)  # pragmas, globs, name
+    # functions run in a thread or process and waited for, or run by a project forwarder:
+    # (function, THREAD | PROCESS | CALL)
+    handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
+    wrappers: List[Tuple[FunctionScope, str]] = field(default_factory=list)  # (wrapper, "@retry")
+    context: str = CALL  # where the body runs relative to its callers: its decorators may move it
 
 
 class Analyser:
@@ -272,50 +363,157 @@ class Analyser:
         facts = TaskFacts(site_kind=site.kind, where=where, name=display_name(value),
                           qualname=func.scope.qualname if func else None,
                           resolved=func is not None or isinstance(value, Ext),
-                          is_async=task.is_async, offloaded_via=task.offload_name)
+                          is_async=task.is_async, offloaded_via=task.offload_name,
+                          in_process=task.in_process)
         if isinstance(value, Ext):
             facts.library_callable = value.qualname
         if func is None:
+            if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
+                facts.evidence = [e for category in ("cpu", "long", "critical")
+                                  for e in self._library_task(category, value.qualname, where)]
+                if not any(e.kind == "critical" for e in facts.evidence):
+                    facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where,
+                                                  with_context=not self._known_library(value.qualname))
+            elif not facts.resolved:
+                facts.evidence = self._spelled_name(site, task, where)
+                if facts.evidence and site.callable_expr is not None:
+                    facts.name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
             return facts
         facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope, _receiver(value))
+        evidence = self.reach(func.scope, task, _receiver(value))
+        if self.kb.read_name(func.scope.name):
+            # A read (`fetch_credential_item`) is not critical because of its callees' names.
+            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
         on_loop = bool(task.is_async)
         facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
                           for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
+        if not any(e.kind == "critical" for e in facts.evidence):
+            facts.evidence.extend(self._context(site, func.scope.name, func.scope))
         return facts
 
-    def reach(self, root: FunctionScope, receiver: Optional[Inst] = None) -> List[Evidence]:
-        """Evidence of `root` and of the project functions it calls, breadth first, each
-        function once, at most `max_depth` calls away. `receiver`, the instance a method task
-        is bound to, says what `self` holds in the task itself (its constructor's arguments)."""
+    def _library_task(self, category: str, name: str, where) -> List[Evidence]:
+        """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
+        the task's whole work. Blocking does not apply: Starlette runs a sync callable in the
+        thread pool, and the call site cannot show whether a library method is async."""
+        match = self.kb.match(category, name)
+        if match is None:
+            return []
+        return [Evidence(category, name, match.reason, where)]  # type: ignore[arg-type]
+
+    def _spelled_name(self, site: TaskSite, task: ResolvedTask, where) -> List[Evidence]:
+        """An unresolved task spelled as a name (`email_helper.send_forgot_password` from a
+        module the project does not hold): its name is certain even when its code is not, so
+        the FBG104 name heuristics and the context apply, and nothing else does."""
+        expr = site.callable_expr
+        if task.partials or task.offload is not None or not isinstance(expr, (cst.Name, cst.Attribute)):
+            return []
+        return self._named(site, expr.value if isinstance(expr, cst.Name) else expr.attr.value, where)
+
+    def _named(self, site: TaskSite, name: str, where, with_context: bool = True) -> List[Evidence]:
+        """FBG104 evidence for a task known only by its name: what the name says, else the
+        context it is scheduled in."""
+        reason = self.kb.critical_name(name)
+        if reason:
+            return [Evidence("critical", name, reason, where, is_call=False,  # type: ignore[arg-type]
+                             strength=2)]
+        return self._context(site, name, None) if with_context else []
+
+    def _known_library(self, name: str) -> bool:
+        """A standard-library or known library function: what it does is known, so the route it
+        is scheduled from says nothing more (`os.remove` from a `refund` route is a cleanup)."""
+        if name.split(".", 1)[0] in _STDLIB:
+            return True
+        return any(self.kb.match(category, name) is not None
+                   for category in ("cpu", "blocking", "long", "critical"))
+
+    # -- FBG104 from context -----------------------------------------------------------------
+    def _context(self, site: TaskSite, task_name: str,
+                 task_scope: Optional[FunctionScope]) -> List[Evidence]:
+        """Critical evidence from where and how a task is scheduled, not from what it calls:
+        the name of the route or helper that schedules it (`forgot_password`), or a string it
+        is given (`subject="Reset your password"`) or writes in its own body. A task whose own
+        name is an observer (`log_...`, `notify_...`) or a read stays what its name says."""
+        if not task_name or task_name == "<lambda>" or self.kb.observer_name(task_name) \
+                or self.kb.read_name(task_name):
+            return []
+        schedulers = list(context.scheduling_functions(site, NodeWhere))
+        if any(self.kb.observer_name(name) for _, name, _ in schedulers):
+            return []  # scheduled by `send_password_changed_notification`: a notice
+        for label, name, where in schedulers:
+            reason = self.kb.critical_context(name)
+            if reason:
+                return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,
+                                 is_call=False, strength=3)]  # type: ignore[arg-type]
+        body = (context.body_clues(task_scope),) if task_scope is not None else ()
+        for clue in itertools.chain(context.site_clues(site), *body):
+            judge = self.kb.critical_text if clue.kind == "text" else self.kb.critical_context
+            reason = judge(clue.value)
+            if reason:
+                return [Evidence("critical", clue.subject, reason,
+                                 NodeWhere(clue.scope.module, clue.node, clue.scope),
+                                 is_call=False, strength=3)]
+        return []
+
+    def reach(self, root: FunctionScope, task: Optional[ResolvedTask] = None,
+              receiver: Optional[Inst] = None) -> List[Evidence]:
+        """Evidence of `root` and of the project functions it runs, breadth first, each
+        function once, at most `max_depth` calls away: the functions it calls, the wrappers of
+        their project decorators, the functions they hand to a thread or a process and wait
+        for, and, for a task, the functions the site's arguments make it run. `receiver`, the
+        instance a method task is bound to, says what `self` holds in the task itself (its
+        constructor's arguments)."""
+        if task is not None and not task.runs_body:
+            return []
         first = self.summary(root, receiver)
-        found = [replace(e, is_call=False) for e in first.identity] + first.delay + first.evidence
-        seen = {root}
-        # (function, calls followed to reach it, whether it runs inside a caller's `while` loop)
-        level: List[Tuple[FunctionScope, Tuple[str, ...], bool]] = [(root, (), False)]
+        found = [replace(e, is_call=False) for e in first.identity] + \
+            _in_context(first.delay + first.evidence, first.context)
+        # each function once per place it runs: reached in a thread first and on the loop
+        # later, its blocking calls still count
+        seen = {(root, CALL)}
+        # (function, calls followed to reach it, where its caller runs: CALL, THREAD or
+        # PROCESS, whether it runs inside a caller's `while` loop)
+        level: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = [(root, (), CALL, False)]
+        if task is not None and task.handed_only:  # the task's own work is reported elsewhere
+            found, level = [], []
+        pending = [(scope, (), (_label(scope),), how, False) for scope, how in (task.handed if task else ())]
         for _ in range(self.settings.max_depth):
-            following: List[Tuple[FunctionScope, Tuple[str, ...], bool]] = []
-            for scope, chain, looped in level:
+            following: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = []
+            for scope, chain, outer, looped in level:
                 caller = self.summary(scope, receiver if scope is root else None)
-                for callee in caller.callees:
-                    if callee in seen:
-                        continue
-                    seen.add(callee)
-                    inner = self.summary(callee)
-                    path = chain + (_label(callee),)
-                    in_loop = looped or callee in caller.looped
-                    # A name says little about work done far from the task: name evidence
-                    # counts for the task and the functions it calls itself.
-                    found.extend(_rechain(e, chain) for e in inner.identity
-                                 if e.strength < _NAME_STRENGTH or not chain)
-                    found.extend(_rechain(e, path) for e in inner.not_delay + inner.evidence)
-                    if in_loop:
-                        found.extend(_rechain(e, path) for e in _repeated(inner.evidence))
-                    following.append((callee, path, in_loop))
+                pending.extend(self._runs(caller, chain, outer, looped))
+            for callee, chain, path, where, in_loop in pending:
+                if (callee, where) in seen or (callee, CALL) in seen:
+                    continue
+                seen.add((callee, where))
+                inner = self.summary(callee)
+                evidence = _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context))
+                # A name says little about work done far from the task: name evidence
+                # counts for the task and the functions it calls itself.
+                found.extend(_rechain(e, chain) for e in inner.identity
+                             if e.strength < _NAME_STRENGTH or not chain)
+                found.extend(_rechain(e, path) for e in evidence)
+                if in_loop:  # remote calls repeated stay long-running in a thread
+                    found.extend(_rechain(e, path) for e in _in_context(
+                        _repeated(inner.evidence), _compose(where, inner.context)))
+                following.append((callee, path, where, in_loop))
+            pending = []
             level = following
             if not level:
                 break
         return found
+
+    @staticmethod
+    def _runs(summary: Summary, chain: Tuple[str, ...], outer: str, looped: bool):
+        """What running a function runs next: (function, chain to the caller, path, where its
+        caller runs, whether in a `while` loop)."""
+        body = _compose(outer, summary.context)
+        for wrapper, label in summary.wrappers:  # around the body, where the caller runs it
+            yield wrapper, chain, chain + (label,), outer, looped
+        for callee in summary.callees:
+            yield callee, chain, chain + (_label(callee),), body, looped or callee in summary.looped
+        for target, how in summary.handed:
+            yield target, chain, chain + (_label(target),), _compose(body, how), \
+                looped or target in summary.looped
 
     # -- one function ------------------------------------------------------------------------
     def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
@@ -332,6 +530,7 @@ class Analyser:
 
     def _summarise(self, scope: FunctionScope) -> Summary:
         summary = Summary(identity=self._identity(scope))
+        self._decorated(scope, summary)
         quiet_so_far = True
         for site in _calls(scope):
             callee = self.evaluator.expr(site.node.func, scope)
@@ -349,21 +548,53 @@ class Analyser:
         if isinstance(callee, Ext):
             name = callee.qualname
             where = NodeWhere(scope.module, site.node, scope)
-            if self.kb.offload(name) is not None:
+            offload = self.kb.offload(name)
+            if offload is not None:
+                self._handed(scope, summary, site, offload, name)
                 return False
             if name in SLEEPS:
                 self._sleep(summary, site, name, where, quiet_so_far)
-            elif site.loops and any(isinstance(loop, cst.While) for loop in site.loops):
+            elif site.loops:
                 summary.evidence.extend(self._loop_call(name, where, site))
             summary.evidence.extend(self._library(name, where, site))
             return False
         target = self._project_target(callee)
         if target is not None and target is not scope and target not in summary.callees:
             summary.callees.append(target)
-        if target is not None and any(isinstance(loop, cst.While) for loop in site.loops) \
-                and target not in summary.looped:
+        in_while = any(isinstance(loop, cst.While) for loop in site.loops)
+        if target is not None and in_while and target not in summary.looped:
             summary.looped.append(target)
+        if target is not None:
+            for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
+                if handed is not scope and (handed, how) not in summary.handed:
+                    summary.handed.append((handed, how))
+                if in_while and handed not in summary.looped:
+                    summary.looped.append(handed)
         return False
+
+    def _decorated(self, scope: FunctionScope, summary: Summary) -> None:
+        """What the function's decorators add: the wrappers that run around its body, where
+        they run it, and library retries without a stop condition."""
+        decorated = decoration(scope, self.evaluator)
+        summary.wrappers = [(w.scope, f"@{w.decorator}") for w in decorated.wrappers]
+        summary.context = decorated.context
+        for name, node in decorated.retries:
+            summary.evidence.append(Evidence("long", f"@{name}", "retries with waits and no stop condition",
+                                             NodeWhere(scope.module, node, scope), is_call=False))
+
+    def _handed(self, scope: FunctionScope, summary: Summary, site: "_CallSite", offload: Offload,
+                offload_name: str) -> None:
+        """`await asyncio.to_thread(f, x)`, `await loop.run_in_executor(None, f)`: f runs, in a
+        thread or a process, and the function waits for it. Queues and schedulers, and pools
+        whose result is not waited for here, keep their work away from the task."""
+        if offload.kind not in (THREAD, PROCESS) or not waits_for(site.node, scope, offload_name):
+            return
+        handed = handed_argument(site.node, offload)
+        if handed is None:
+            return
+        target = function_of(self.evaluator.expr(handed, scope), self.evaluator)
+        if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
+            summary.handed.append((target, offload.kind))
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
@@ -386,17 +617,11 @@ class Analyser:
         return found
 
     def _project_target(self, callee: Value) -> Optional[FunctionScope]:
-        if isinstance(callee, Bound):
-            callee = callee.func
-        if isinstance(callee, Cls):
-            init = self.evaluator.attribute(callee, "__init__")
-            callee = init.func if isinstance(init, Bound) else init
-        if isinstance(callee, Inst):
-            call = self.evaluator.attribute(callee, "__call__")
-            callee = call.func if isinstance(call, Bound) else call
-        if isinstance(callee, Func) and isinstance(callee.scope.node, cst.FunctionDef):
-            return callee.scope
-        return None
+        """The project function a call runs here; None for a huey task, whose call enqueues."""
+        target = function_of(callee, self.evaluator) if not isinstance(callee, PartialV) else None
+        if target is None or decoration(target, self.evaluator).enqueues:
+            return None
+        return target
 
     # -- evidence makers ---------------------------------------------------------------------
     def _library(self, name: str, where, site: _CallSite) -> List[Evidence]:
@@ -431,12 +656,34 @@ class Analyser:
             summary.evidence.extend(long_sleep)
 
     def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
-        """A remote call repeated by a `while` loop: paging or polling a remote service."""
+        """A remote call repeated by a loop: paging or polling a remote service (any blocking
+        or long call in a `while` loop), or a call that is long only when repeated ([repeated]:
+        embedding chunk by chunk, paging an exchange's history) in any loop."""
+        repeated = self.kb.match("repeated", name)
+        if repeated is not None:
+            return [Evidence("long", name, f"{repeated.reason} repeated in a loop", where,
+                             awaited=site.awaited)]
+        if not any(isinstance(loop, cst.While) for loop in site.loops):
+            return []
         match = self.kb.match("blocking", name) or self.kb.match("long", name)
         if match is None or match.reason in _NOT_REMOTE:
             return []
         return [Evidence("long", name, f"{match.reason} repeated in a while loop", where,
                          awaited=site.awaited)]
+
+
+def _compose(outer: str, inner: str) -> str:
+    """Where code runs when code running at `outer` runs it at `inner`."""
+    return PROCESS if PROCESS in (outer, inner) else THREAD if THREAD in (outer, inner) else CALL
+
+
+def _in_context(evidence: List[Evidence], where: str) -> List[Evidence]:
+    """Off the event loop a blocking call blocks nothing but its thread; in another process,
+    CPU-bound work no longer holds this process's GIL."""
+    if where == CALL:
+        return evidence
+    dropped = ("blocking", "cpu") if where == PROCESS else ("blocking",)
+    return [replace(e, off_loop=True) for e in evidence if e.kind not in dropped]
 
 
 def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
@@ -455,6 +702,10 @@ def _receiver(value: Value) -> Optional[Inst]:
     if isinstance(value, Bound) and isinstance(value.owner, Inst) and value.owner.made is not None:
         return value.owner
     return None
+
+
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
+_NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")
 
 
 def _label(scope: FunctionScope) -> str:

@@ -9,14 +9,14 @@ visible). `add_task` on anything else — rich progress bars, job queues — is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
 from .project import SlicedModuleInfo
 from .scopes import FunctionScope, Scope
 from .syntax import walk
-from .values import (BACKGROUND_TASK, BUILTIN_NAMES, Bound, Evaluator, Func, Value, ext_name,
+from .values import (BACKGROUND_TASK, BUILTIN_NAMES, Bound, Evaluator, Func, PartialV, Value, ext_name,
                      is_background_tasks)
 
 _MAX_FORWARD_DEPTH = 4
@@ -39,6 +39,13 @@ class TaskSite:
     receiver: Optional[cst.BaseExpression] = None
     helper: Optional[str] = None  # "schedule_email (app/helpers.py:12)" for forwarded sites
     helper_chain: Tuple[str, ...] = field(default_factory=tuple)
+    # `helper(tasks, crawl)` with `tasks.add_task(run_async, func)` in the helper: the task's
+    # arguments as the caller gives them (in `scope`; what the helper computes itself is left
+    # opaque), so that what the task runs of them is known. Only for forwarded sites.
+    passed: Optional[Tuple[cst.Arg, ...]] = None
+    passed_scope: Optional[Scope] = None
+    # the helper's own module reports the task itself: this site adds what the caller passes
+    passed_only: bool = False
 
 
 def split_task_args(args: Sequence[cst.Arg]) -> Tuple[Optional[cst.BaseExpression], Tuple[cst.Arg, ...]]:
@@ -234,8 +241,13 @@ def _calls_in(func: FunctionScope) -> List[cst.Call]:
 
 
 def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator, depth: int,
-                    chain: Tuple[str, ...]):
-    """Sites created by a helper that receives a BackgroundTasks and registers tasks on it."""
+                    chain: Tuple[str, ...], known: FrozenSet[str] = frozenset()):
+    """Sites created by a helper that receives a BackgroundTasks and registers tasks on it.
+
+    `known` are the names of `scope` already proven to hold the BackgroundTasks by the outer
+    levels of a chain of helpers (an unannotated parameter of a helper cannot prove it). A site
+    whose callable is chosen inside a helper that proves its own parameter is reported when
+    that helper's module is linted, not again at every caller of the chain."""
     if depth >= _MAX_FORWARD_DEPTH:
         return
     func = callee.func if isinstance(callee, Bound) else callee
@@ -245,7 +257,8 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
         return
     mapping = bind_arguments(helper, call.args, skip_self=isinstance(callee, Bound))
     bg_params = {name for name, arg in mapping.items()
-                 if is_background_tasks(evaluator.expr(arg.value, scope))}
+                 if (isinstance(arg.value, cst.Name) and arg.value.value in known)
+                 or is_background_tasks(evaluator.expr(arg.value, scope))}
     if not bg_params:
         return
     line, _ = helper.module.position(helper.node, helper)
@@ -272,19 +285,73 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
                 # The helper's own file cannot prove its parameter is a BackgroundTasks; the
                 # caller can, so the caller reports the concrete task.
                 yield TaskSite("forwarded", call, scope, callable_expr, helper, None,
-                               helper=label, helper_chain=chain + (label,))
+                               helper=label, helper_chain=chain + (label,),
+                               passed=_passed_args(args, mapping), passed_scope=scope)
+            else:
+                passed = _passed_args(args, mapping)
+                if passed is not None and _hands_function(passed, scope, evaluator):
+                    # `tasks.add_task(run_async, func)`: the helper's module reports the task,
+                    # the caller what it chose to hand to it
+                    yield TaskSite("forwarded", call, scope, callable_expr, helper, None,
+                                   helper=label, helper_chain=chain + (label,), passed=passed,
+                                   passed_scope=scope, passed_only=True)
         elif depth + 1 < _MAX_FORWARD_DEPTH:
             inner_callee = evaluator.expr(inner.func, helper)
-            if isinstance(inner_callee, (Func, Bound)) and any(
-                    isinstance(a.value, cst.Name) and a.value.value in bg_params for a in inner.args):
-                for site in forwarded_sites(inner, helper, inner_callee, evaluator, depth + 1,
-                                            chain + (label,)):
-                    if site.callable_scope is helper and isinstance(site.callable_expr, cst.Name) \
-                            and site.callable_expr.value in mapping:
-                        site.callable_expr = mapping[site.callable_expr.value].value
-                        site.callable_scope = scope
-                    site.call, site.scope = call, scope
-                    yield site
+            passed = {a.value.value for a in inner.args
+                      if isinstance(a.value, cst.Name) and a.value.value in bg_params}
+            if not isinstance(inner_callee, (Func, Bound)) or not passed:
+                continue
+            # the helper's own module reports the sites it can prove itself
+            proven_there = any(is_background_tasks(evaluator.name(name, helper)) for name in passed)
+            for site in forwarded_sites(inner, helper, inner_callee, evaluator, depth + 1,
+                                        chain + (label,), frozenset(bg_params)):
+                chosen_here = passed_here = False
+                if site.callable_scope is helper and isinstance(site.callable_expr, cst.Name) \
+                        and site.callable_expr.value in mapping:
+                    site.callable_expr = mapping[site.callable_expr.value].value
+                    site.callable_scope = scope
+                    chosen_here = not site.passed_only
+                if site.passed is not None and site.passed_scope is helper:
+                    lifted = _passed_args(site.passed, mapping)
+                    if lifted is not None and _hands_function(lifted, scope, evaluator):
+                        site.passed, site.passed_scope, passed_here = lifted, scope, True
+                if proven_there and not chosen_here:
+                    if not passed_here:
+                        continue
+                    site.passed_only = True  # the helper's module reports the task itself
+                site.call, site.scope = call, scope
+                yield site
+
+
+_OPAQUE = cst.Name("__computed_by_the_helper__")
+
+
+def _hands_function(args: Tuple[cst.Arg, ...], scope: Scope, evaluator: Evaluator) -> bool:
+    """Some argument, as the caller gives it, is a project function (or a partial of one)."""
+    for arg in args:
+        if arg.value is _OPAQUE:
+            continue
+        value = evaluator.expr(arg.value, scope)
+        while isinstance(value, PartialV):
+            value = value.inner
+        if isinstance(value, (Func, Bound)):
+            return True
+    return False
+
+
+def _passed_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> Optional[Tuple[cst.Arg, ...]]:
+    """The task's arguments up to the first splat, those the helper passes on from its own
+    parameters replaced by what the caller gives; None when it passes none of them."""
+    out, forwarded = [], False
+    for arg in args:
+        if arg.star:
+            break
+        if isinstance(arg.value, cst.Name) and arg.value.value in mapping:
+            out.append(arg.with_changes(value=mapping[arg.value.value].value))
+            forwarded = True
+        else:
+            out.append(arg.with_changes(value=_OPAQUE))
+    return tuple(out) if forwarded else None
 
 
 def _forwarded_args(args: Tuple[cst.Arg, ...], mapping: Dict[str, cst.Arg]) -> Optional[Tuple[cst.Arg, ...]]:

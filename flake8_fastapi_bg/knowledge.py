@@ -31,9 +31,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - only on Python < 3.11
     import tomli as tomllib
 
-CATEGORIES = ("cpu", "blocking", "long", "critical")
+CATEGORIES = ("cpu", "blocking", "long", "repeated", "critical")
 OFFLOAD_KINDS = ("thread", "process", "queue", "schedule")
-NAME_LISTS = ("always", "objects", "observers", "verbs")
+NAME_LISTS = ("always", "context", "objects", "observers", "reads", "texts", "verbs")
+_PHRASE_LISTS = frozenset({"always", "context", "texts"})  # snake_case word sequences
 SECTIONS = CATEGORIES + ("offload", "returns", "critical_names")
 
 _DATA_FILE = "knowledge.toml"
@@ -182,19 +183,47 @@ def split_words(name: str) -> Tuple[str, ...]:
                  for word in _SPLIT.findall(part))
 
 
+def _find_phrase(forms: Sequence[FrozenSet[str]],
+                 phrases: Iterable[Tuple[str, ...]]) -> Optional[Tuple[str, ...]]:
+    """The first phrase (a word sequence) that occurs in a run of word forms."""
+    for phrase in phrases:
+        for start in range(len(forms) - len(phrase) + 1):
+            if all(word in forms[start + k] for k, word in enumerate(phrase)):
+                return phrase
+    return None
+
+
 @dataclass(frozen=True)
 class _NameRules:
-    """FBG104 heuristics on names; see [critical_names] in the data file."""
+    """FBG104 heuristics on names and texts; see [critical_names] in the data file."""
 
     always: Tuple[Tuple[str, ...], ...]
     objects: FrozenSet[str]
     observers: FrozenSet[str]
     verbs: FrozenSet[str]
+    context: Tuple[Tuple[str, ...], ...] = ()
+    reads: FrozenSet[str] = frozenset()
+    texts: Tuple[Tuple[str, ...], ...] = ()
 
     def judge(self, name: str) -> Optional[str]:
-        forms = [_word_forms(word) for word in split_words(name)]
-        if any(form & self.observers for form in forms):
+        words = split_words(name)
+        forms = [_word_forms(word) for word in words]
+        if self._observes(forms) or self._converts(forms) or self._reports_event(words, forms):
             return None
+        return self._acts(forms)
+
+    def _reports_event(self, words: Sequence[str], forms: Sequence[FrozenSet[str]]) -> bool:
+        """`user_subscription_revoked`, `order_completed`: the name is an event that happened,
+        its only verb a past participle at the end; such a function reacts to (reports) the
+        event. A participle of an `always` word (`payment_refunded`) still acts."""
+        if len(words) < 2 or not words[-1].endswith("ed"):
+            return False
+        if not (forms[-1] - {words[-1]}) & self.verbs:
+            return False
+        return not any(form & self.verbs for form in forms[:-1]) \
+            and _find_phrase(forms, self.always) is None
+
+    def _acts(self, forms: Sequence[FrozenSet[str]]) -> Optional[str]:
         for i, verb_forms in enumerate(forms):
             verbs = verb_forms & self.verbs
             if not verbs:
@@ -203,11 +232,53 @@ class _NameRules:
                 objects = object_forms & self.objects
                 if j != i and objects:
                     return f"name says '{min(verbs)}' + '{min(objects)}'"
-        for phrase in self.always:
-            for start in range(len(forms) - len(phrase) + 1):
-                if all(word in forms[start + k] for k, word in enumerate(phrase)):
-                    return f"name says '{' '.join(phrase)}'"
-        return None
+        phrase = _find_phrase(forms, self.always)
+        return f"name says '{' '.join(phrase)}'" if phrase else None
+
+    def _observes(self, forms: Sequence[FrozenSet[str]]) -> bool:
+        return any(form & self.observers for form in forms)
+
+    def _converts(self, forms: Sequence[FrozenSet[str]]) -> bool:
+        """`<thing>_from_<source>` builds or reads a thing (`card_credential_from_item`): the
+        words before `from` end in neither a verb nor an object, and hold no `always` phrase.
+        `charge_from_wallet` and `deduct_credits_from_balance` still act."""
+        index = next((i for i, form in enumerate(forms) if "from" in form), 0)
+        if index == 0:
+            return False
+        before = forms[:index]
+        acting = self.verbs | self.objects
+        return not (before[-1] & acting) and _find_phrase(before, self.always) is None
+
+    def is_observer(self, name: str) -> bool:
+        return self._observes([_word_forms(word) for word in split_words(name)])
+
+    def is_read(self, name: str) -> bool:
+        """The name says the function only reads: it starts with a read word (`get_`,
+        `fetch_`, ...) and the rest does not act (`get_invoice_total`, not
+        `fetch_and_process_payments`), or it is a conversion."""
+        forms = [_word_forms(word) for word in split_words(name)]
+        if not forms:
+            return False
+        if forms[0] & self.reads:
+            return self._acts(forms[1:]) is None
+        return self._converts(forms)
+
+    def judge_context(self, name: str) -> Optional[str]:
+        """Why the name of the route or helper that schedules a task says the task is part of
+        critical work (`forgot_password`, `payment_webhook`), or None (`get_payment`)."""
+        forms = [_word_forms(word) for word in split_words(name)]
+        if self._observes(forms) or self._converts(forms):
+            return None
+        phrase = _find_phrase(forms, self.context)
+        return f"name says '{' '.join(phrase)}'" if phrase else None
+
+    def judge_text(self, text: str) -> Optional[str]:
+        """Why a string the task is given or writes says it is critical mail or work
+        (`"Reset your password"`, `"Your payment was received"`), or None."""
+        # Exact words: "reseted your password" is a notice that it happened, not a reset link.
+        forms = [frozenset((word,)) for word in split_words(text)]
+        phrase = _find_phrase(forms, self.texts)
+        return f"text says '{' '.join(phrase)}'" if phrase else None
 
 
 class KnowledgeBase:
@@ -234,7 +305,10 @@ class KnowledgeBase:
             always=tuple(tuple(entry.split("_")) for entry in self._names["always"]),
             objects=frozenset(self._names["objects"]),
             observers=frozenset(self._names["observers"]),
-            verbs=frozenset(self._names["verbs"]))
+            verbs=frozenset(self._names["verbs"]),
+            context=tuple(tuple(entry.split("_")) for entry in self._names["context"]),
+            reads=frozenset(self._names["reads"]),
+            texts=tuple(tuple(entry.split("_")) for entry in self._names["texts"]))
         # Bounded per-instance caches: the engine asks about the same names over and over.
         self._match_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(self._match_uncached)
         self._offload_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(self._offload_uncached)
@@ -304,6 +378,23 @@ class KnowledgeBase:
     def critical_name(self, name: str) -> Optional[str]:
         """Why a task or function name says its work must not be lost, or None."""
         return self._name_cached(name)
+
+    def critical_context(self, name: str) -> Optional[str]:
+        """Why the name of the route or helper scheduling a task says the task is critical."""
+        return self._name_rules.judge_context(name)
+
+    def critical_text(self, text: str) -> Optional[str]:
+        """Why a string given to or written by a task says the task is critical, or None."""
+        return self._name_rules.judge_text(text)
+
+    def observer_name(self, name: str) -> bool:
+        """The name says the function watches or reports rather than acts (`log_payment`)."""
+        return self._name_rules.is_observer(name)
+
+    def read_name(self, name: str) -> bool:
+        """The name says the function only reads or converts (`fetch_credential_item`,
+        `card_credential_from_item`): its callees' names do not make it critical."""
+        return self._name_rules.is_read(name)
 
     # -- read-only views (tests, docs) -------------------------------------------------------
     def table(self, category: str) -> Mapping[str, Optional[str]]:
@@ -378,6 +469,10 @@ _SECTION_DOCS: Dict[str, Tuple[str, str]] = {
     "long": ("Long-running calls (FBG103)",
              "Calls that run for seconds to hours: model APIs, crawls, large transfers, "
              "subprocesses, bulk database work."),
+    "repeated": ("Calls long when repeated (FBG103)",
+                 "Remote calls that are quick alone but make a task long-running when a `for` or "
+                 "`while` loop repeats them: paging through an exchange's history, embedding or "
+                 "moderating item by item. Outside a loop they are not reported."),
     "critical": ("Critical calls (FBG104)",
                  "Calls whose work must not be lost: they move money or bill someone."),
     "offload": ("Calls that hand work off",
@@ -390,8 +485,17 @@ _SECTION_DOCS: Dict[str, Tuple[str, str]] = {
                 "of `X`."),
     "critical_names": ("Task-name heuristics (FBG104)",
                        "A task or function name is split into lower-case words. Any *observer* "
-                       "word makes it not critical; otherwise a *verb* with a different *object* "
-                       "word, or any *always* word or word sequence, makes it critical."),
+                       "word makes it not critical, and so do a conversion (`<thing>_from_"
+                       "<source>` whose words before `from` end in neither verb nor object) and "
+                       "an event (`order_completed`: a final past participle is the only verb, "
+                       "and not an *always* word); "
+                       "otherwise a *verb* with a different *object* word, or any *always* word "
+                       "or word sequence, makes it critical. A task whose name is a read (starts "
+                       "with a *reads* word and the rest does not act) is not made critical by "
+                       "its callees' names. A task whose own name is neither an observer nor a "
+                       "read is critical when the route or helper scheduling it has a *context* "
+                       "phrase in its name, or when a string it is given or writes has a "
+                       "*texts* phrase."),
 }
 
 
@@ -503,15 +607,15 @@ def _name_lists(table: Mapping[str, Any], where: str) -> Dict[str, Tuple[str, ..
     result: Dict[str, Tuple[str, ...]] = {}
     for key in NAME_LISTS:
         words = table.get(key, [])
-        shape = _WORDS if key == "always" else _WORD
+        shape = _WORDS if key in _PHRASE_LISTS else _WORD
         valid = isinstance(words, list) and all(isinstance(w, str) and shape.match(w) for w in words)
         if not valid:
             raise KnowledgeBaseError(f"{where}: {key} must be a list of lower-case "
-                                     f"{'snake_case words' if key == 'always' else 'words'}")
+                                     f"{'snake_case words' if key in _PHRASE_LISTS else 'words'}")
         _check_sorted(words, f"{where} {key}", what="words")
         result[key] = tuple(words)
     acting = set(result["verbs"]) | set(result["objects"]) | {
-        word for entry in result["always"] for word in entry.split("_")}
+        word for key in ("always", "context") for entry in result[key] for word in entry.split("_")}
     clash = sorted(acting & set(result["observers"]))
     if clash:
         raise KnowledgeBaseError(f"{where}: observers also listed as acting words: {clash}")

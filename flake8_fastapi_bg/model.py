@@ -108,10 +108,13 @@ class Evidence:
     where: Where
     awaited: bool = False
     on_loop: bool = False  # the call runs on the event loop (reached from an async task)
+    off_loop: bool = False  # the call runs in a thread or process the task hands it to and waits for
     seconds: Optional[float] = None  # for sleeps: the duration when it is a literal
     chain: Tuple[str, ...] = ()  # project functions followed to get here
     is_call: bool = True  # `subject` is something the task calls (else: the task itself)
-    strength: int = 0  # 0: a call or sleep seen in code; 1: an annotation or option; 2: a name
+    # 0: a call or sleep seen in code; 1: an annotation or option; 2: a name; 3: the context
+    # (the name of the route scheduling the task, a string it is given or writes)
+    strength: int = 0
     # The project functions followed, as `Hop`s (role "call": the function entered and the call
     # that entered it). Optional: when empty, the outputs rebuild the hops from `chain`.
     hops: Tuple[Hop, ...] = ()
@@ -138,3 +141,4 @@ class TaskFacts:
     tags: frozenset = frozenset()  # pragma tags on the task's own def
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)
+    in_process: Optional[str] = None  # "a Celery task": a queue's task object, called here directly

@@ -206,6 +206,10 @@ class Evaluator:
     _active: Dict[Tuple[int, int], bool] = field(default_factory=dict)
     _members: Dict[Tuple[str, str], Tuple[object, "Value"]] = field(default_factory=dict)
     _receivers: Dict[int, "Inst"] = field(default_factory=dict)  # method scope -> its `self`
+    # `_first_known`: while a binding of (scope, name) is evaluated, how many of the name's
+    # bindings the name may mean; and the answers, by (scope, name, that count).
+    _limits: Dict[Tuple[int, str], int] = field(default_factory=dict)
+    _names: Dict[Tuple[int, str, int], "Value"] = field(default_factory=dict)
 
     @contextmanager
     def receiving(self, method: FunctionScope, receiver: "Inst") -> Iterator[None]:
@@ -241,7 +245,25 @@ class Evaluator:
     def _first_known(self, bindings, where: Scope, name: str) -> Value:
         """What a name bound by several statements holds: flow-insensitively, the last binding
         that says something (`img = img.convert(...)` after `with Image.open(p) as img`; a
-        `try: import a except ImportError: a = None`; `client = None` before `client = X()`)."""
+        `try: import a except ImportError: a = None`; `client = None` before `client = X()`).
+
+        While binding k is evaluated, the name means one of the bindings before it
+        (`q = q.where(...)` repeated twenty times is a chain, not a search of every order), and
+        each answer is kept: the cost stays quadratic in the bindings of one name at worst."""
+        if len(bindings) < 2:
+            return self._known_of(bindings, where, name)
+        key = (id(where), name)
+        limit = self._limits.get(key, len(bindings))
+        memo = (id(where), name, limit)
+        cached = self._names.get(memo) if not self._receivers else None
+        if cached is not None:
+            return cached
+        value = self._known_of(bindings[:limit], where, name)
+        if not self._receivers:
+            self._names[memo] = value
+        return value
+
+    def _known_of(self, bindings, where: Scope, name: str) -> Value:
         value: Value = UNKNOWN
         # A bare declaration states the type for every assignment (`if TYPE_CHECKING: app:
         # ForgeApp` beside `app = Proxy()`), as a type checker reads it.
@@ -251,10 +273,19 @@ class Evaluator:
                 if isinstance(declared, (Inst, Cls)) or isinstance(declared, ExtInstance) \
                         and not declared.type.startswith(("builtins.", "typing.")):
                     return declared
-        for binding in reversed(bindings):
-            value = self.binding(binding, where, name)
-            if _is_known(value):
-                return value
+        key = (id(where), name)
+        outer = self._limits.get(key)
+        try:
+            for index in range(len(bindings) - 1, -1, -1):
+                self._limits[key] = index
+                value = self.binding(bindings[index], where, name)
+                if _is_known(value):
+                    return value
+        finally:
+            if outer is None:
+                self._limits.pop(key, None)
+            else:
+                self._limits[key] = outer
         return value
 
     def _from_stars(self, scope: Scope, name: str, after: int, depth: int) -> Optional[Value]:
@@ -518,12 +549,10 @@ class Evaluator:
                 provider = self.expr(node.slice[0].slice.value, scope)
                 return self.provided(provider) if isinstance(provider, Provider) else UNKNOWN
             return UNKNOWN
-        if isinstance(node, cst.BooleanOperation):  # `client or OpenAI()`
-            left = self.expr(node.left, scope)
-            return left if _is_known(left) else self.expr(node.right, scope)
+        if isinstance(node, cst.BooleanOperation):  # `client or OpenAI()`: either may be used
+            return one_of((self.expr(node.left, scope), self.expr(node.right, scope)))
         if isinstance(node, cst.IfExp):  # `OpenAI() if key else None`
-            body = self.expr(node.body, scope)
-            return body if _is_known(body) else self.expr(node.orelse, scope)
+            return one_of((self.expr(node.body, scope), self.expr(node.orelse, scope)))
         return UNKNOWN
 
     def awaited(self, value: Value) -> Value:

@@ -227,6 +227,51 @@ def test_entry_counts_are_substantial():
     ("long", "elasticsearch.helpers.bulk", "bulk index"),
     ("long", "yt_dlp.YoutubeDL.download", "video download"),
     ("long", "smtplib.SMTP.send_message", None),
+    # model APIs: a generation is long alone; quick calls are carved out
+    ("long", "openai.AsyncOpenAI.moderations.create", None),
+    ("long", "openai.OpenAI.embeddings.create", None),
+    ("long", "openai.OpenAI.models.list", None),
+    ("long", "openai.AsyncOpenAI.responses.input_tokens.count", None),
+    ("long", "openai.AsyncAzureOpenAI.chat.completions.create", "LLM API call"),
+    ("long", "openai.OpenAI.beta.threads.messages.create", None),  # adds a message: quick
+    ("long", "openai.OpenAI.beta.threads.runs.create", None),  # starts a run, does not wait
+    ("long", "openai.OpenAI.beta.threads.runs.create_and_poll", "LLM API call"),
+    ("long", "openai.AsyncOpenAI.batches.create", None),
+    ("long", "openai.OpenAI.images.generate", "LLM API call"),
+    ("long", "openai.OpenAI.audio.transcriptions.create", "LLM API call"),
+    ("long", "anthropic.AsyncAnthropic.messages.count_tokens", None),
+    ("long", "litellm.acompletion", "LLM API call"),
+    ("long", "langchain_core.prompts.ChatPromptTemplate.invoke", None),
+    ("long", "langchain_core.output_parsers.StrOutputParser.invoke", None),
+    ("long", "langchain_community.document_loaders.RecursiveUrlLoader.alazy_load",
+     "document loading (LangChain)"),
+    ("long", "langchain_community.document_loaders.RecursiveUrlLoader", None),
+    ("long", "langchain_chroma.Chroma.aadd_documents", "document indexing (LangChain)"),
+    ("long", "llama_index.core.SimpleDirectoryReader.aload_data", "document loading (LlamaIndex)"),
+    ("long", "llama_index.core.ingestion.IngestionPipeline.arun", "ingestion pipeline (LlamaIndex)"),
+    ("long", "haystack.AsyncPipeline.run_async", "pipeline run (Haystack)"),
+    ("long", "hamilton.driver.Driver.execute", "pipeline run (Hamilton)"),
+    ("long", "firecrawl.FirecrawlApp.scrape_url", "web scrape"),
+    ("long", "firecrawl.FirecrawlApp", None),  # constructing the client is quick
+    ("long", "firecrawl.AsyncFirecrawlApp.check_crawl_status", None),
+    ("long", "youtube_transcript_api.YouTubeTranscriptApi.get_transcript", "transcript download"),
+    ("long", "TTS.api.TTS.tts_to_file", "speech synthesis"),
+    ("long", "crawl4ai.AsyncWebCrawler.arun_many", "web crawl"),
+    ("long", "crawl4ai.CrawlerRunConfig", None),  # configuration, not a crawl
+    ("long", "crawl4ai.extraction_strategy.LLMExtractionStrategy", None),
+    ("long", "litellm.Router.acompletion", "LLM API call"),
+    ("long", "litellm.Router.get_model_list", None),
+    ("repeated", "litellm.Router.aembedding", "embedding API call"),
+    ("long", "pydantic_ai.Agent.run", "agent run (Pydantic AI)"),
+    ("long", "pydantic_ai.agent.Agent.run_stream", "agent run (Pydantic AI)"),
+    ("long", "pydantic_ai.Agent", None),
+    ("long", "crewai.Crew.akickoff", "agent run (CrewAI)"),
+    ("blocking", "crewai.Crew.kickoff", "sync agent run"),
+    ("blocking", "crewai.Crew.akickoff", None),
+    # quick alone, long when repeated in a loop
+    ("repeated", "openai.AsyncOpenAI.embeddings.create", "embedding API call"),
+    ("repeated", "ccxt.async_support.base.exchange.Exchange.fetch_ohlcv", "exchange API call"),
+    ("repeated", "openai.AsyncOpenAI.chat.completions.create", None),
     # critical
     ("critical", "stripe.Charge.create", "payment API (Stripe charge)"),
     ("critical", "stripe.PaymentIntent.create_async", "payment API (Stripe payment)"),
@@ -241,6 +286,13 @@ def test_entry_counts_are_substantial():
     ("critical", "paypalrestsdk.Payment.create", "payment API (PayPal)"),
     ("critical", "Adyen.Adyen.checkout.payments_api.payments", "payment API (Adyen)"),
     ("critical", "paddle.Model", None),  # PaddlePaddle, not Paddle billing
+    ("critical", "ccxt.base.exchange.Exchange.create_order", "order placement (exchange API)"),
+    ("critical", "ccxt.async_support.base.exchange.Exchange.withdraw", "withdrawal (exchange API)"),
+    ("critical", "ccxt.async_support.base.exchange.Exchange.fetch_balance", None),
+    ("cpu", "md2pdf.core.md2pdf", "PDF rendering"),
+    ("blocking", "ccxt.base.exchange.Exchange.fetch_ticker", "sync exchange API call"),
+    ("blocking", "ccxt.async_support.base.exchange.Exchange.fetch_ticker", None),
+    ("blocking", "firecrawl.AsyncFirecrawlApp.scrape_url", None),
 ])
 def test_match(category: str, qualname: str, reason: Optional[str]):
     found = KB.match(category, qualname)
@@ -308,6 +360,11 @@ def test_not_offload(qualname):
     ("transformers.pipeline", "transformers.pipelines.Pipeline"),
     ("asyncio.get_running_loop", "asyncio.AbstractEventLoop"),
     ("smtplib.SMTP", "smtplib.SMTP"),
+    ("ccxt.binance", "ccxt.base.exchange.Exchange"),
+    ("ccxt.async_support.okx", "ccxt.async_support.base.exchange.Exchange"),
+    ("ccxt.pro.bybit", "ccxt.async_support.base.exchange.Exchange"),
+    ("hamilton.driver.Builder.build", "hamilton.driver.Driver"),
+    ("whisperx.load_model", "whisperx.asr.FasterWhisperPipeline"),
     ("requests.get", None),
     ("PIL.Image.*", None),  # exact lookup: no glob semantics
 ])
@@ -329,6 +386,14 @@ def test_returns(call, result):
     ("sqlalchemy.orm.Session.query", "first", "blocking"),
     ("psycopg2.connect", "cursor", "blocking"),
     ("asyncio.create_subprocess_exec", "communicate", "long"),
+    ("smtplib.SMTP", "send_message", "blocking"),
+    ("ccxt.kraken", "create_order", "critical"),
+    ("ccxt.async_support.binance", "fetch_ohlcv", "repeated"),
+    ("boto3.resources.base.ServiceResource.Bucket", "upload_file", "long"),
+    ("github3.login", "repositories", "blocking"),
+    ("whisperx.load_model", "transcribe", "long"),
+    ("whisperx.load_model", "transcribe", "cpu"),
+    ("pyannote.audio.Pipeline.from_pretrained", "__call__", "long"),
 ])
 def test_returns_compose_with_category_patterns(chain):
     factory, method, category = chain
@@ -423,6 +488,9 @@ def test_default_is_loaded_once_and_matches_are_cached():
     "reset_password", "verify_email", "cancel_subscription", "place_order", "issue_refund",
     "transfer_funds", "delete_account", "processPayments", "charged_customer", "send_otp",
     "send2FACode", "PaymentService.capture_payment", "update_wallet_balance",
+    "send_payment_confirmation", "email_payment_receipt", "charge_from_wallet",
+    "deduct_credits_from_balance", "verify_email_from_token", "add_payment",
+    "payment_refunded", "update_order_completed", "send_forgot_password", "send_password_recovery_email",
 ])
 def test_critical_names(name):
     reason = KB.critical_name(name)
@@ -435,19 +503,80 @@ def test_critical_names(name):
     "count_orders", "cache_account", "resize_image", "send_email", "get_payment",
     "check_payment_status", "export_orders_csv", "notify_order_shipped", "log_password_reset",
     "sync_orders", "<lambda>", "", "__call__",
+    "_credit_card_credential_from_bitwarden_item", "card_credential_from_item", "post_denial_cards",
+    "update_card",
+    "user_subscription_revoked", "order_completed", "subscription_canceled",
 ])
 def test_not_critical_names(name):
     assert KB.critical_name(name) is None, name
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("charge_card", "name says 'charge' + 'card'"),
+    ("charge_card", "name says 'charge'"),
     ("chargeCustomer", "name says 'charge'"),
     ("send_password_reset_email", "name says 'password reset'"),
     ("processing_refunds", "name says 'process' + 'refund'"),
 ])
 def test_critical_name_reasons(name, reason):
     assert KB.critical_name(name) == reason
+
+
+@pytest.mark.parametrize("name, read", [
+    ("fetch_credential_item_background", True),
+    ("get_invoice_total", True),
+    ("credit_card_credential_from_item", True),  # a conversion
+    ("fetch_and_process_payments", False),
+    ("get_and_charge_customer", False),
+    ("process_payment", False),
+    ("send_email", False),
+])
+def test_read_names(name, read):
+    assert KB.read_name(name) is read
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("forgot_password", "name says 'forgot password'"),
+    ("reset_password_request", "name says 'reset password'"),
+    ("payment_webhook", "name says 'payment'"),
+    ("request_verify_token", "name says 'verify'"),
+    ("send_otp_code", "name says 'otp'"),
+    ("refunds", "name says 'refund'"),
+    ("register_user_send_confirmation", "name says 'send confirmation'"),
+    ("update_me_email_confirmation", None),  # the change is confirmed: a notice follows
+    ("recover_password", "name says 'recover password'"),
+    ("generate_reset_password_email", "name says 'reset password'"),
+    ("generate_password_changed_notify_email", None),
+    ("send_verification_end_email", None),  # the notice after the verification
+    ("get_payment", None),  # a read
+    ("check_payment_status", None),  # an observer
+    ("create_order", None),  # orders are critical by their own code or name, not by context
+    ("signup", None),
+])
+def test_critical_context(name, reason):
+    assert KB.critical_context(name) == reason
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("Reset your password", "text says 'reset your password'"),
+    ("Verify your email address", "text says 'verify your email'"),
+    ("Your payment of $5 was received", "text says 'your payment'"),
+    ("Your OTP is {code}", "text says 'otp is'"),
+    ("otp_enabled", None),  # a settings key, not a code being sent
+    ("reset_token", "text says 'reset token'"),
+    ("payment_id", None),  # an id is not a text about the payment
+    ("password_reset.html", "text says 'password reset'"),
+    ("Activate your device", "text says 'activate your'"),
+    ("Welcome aboard", None),
+    ("payment_method", None),
+    ("Thanks for your order", None),
+])
+def test_critical_text(text, reason):
+    assert KB.critical_text(text) == reason
+
+
+def test_observer_names():
+    assert KB.observer_name("log_payment_view")
+    assert not KB.observer_name("send_email")
 
 
 @pytest.mark.parametrize("name, words", [
@@ -487,6 +616,8 @@ def test_split_words(name, words):
     ('[critical_names]\nverbs = ["pay", "charge"]\n', r"verbs: words must be sorted"),
     ('[critical_names]\nverbs = ["Pay"]\n', r"list of lower-case words"),
     ('[critical_names]\nverbs = ["pay"]\nobservers = ["pay"]\n', r"observers also listed"),
+    ('[critical_names]\ncontext = ["payment"]\nobservers = ["payment"]\n', r"observers also listed"),
+    ('[critical_names]\ntexts = ["Reset your"]\n', r"list of lower-case snake_case words"),
     ('[cpu\n', r"invalid TOML"),
 ])
 def test_broken_data_raises_a_clear_error(text, message):

@@ -32,6 +32,13 @@ def strongest(evidence: Iterable[Evidence], kind: str, **conditions) -> Optional
     return min(candidates, key=lambda e: (e.strength, len(e.chain)))
 
 
+def _task(facts: TaskFacts) -> str:
+    """`background task 'ingest'`, saying where a queue's task object really runs."""
+    where = f" ({facts.in_process} called directly runs in this process, not on the queue)" \
+        if facts.in_process else ""
+    return f"background task '{facts.name}'{where}"
+
+
 def _is_light(facts: TaskFacts, settings: Settings) -> bool:
     return "light" in facts.tags or _matches(facts.qualname, settings.light)
 
@@ -42,17 +49,27 @@ def _witness(kind: str, **conditions):
     return witness
 
 
+def _subsumed(facts: TaskFacts, evidence: Evidence, settings: Settings) -> bool:
+    """A long-running task goes to a worker queue, which is also the fix for CPU-heavy or
+    blocking work further down its calls: that work is reported with the job (FBG103), not
+    again on its own, unless it is as close to the task as the long-running evidence."""
+    if _is_light(facts, settings):
+        return False
+    long = strongest(facts.evidence, "long")
+    return long is not None and long.strength == 0 and len(long.chain) < len(evidence.chain)
+
+
 def check_cpu_heavy(facts: TaskFacts, settings: Settings) -> Optional[str]:
     if _is_light(facts, settings) or facts.offloaded_via == "run_sync_process":
         return None
     evidence = strongest(facts.evidence, "cpu")
-    if evidence is None:
+    if evidence is None or _subsumed(facts, evidence, settings):
         return None
-    if facts.is_async:
+    if facts.is_async and not evidence.off_loop:
         impact = "as an async task it blocks the event loop"
     else:
         impact = "it holds one of the 40 worker threads and the GIL"
-    return (f"background task '{facts.name}' is CPU-heavy: {evidence.describe()}; {impact} — "
+    return (f"{_task(facts)} is CPU-heavy: {evidence.describe()}; {impact} — "
             f"run it in a process pool (anyio.to_process.run_sync, ProcessPoolExecutor) or {QUEUES}")
 
 
@@ -60,7 +77,7 @@ def check_blocking_in_async(facts: TaskFacts, settings: Settings) -> Optional[st
     if not facts.is_async:
         return None
     evidence = strongest(facts.evidence, "blocking", on_loop=True, awaited=False)
-    if evidence is None:
+    if evidence is None or _subsumed(facts, evidence, settings):
         return None
     return (f"async background task '{facts.name}' blocks the event loop: {evidence.describe()}; "
             f"use an async client, await asyncio.to_thread()/run_in_threadpool(), "
@@ -73,7 +90,7 @@ def check_long_running(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "long")
     if evidence is None:
         return None
-    return f"background task '{facts.name}' is long-running: {evidence.describe()}; move it to {QUEUES}"
+    return f"{_task(facts)} is long-running: {evidence.describe()}; move it to {QUEUES}"
 
 
 def check_critical(facts: TaskFacts, settings: Settings) -> Optional[str]:
@@ -82,7 +99,7 @@ def check_critical(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "critical")
     if evidence is None:
         return None
-    return (f"background task '{facts.name}' must not be lost: {evidence.describe()}; "
+    return (f"{_task(facts)} must not be lost: {evidence.describe()}; "
             f"BackgroundTasks has no retries and loses work on restart — "
             f"use a durable queue with retries (Celery, Arq, RQ, Dramatiq, Taskiq)")
 
@@ -91,7 +108,7 @@ def check_delayed(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "delay")
     if evidence is None:
         return None
-    return (f"background task '{facts.name}' is a delayed job: {evidence.describe()}; "
+    return (f"{_task(facts)} is a delayed job: {evidence.describe()}; "
             f"use a scheduler (APScheduler) or a queue with ETA/countdown")
 
 
@@ -100,7 +117,10 @@ register(Rule(
     summary="A background task does CPU-bound work (images, PDFs, ML, compression, KDFs, data crunching).",
     what=("Flags a task that resizes images, renders PDFs, runs a model, compresses data, hashes "
           "passwords or crunches numbers — found in the task itself or in the project functions "
-          "it calls, matched against the knowledge base or marked `# fastapi-bg: cpu-heavy`."),
+          "it calls, matched against the knowledge base or marked `# fastapi-bg: cpu-heavy`. "
+          "A long-running task (FBG103) whose CPU-heavy work sits further down its calls than "
+          "the long-running evidence is reported once, as FBG103: the worker queue is the fix "
+          "for both."),
     why=("A `def` task runs in anyio's thread pool: 40 threads per process, shared with every "
          "sync endpoint, sync dependency and file upload. CPU-bound Python holds the GIL, so the "
          "whole process slows down while it runs, and the pool can run dry. An `async def` task "
@@ -156,7 +176,8 @@ register(Rule(
     what=("Flags an `async def` task that calls blocking I/O without awaiting it: `time.sleep`, "
           "`requests`, sync `httpx`, `smtplib`, sync database sessions and drivers, sync SDKs "
           "(boto3, stripe, slack_sdk, ...), subprocesses, file I/O — directly or through the "
-          "project functions it calls."),
+          "project functions it calls. A long-running task (FBG103) whose blocking call sits "
+          "further down its calls than the long-running evidence is reported once, as FBG103."),
     why=("Starlette awaits `async def` tasks on the event loop. A blocking call there freezes "
          "every request of the worker until it returns; the same call in a plain `def` task runs "
          "in the thread pool and is harmless."),
@@ -204,8 +225,10 @@ register(Rule(
     summary=("A background task runs long: polling or retry loops, long sleeps, subprocesses, "
              "LLM calls, crawls, big transfers."),
     what=("Flags a task that polls or retries in a loop with sleeps, sleeps for 30 seconds or "
-          "more, runs subprocesses, calls LLM/model APIs, crawls or drives a browser, pages through "
-          "remote results in a `while` loop, or moves large files."),
+          "more, runs subprocesses, calls LLM/model APIs or runs agents, chains and pipelines, "
+          "loads or indexes documents, crawls or drives a browser, pages through remote results "
+          "in a `while` loop, repeats quick remote calls (embeddings, exchange data) in a loop, "
+          "or moves large files."),
     why=("Background tasks run in the web process, one after another, after the response. A "
          "long task holds a worker thread (or the event loop's attention) for its whole run, "
          "delays the request's later tasks, is killed by every deploy or restart, and is never "
@@ -258,9 +281,13 @@ register(Rule(
     code="FBG104", name="critical-task",
     summary=("A background task does work that must not be lost: payments, refunds, orders, "
              "password resets, verification, ledger writes."),
-    what=("Flags a task that calls a payment SDK, or whose name (or a project function it calls) "
-          "says it moves money, fulfils orders, resets passwords, verifies accounts or writes "
-          "ledger/billing records — unless marked `# fastapi-bg: best-effort`."),
+    what=("Flags a task that calls a payment SDK or places exchange orders, or whose name (or a "
+          "project function it calls) says it moves money, fulfils orders, confirms payments, "
+          "resets passwords, verifies accounts or writes ledger/billing records; or, when its "
+          "own name is neither an observer (`log_…`, `notify_…`) nor a read (`get_…`), that is "
+          "scheduled from a route or helper whose name says password reset, verification, OTP, "
+          "payment or refund, or that is given or writes a string saying so "
+          "(`subject=\"Reset your password\"`) — unless marked `# fastapi-bg: best-effort`."),
     why=("BackgroundTasks keep nothing: a deploy, a crash or an exception in an earlier task of "
          "the same request loses the work, with no retry and only a log line. The client already "
          "got a success response. For a charge or a password-reset email that is a lost payment "
