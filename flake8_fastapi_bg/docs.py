@@ -31,7 +31,7 @@ _SAMPLES: Dict[str, object] = {
     "best-effort": ("app.billing.log_*",),
     "light": ("app.media.make_thumbnail",),
     "fastapi-version": "0.115",
-    "max-depth": 8,
+    "max-depth": 10,
 }
 _KIND_SAMPLES: Dict[str, object] = {"globs": ("app.jobs.*",), "version": "0.115"}
 _KIND_TEXT = {"globs": "comma-separated qualified-name globs", "version": "a FastAPI version",

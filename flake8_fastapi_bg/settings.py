@@ -58,7 +58,7 @@ OPTIONS: Tuple[OptionSpec, ...] = (
     OptionSpec("fastapi-version", "version", None,
                "FastAPI version whose semantics apply (FBG203). Default: the installed version, "
                "else the newest known.", "VERSION"),
-    OptionSpec("max-depth", "int", 6,
+    OptionSpec("max-depth", "int", 8,
                "How many call levels to follow from a task into project code.", "N"),
 )
 
@@ -75,7 +75,7 @@ class Settings:
     best_effort: Tuple[str, ...] = ()
     light: Tuple[str, ...] = ()
     fastapi_version: Optional[Tuple[int, ...]] = None
-    max_depth: int = 6
+    max_depth: int = 8
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -190,6 +190,8 @@ def _check_output(command: str, done: subprocess.CompletedProcess, cwd: Path) ->
             validate_sarif(log)
         elif fmt == "github":
             assert output and all(line.startswith("::warning file=") for line in output.splitlines())
+    elif "--inventory" in argv:
+        assert done.returncode == 0 and "background task site(s):" in done.stdout, done.stdout
     elif "--diff" not in argv and "--fix" not in argv:
         assert done.returncode == 1 and re.match(r"^\S+:\d+:\d+: FBG\d{3} ", done.stdout), done.stdout
 

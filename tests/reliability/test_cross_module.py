@@ -842,8 +842,8 @@ def _chain(root: Path, length: int) -> Path:
 
 def test_deep_call_chain_and_max_depth(tmp_path: Path) -> None:
     path = _chain(tmp_path, 20)  # the heavy call is 19 calls away from the task
-    assert_silent(path)  # default max_depth is 6
-    assert DEFAULT.max_depth == 6
+    assert_silent(path)  # default max_depth is 8
+    assert DEFAULT.max_depth == 8
     finding = assert_heavy(path, Settings(max_depth=25), where="m19.py:5")
     assert "f19" in finding.message
     # The boundary is exact: 19 levels are needed, 18 are not enough.
