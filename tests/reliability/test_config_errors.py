@@ -182,10 +182,10 @@ def test_invalid_pyproject_raises_config_error(tmp_path: Path, text, fragments: 
 
 
 @pytest.mark.parametrize("text, depth, cpu", [
-    ('[tool.flake8-fastapi-bg]\nmax-depth = 8\ncpu-heavy = "a.b, c.*"\n', 8, ("a.b", "c.*")),
-    ('[tool.flake8-fastapi-bg]\ncpu-heavy = []\n', 6, ()),
-    ('[tool.other]\nx = 1\n', 6, ()),
-    ('[project]\nname = "x"\n', 6, ()),
+    ('[tool.flake8-fastapi-bg]\nmax-depth = 3\ncpu-heavy = "a.b, c.*"\n', 3, ("a.b", "c.*")),
+    ('[tool.flake8-fastapi-bg]\ncpu-heavy = []\n', 8, ()),
+    ('[tool.other]\nx = 1\n', 8, ()),
+    ('[project]\nname = "x"\n', 8, ()),
 ])
 def test_valid_pyproject_values_load(tmp_path: Path, text: str, depth: int, cpu: tuple) -> None:
     path = tmp_path / "pyproject.toml"
