@@ -23,6 +23,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import libcst as cst
 
 from .model import Edit, Fix
+from .scopes import own_nodes
 
 Whitespace = cst.BaseParenthesizableWhitespace
 
@@ -206,38 +207,8 @@ def plain_def_fix(info, scope, roots: Sequence[Path]) -> Optional[Fix]:
 
 def _awaits(node: cst.FunctionDef) -> bool:
     """The body awaits, iterates or enters asynchronously, or yields (not in nested defs)."""
-    found: List[cst.CSTNode] = []
-
-    class _Async(cst.CSTVisitor):
-        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
-            return inner is node
-
-        def visit_Lambda(self, inner: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Await(self, inner: cst.Await) -> None:
-            found.append(inner)
-
-        def visit_For(self, inner: cst.For) -> None:
-            if inner.asynchronous is not None:
-                found.append(inner)
-
-        def visit_With(self, inner: cst.With) -> None:
-            if inner.asynchronous is not None:
-                found.append(inner)
-
-        def visit_CompFor(self, inner: cst.CompFor) -> None:
-            if inner.asynchronous is not None:
-                found.append(inner)
-
-        def visit_Yield(self, inner: cst.Yield) -> None:
-            found.append(inner)
-
-    node.visit(_Async())
-    return bool(found)
+    return any(isinstance(inner, (cst.Await, cst.Yield)) or getattr(inner, "asynchronous", None) is not None
+               for inner in own_nodes(node, (cst.Await, cst.Yield, cst.For, cst.With, cst.CompFor)))
 
 
 _SCHEDULING = re.compile(r"\b(add_task|BackgroundTask)\s*\(")
