@@ -152,8 +152,8 @@ class ModuleInfo:
 
     def global_setters(self, name: str) -> List[cst.FunctionDef]:
         """Top-level functions that may declare `name` global (startup hooks, lazy getters)."""
-        return [s for s in self.module.body if isinstance(s, cst.FunctionDef)
-                and _declares_global(self.module.code_for_node(s), name)]
+        pattern = re.compile(rf"^[ \t]*global\b[^\n]*\b{re.escape(name)}\b", re.M)
+        return [s for s in self.statements_assigning(pattern) if isinstance(s, cst.FunctionDef)]
 
     @property
     def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
@@ -205,13 +205,6 @@ def _shift_into(positions: Dict[cst.CSTNode, CodeRange], found: Mapping[cst.CSTN
 
 
 _IDENTIFIER = re.compile(r"\w+")
-
-
-def _declares_global(text: str, name: str) -> bool:
-    """`global <name>` may be in `text` (a cheap test before any parse)."""
-    if "global" not in text:
-        return False
-    return re.search(rf"^[ \t]*global\b[^\n]*\b{re.escape(name)}\b", text, re.M) is not None
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
@@ -366,13 +359,6 @@ class SlicedModuleInfo(ModuleInfo):
         for index, (start, end) in enumerate(self._groups):
             if pattern.search(self._source(start, end)):
                 found.extend(self.statements(index))
-        return found
-
-    def global_setters(self, name: str) -> List[cst.FunctionDef]:
-        found: List[cst.FunctionDef] = []
-        for index, (start, end) in enumerate(self._groups):
-            if _declares_global(self._source(start, end), name):
-                found.extend(s for s in self.statements(index) if isinstance(s, cst.FunctionDef))
         return found
 
     def binders(self, name: str) -> List[int]:
