@@ -13,7 +13,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from .project import SlicedModuleInfo
+from .slicing import SlicedModuleInfo
 from .scopes import FunctionScope, Scope
 from .syntax import walk
 from .values import (BACKGROUND_TASK, BUILTIN_NAMES, Bound, Evaluator, Func, PartialV, Value, ext_name,

@@ -14,7 +14,7 @@ import gc
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Set
+from typing import List, Optional, Sequence, Set
 
 from . import pragmas
 from .model import Finding
@@ -22,9 +22,6 @@ from .prefilter import may_schedule_tasks
 from .settings import Settings
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
-
-# Fault injection for the reliability tests: when set, called at the start of analysis.
-_FAULT_HOOK: Optional[Callable[[str], None]] = None
 
 
 def lint_source(display: str, source: str, settings: Settings,
@@ -140,7 +137,7 @@ def prepare(settings: Settings) -> None:
     collections do not walk it, nor copy its pages. The caller decides that some file will
     need it: a process that only lints clean files must never import libcst."""
     from . import analyse, collect, rules, scopes, values  # noqa: F401
-    from .project import parse_trusted
+    from .parsing import parse_trusted
 
     knowledge_for(settings)
     settings.effective_fastapi_version  # noqa: B018 (finds the installed FastAPI's version once)
@@ -206,11 +203,10 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from . import rules
     from .analyse import Analyser, NodeWhere, resolve
     from .collect import collect_sites
-    from .project import parse, project_for
+    from .parsing import parse
+    from .project import project_for
     from .values import Evaluator
 
-    if _FAULT_HOOK is not None:
-        _FAULT_HOOK(display)
     tree = _ast_of(source, tree)
     module = None
     if tree is None:

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Union
 
 from .knowledge import split_words
-from .project import Project, decode_source, display_path
+from .parsing import decode_source
+from .project import Project, display_path
 
 _FuncDef = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 

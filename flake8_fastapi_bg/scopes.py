@@ -196,7 +196,7 @@ class Scope:
     def __init__(self, node: cst.CSTNode, parent: Optional["Scope"], module, qualname: str) -> None:
         self.node = node
         self.parent = parent
-        self.module = module  # project.ModuleInfo
+        self.module = module  # parsing.ModuleInfo
         self.qualname = qualname
         self._collector: Optional[_Collector] = None
         self._children: Dict[cst.CSTNode, "Scope"] = {}
@@ -292,7 +292,7 @@ class ModuleScope(Scope):
 
 
 class SlicedModuleScope(ModuleScope):
-    """The module scope of a reached module (`project.SlicedModuleInfo`): the bindings of a
+    """The module scope of a reached module (`slicing.SlicedModuleInfo`): the bindings of a
     name come from parsing only the statements that may bind it."""
 
     def __init__(self, module) -> None:

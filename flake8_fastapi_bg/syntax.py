@@ -5,7 +5,7 @@ transformers use), and calls attribute hooks for every field of every node: on a
 walk cost more than parsing. The analysis only *reads* trees, so it walks them here instead:
 
 * children come from the node's fields in source order — the order in which libcst's own
-  `_visit_and_replace_children` reads them, taken once per node type from the constants of its code —
+  `_visit_and_replace_children` reads them (`libcst_compat.visit_order`), once per node type —
   skipping the fields that only hold whitespace, parentheses, commas and other tokens;
 * `visit_<Type>` / `leave_<Type>` (and overridden `on_visit` / `on_leave`) of an ordinary
   `cst.CSTVisitor` subclass are called with libcst's semantics: a `visit_` that returns False
@@ -22,6 +22,8 @@ import dataclasses
 from typing import Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
+
+from .libcst_compat import visit_order
 
 # Fields that hold only whitespace, comments, brackets and punctuation: nothing to analyse.
 _TOKEN_FIELDS = frozenset({
@@ -41,11 +43,7 @@ def child_fields(cls: type) -> Tuple[str, ...]:
     found = _FIELDS.get(cls)
     if found is None:
         declared = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
-        code = getattr(getattr(cls, "_visit_and_replace_children", None), "__code__", None)
-        # The visit order is the order of the field names passed to libcst's visit helpers.
-        order = [name for name in (code.co_consts if code else ())
-                 if isinstance(name, str) and name in declared]
-        order = list(dict.fromkeys(order + declared))  # fields the code does not name go last
+        order = visit_order(cls, declared)
         found = _FIELDS[cls] = tuple(name for name in order
                                      if name not in _TOKEN_FIELDS and not name.startswith("whitespace"))
     return found

@@ -49,7 +49,7 @@ class ExtInstance(Value):
 
 @dataclass(frozen=True, eq=False)
 class ModuleV(Value):
-    module: object  # project.ModuleInfo
+    module: object  # parsing.ModuleInfo
 
 
 @dataclass(frozen=True, eq=False)

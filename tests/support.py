@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 
 def clean_env() -> Dict[str, str]:
@@ -30,3 +30,70 @@ def run_python(*args: str, cwd: Optional[Path] = None, stdin: str = "",
     """This interpreter with `args` in a new process and a clean environment, in `cwd`."""
     return subprocess.run([sys.executable, *args], cwd=cwd, input=stdin, capture_output=True,
                           text=True, env=clean_env(), timeout=timeout)
+
+
+def fail_analysis(monkeypatch, hook: Callable[[str], None]) -> None:
+    """Call `hook(display)` as the engine starts analysing a file (after the text test): a
+    fault injected there, or a record of the files analysed. Nothing in the package helps."""
+    from flake8_fastapi_bg import engine
+
+    analyse = engine._lint
+
+    def hooked(display: str, *args: Any, **kwargs: Any) -> Any:
+        hook(display)
+        return analyse(display, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_lint", hooked)
+
+
+class Parses:
+    """What libcst parses while the engine runs, counted by monkeypatching libcst and the
+    slicing module (the package keeps no counters):
+
+    - `calls`: every libcst parse, of a whole module or of one statement group or method;
+    - `groups`: (module name, linted, group index) of each statement group parsed, in order;
+    - `modules`: for each (module name, linted), the distinct `SlicedModuleInfo` objects that
+      parsed some group (more than one: the module was summarised and parsed twice).
+    """
+
+    def __init__(self, monkeypatch) -> None:
+        import libcst as cst
+
+        from flake8_fastapi_bg import slicing
+
+        self.calls = 0
+        self.groups: List[Tuple[str, bool, int]] = []
+        self.modules: Dict[Tuple[str, bool], Set[int]] = {}
+        parse_module = cst.parse_module
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return parse_module(*args, **kwargs)
+
+        statements = slicing.SlicedModuleInfo.statements
+
+        def recording(info: Any, index: int) -> Any:
+            if index not in info._parsed:
+                self.groups.append((info.name, info.linted, index))
+                self.modules.setdefault((info.name, info.linted), set()).add(id(info))
+            return statements(info, index)
+
+        monkeypatch.setattr(cst, "parse_module", counting)
+        monkeypatch.setattr(slicing.SlicedModuleInfo, "statements", recording)
+
+    def reached(self) -> Set[str]:
+        """The modules, other than linted files, that some group was parsed of."""
+        return {name for name, linted, _ in self.groups if not linted}
+
+    def linted(self) -> Set[str]:
+        return {name for name, linted, _ in self.groups if linted}
+
+    def parsed_twice(self) -> List[str]:
+        """Modules parsed again as the same kind (reached, or linted), or groups parsed twice."""
+        twice = [name for (name, _), infos in self.modules.items() if len(infos) > 1]
+        seen: Set[Tuple[str, bool, int]] = set()
+        for group in self.groups:
+            if group in seen:
+                twice.append(group[0])
+            seen.add(group)
+        return twice

@@ -15,7 +15,7 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 from support import forget_projects
 
-from flake8_fastapi_bg import project
+from flake8_fastapi_bg import project, slicing
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.scopes import ClassScope
 from flake8_fastapi_bg.settings import Settings
@@ -119,7 +119,7 @@ def write(root: Path, files: Dict[str, str], newline: str = "\n", indent: str = 
 
 def lint_all(paths: List[Path], stubs: bool, monkeypatch) -> List[Tuple[str, int, int, str, str]]:
     forget_projects()
-    monkeypatch.setattr(project, "_MIN_STUB_LINES", 1 if stubs else 10 ** 9)
+    monkeypatch.setattr(slicing, "_MIN_STUB_LINES", 1 if stubs else 10 ** 9)
     found = []
     for path in paths:
         source = path.read_bytes().decode("utf-8")
@@ -152,11 +152,11 @@ def test_only_the_methods_used_are_parsed(tmp_path: Path, monkeypatch) -> None:
     root = write(tmp_path, {"app/__init__.py": "", "app/services.py": SERVICES,
                             "app/routes.py": ROUTES})
     forget_projects()
-    monkeypatch.setattr(project, "_MIN_STUB_LINES", 1)
+    monkeypatch.setattr(slicing, "_MIN_STUB_LINES", 1)
     routes = root / "app" / "routes.py"
     lint_source(str(routes), routes.read_text(), Settings(), routes)
     services = project.project_for(routes)._modules["app.services"]
-    assert isinstance(services, project.SlicedModuleInfo)
+    assert isinstance(services, slicing.SlicedModuleInfo)
     # The three tasks of the route; `schedule` is called by the endpoint, not by a task, and
     # `__init__`, `later`, `unused` and the rest are never needed.
     assert sorted(node.name.value for node in services._unstubbed.values()) == ["crunch", "fetch", "pause"]
@@ -167,9 +167,9 @@ def test_a_lookup_of_self_x_parses_only_the_methods_that_may_set_x(tmp_path: Pat
     root = write(tmp_path, {"app/__init__.py": "", "app/services.py": SERVICES,
                             "app/other.py": "from app.services import Reports\n"})
     forget_projects()
-    monkeypatch.setattr(project, "_MIN_STUB_LINES", 1)
+    monkeypatch.setattr(slicing, "_MIN_STUB_LINES", 1)
     info = project.project_for(root / "app" / "other.py").module("app.services")
-    assert isinstance(info, project.SlicedModuleInfo)
+    assert isinstance(info, slicing.SlicedModuleInfo)
     binding = info.scope.local("Reports")[-1]
     reports = info.scope.child(binding.node)
     assert isinstance(reports, ClassScope)
@@ -188,7 +188,7 @@ def test_positions_in_stubbed_classes_are_libcsts(tmp_path: Path, monkeypatch) -
     root = write(tmp_path, {"app/__init__.py": "", "app/services.py": SERVICES,
                             "app/other.py": "from app.services import Reports\n"})
     forget_projects()
-    monkeypatch.setattr(project, "_MIN_STUB_LINES", 1)
+    monkeypatch.setattr(slicing, "_MIN_STUB_LINES", 1)
     info = project.project_for(root / "app" / "other.py").module("app.services")
     whole = cst.parse_module((root / "app" / "services.py").read_text())
     expected = MetadataWrapper(whole, unsafe_skip_copy=True).resolve(PositionProvider)

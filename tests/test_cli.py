@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from support import fail_analysis
 
-from flake8_fastapi_bg import cli, engine
+from flake8_fastapi_bg import cli
 from flake8_fastapi_bg.model import Edit, Finding, Fix
 from flake8_fastapi_bg.rules import REGISTRY
 
@@ -316,7 +317,7 @@ def test_internal_errors_are_findings_not_crashes(project: Path, capsys, monkeyp
     def explode(display: str) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(engine, "_FAULT_HOOK", explode)
+    fail_analysis(monkeypatch, explode)
     write(project, {"bad.py": BAD})
     status, out, _ = run(capsys, "bad.py")
     assert status == 1 and codes(out) == ["FBG901"] and "boom" in out

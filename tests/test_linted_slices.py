@@ -18,6 +18,7 @@ from support import forget_projects
 from flake8_fastapi_bg import engine, project
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.settings import Settings
+from flake8_fastapi_bg.slicing import SlicedModuleInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +98,7 @@ def test_statements_that_cannot_hold_a_site_are_not_parsed(tmp_path: Path, monke
     forget_projects()
     lint_source(str(path), path.read_text(), Settings(), path)
     info = project.project_for(path)._modules["app.routes"]
-    assert isinstance(info, project.SlicedModuleInfo) and info.linted
+    assert isinstance(info, SlicedModuleInfo) and info.linted
     lines = path.read_text().splitlines()
     parsed = [lines[info._groups[i][0] - 1] for i in info._parsed]
     assert "def direct(tasks: Later, password: bytes) -> None:" in lines

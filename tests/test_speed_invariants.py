@@ -16,12 +16,14 @@ from typing import Dict
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
-from support import forget_projects, run_python
+from support import Parses, fail_analysis, forget_projects, run_python
 
-from flake8_fastapi_bg import engine, project
+from flake8_fastapi_bg import engine, libcst_compat, project
 from flake8_fastapi_bg.engine import lint_source
+from flake8_fastapi_bg.parsing import parse
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
 from flake8_fastapi_bg.settings import Settings
+from flake8_fastapi_bg.slicing import SlicedModuleInfo
 from flake8_fastapi_bg.syntax import walk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,37 +178,38 @@ def lint_tree(root: Path) -> int:
     return passing
 
 
-def test_parses_are_the_passing_files_plus_the_modules_tasks_reach(tmp_path: Path, fresh_caches) -> None:
+def test_only_passing_files_and_the_modules_their_tasks_reach_are_parsed_once(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
     root = write(tmp_path, PROJECT)
-    before = project.PARSE_COUNT
+    parses = Parses(monkeypatch)
     passing = lint_tree(root)
     assert passing == 2  # the two route files; models.py says "background" only as a colour
-    reached = {"app.services.mail", "app.services.render"}
-    assert project.PARSE_COUNT - before == passing + len(reached)
+    assert parses.linted() == {"app.routes.users", "app.routes.orders"}
+    assert {"app.services.mail", "app.services.render"} <= parses.reached()
+    assert not parses.reached() & {"app.models", "app.services.unused", "app.routes.users"}
+    assert parses.parsed_twice() == []  # each module summarised once, each group parsed once
     # Reached modules were summarised, not parsed whole: only the statements followed.
     cached = project.project_for(root / "app" / "routes" / "users.py")._modules
     mail = cached["app.services.mail"]
-    assert isinstance(mail, project.SlicedModuleInfo)
+    assert isinstance(mail, SlicedModuleInfo)
     assert 0 < len(mail._parsed) < len(mail._groups)
     assert cached.get("app.services.unused") is None  # imported by a route, never followed
+
+
+def test_a_file_without_task_sites_parses_nothing(tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    root = write(tmp_path, CLEAN)
+    parses = Parses(monkeypatch)
+    assert lint_tree(root) == 0
+    assert parses.calls == 0 and parses.groups == []
 
 
 def test_a_second_pass_parses_only_the_linted_files_again(tmp_path: Path, fresh_caches, monkeypatch) -> None:
     root = write(tmp_path, PROJECT)
     lint_tree(root)
-    parsed = []
-    statements = project.SlicedModuleInfo.statements
-
-    def recording(self, index):
-        if index not in self._parsed:
-            parsed.append((self.name, self.linted))
-        return statements(self, index)
-
-    monkeypatch.setattr(project.SlicedModuleInfo, "statements", recording)
-    before = project.PARSE_COUNT
-    passing = lint_tree(root)
-    assert project.PARSE_COUNT - before == passing  # reached modules come from the cache
-    assert parsed and all(linted for _, linted in parsed), parsed
+    parses = Parses(monkeypatch)
+    lint_tree(root)
+    assert parses.groups and parses.reached() == set()  # reached modules come from the cache
+    assert parses.parsed_twice() == []
 
 
 def test_the_module_cache_is_bounded(tmp_path: Path, fresh_caches, monkeypatch) -> None:
@@ -226,21 +229,11 @@ def test_the_module_cache_is_bounded(tmp_path: Path, fresh_caches, monkeypatch) 
     assert len(project.project_for(routes)._modules) <= 4
 
 
-def test_example_app_parse_count(fresh_caches, monkeypatch) -> None:
-    reached = set()
-    statements = project.SlicedModuleInfo.statements
-
-    def recording(self, index):
-        if not self.linted:
-            reached.add(self.name)
-        return statements(self, index)
-
-    monkeypatch.setattr(project.SlicedModuleInfo, "statements", recording)
-    example = ROOT / "examples" / "shop"
-    before = project.PARSE_COUNT
-    passing = lint_tree(example)
-    assert project.PARSE_COUNT - before == passing + len(reached)
-    assert {"app.services.billing", "app.tasks.notify"} <= reached
+def test_example_app_parses_each_module_once(fresh_caches, monkeypatch) -> None:
+    parses = Parses(monkeypatch)
+    lint_tree(ROOT / "examples" / "shop")
+    assert {"app.services.billing", "app.tasks.notify"} <= parses.reached()
+    assert parses.parsed_twice() == []
     # one Project for the whole package: a module reached from several routes is parsed once
     assert project._project_for_roots.cache_info().currsize == 1
 
@@ -254,27 +247,6 @@ def test_library_names_do_not_push_parsed_modules_out(tmp_path: Path, fresh_cach
     for i in range(50):
         assert proj.module(f"fastapi.responses.Name{i}") is None
     assert proj.module("app.services.mail") is mail  # still cached: not parsed again
-
-
-@pytest.mark.slow
-def test_trusted_parse_builds_the_same_tree_and_leaves_validation_on() -> None:
-    import libcst as cst
-
-    paths = sorted((ROOT / "flake8_fastapi_bg").glob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
-    assert len(paths) > 10
-    for path in paths:
-        source = path.read_text()
-        trusted, validated = project.parse_trusted(source), cst.parse_module(source)
-        assert trusted.deep_equals(validated), path
-        assert trusted.code == source
-    # Outside the parse, libcst still rejects an invalid node...
-    with pytest.raises(cst.CSTValidationError):
-        cst.Name("not a name")
-    # ...also when the parse fails half-way.
-    with pytest.raises(cst.ParserSyntaxError):
-        project.parse_trusted("def broken(:\n")
-    with pytest.raises(cst.CSTValidationError):
-        cst.Name("still not a name")
 
 
 QUIET_SITE = '''
@@ -297,8 +269,9 @@ def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_cache
     """libcst positions cost a render of the statement: only reported sites pay for it."""
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": QUIET_SITE})
     rendered = []
-    original = project._positions_of
-    monkeypatch.setattr(project, "_positions_of", lambda module: rendered.append(module) or original(module))
+    original = libcst_compat.positions
+    monkeypatch.setattr(libcst_compat, "positions",
+                        lambda module: rendered.append(module) or original(module))
     path = root / "app" / "main.py"
     assert lint_source(str(path), path.read_text(), Settings(), path) == []
     assert rendered == []
@@ -386,14 +359,14 @@ def whole_info(root: Path):
     """`app.main` parsed whole by libcst (the oracle for positions)."""
     path = root / "app" / "main.py"
     source = path.read_text()
-    return project.project_for(path).adopt("app.main", path, str(path), project.parse(source), False, source)
+    return project.project_for(path).adopt("app.main", path, str(path), parse(source), False, source)
 
 
 def reached_info(root: Path):
     """`app.main` as a module a task reaches: summarised, parsed a statement group at a time."""
     forget_projects()
     info = project.project_for(root / "app" / "other.py").module("app.main")
-    assert isinstance(info, project.SlicedModuleInfo)
+    assert isinstance(info, SlicedModuleInfo)
     return info
 
 
@@ -419,8 +392,9 @@ def test_a_hint_renders_one_statement_without_mapping_the_module(
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": POSITIONED,
                             "app/other.py": "from app.main import Service\n"})
     rendered = []
-    original = project._positions_of
-    monkeypatch.setattr(project, "_positions_of", lambda module: rendered.append(module) or original(module))
+    original = libcst_compat.positions
+    monkeypatch.setattr(libcst_compat, "positions",
+                        lambda module: rendered.append(module) or original(module))
     info = linted_info(root)
     nodes = placed_nodes(info)  # parses every group
     run = next(node for node, _ in nodes if isinstance(node, cst.FunctionDef) and node.name.value == "run")
@@ -455,7 +429,7 @@ def test_the_hosts_ast_spares_a_second_parse(tmp_path: Path, fresh_caches, monke
     tree = ast.parse(source)
     parsed = []
     original = ast.parse
-    monkeypatch.setattr(project.ast, "parse", lambda *a, **k: parsed.append(a) or original(*a, **k))
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: parsed.append(a) or original(*a, **k))
     with_tree = lint_source(str(path), source, Settings(), path, tree=tree)
     assert [(f.code, f.line, f.col) for f in with_tree] == [("FBG201", 12, 4)]
     assert with_tree == without and parsed == []
@@ -637,7 +611,7 @@ def test_project_class_instances_are_not_evaluated_as_task_holders(tmp_path: Pat
     found = lint_source(str(routes), routes.read_text(), Settings(), routes)
     assert [f.code for f in found] == ["FBG101"]
     services = project.project_for(routes)._modules["app.services"]
-    assert isinstance(services, project.SlicedModuleInfo)
+    assert isinstance(services, SlicedModuleInfo)
     assert services.binds_only_a_class("OrderService")
     assert services._parsed == {}
 
@@ -696,24 +670,6 @@ def _scope_of(path: Path, function: str):
     info = project.project_for(path)._modules["app.routes"]
     binding = info.scope.local(function)[-1]
     return info.scope.child(binding.node)
-
-
-@pytest.mark.slow
-def test_positions_without_the_metadata_wrapper_are_the_wrappers() -> None:
-    """`_positions_of` runs PositionProvider's code generation directly, skipping the extra
-    tree walk of `MetadataWrapper.resolve`: the positions must be the same, node for node."""
-    import dataclasses as stdlib_sample
-
-    paths = sorted((ROOT / "examples").rglob("*.py")) + sorted((ROOT / "tests" / "fixtures").glob("*.py"))
-    paths += [Path(ast.__file__), Path(stdlib_sample.__file__)]
-    compared = 0
-    for path in paths:
-        module = project.parse_trusted(path.read_text(encoding="utf-8"))
-        direct = dict(project._positions_of(module))
-        wrapped = dict(MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider))
-        assert direct == wrapped, path
-        compared += len(direct)
-    assert compared > 50_000
 
 
 def test_the_installed_fastapi_version_is_read_from_its_package(monkeypatch) -> None:

@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
 import pytest
-from support import run_python
+from support import fail_analysis, run_python
 
-from flake8_fastapi_bg import engine
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
 from flake8_fastapi_bg.settings import Settings
@@ -99,12 +98,9 @@ def read_like_flake8(path: Path) -> Optional[str]:
 def _lint_counting(display: str, source: str, path: Path) -> Tuple[bool, Tuple[Tuple[int, str, str], ...]]:
     """(whether the analysis ran, findings), linting as the flake8 plugin does."""
     analysed: List[str] = []
-    previous = engine._FAULT_HOOK
-    engine._FAULT_HOOK = analysed.append
-    try:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fail_analysis(monkeypatch, analysed.append)
         findings = lint_source(display, source, Settings(), path)
-    finally:
-        engine._FAULT_HOOK = previous
     return bool(analysed), tuple((f.line, f.code, f.message) for f in findings)
 
 

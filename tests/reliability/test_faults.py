@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from support import fail_analysis
 
-from flake8_fastapi_bg import engine
 from flake8_fastapi_bg.engine import ISSUES_URL, lint_source
 from flake8_fastapi_bg.settings import Settings
 
@@ -41,7 +41,7 @@ FILES = {
 TASK_LINE = FILES["a.py"].splitlines().index("    background_tasks.add_task(derive, b's')") + 1
 REAL = {("a.py", TASK_LINE, 5, "FBG101"), ("c.py", TASK_LINE, 5, "FBG101")}
 
-# Runs a command with `engine._FAULT_HOOK` set: the hook logs "pid display" for every analysed
+# Runs a command with a hook wrapped around `engine._lint`: the hook logs "pid display" for every analysed
 # file and raises EXC for the file named TARGET. argv: TARGET LOG EXC then the command's args.
 DRIVER = '''
 import builtins, os, sys
@@ -52,7 +52,11 @@ def hook(display):
         handle.write(f"{{os.getpid()}} {{display}}\\n")
     if os.path.basename(display) == target:
         raise getattr(builtins, exc)("injected fault in " + display)
-engine._FAULT_HOOK = hook
+analyse = engine._lint
+def hooked(display, *args, **kwargs):
+    hook(display)
+    return analyse(display, *args, **kwargs)
+engine._lint = hooked
 with open(log + ".main", "w") as handle:
     handle.write(str(os.getpid()))
 from {module} import main
@@ -167,7 +171,7 @@ def hook_raising(monkeypatch):
             if os.path.basename(display) == only:
                 raise exc
 
-        monkeypatch.setattr(engine, "_FAULT_HOOK", hook)
+        fail_analysis(monkeypatch, hook)
 
     return install
 

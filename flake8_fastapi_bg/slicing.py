@@ -1,0 +1,471 @@
+"""Modules summarised with Python's `ast` and parsed by libcst a statement group at a time.
+
+Every module is summarised with Python's own `ast` (C speed, a tenth of a libcst parse; for the
+linted file, the `ast` flake8 already built), which locates its top-level statements and the
+names each one binds (`SlicedModuleInfo`). libcst then parses only the statements that matter,
+each once, with positions shifted back to the module's own lines: in the linted file, those
+that may hold a task site (`site_groups`); in any module, those that a lookup follows — the
+imports of the names used and the definitions called.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
+
+import libcst as cst
+from libcst.metadata import CodeRange
+
+from . import libcst_compat
+from .parsing import ModuleInfo, parse, parse_trusted, shift_into
+from .prefilter import may_schedule_tasks
+
+if TYPE_CHECKING:
+    from .project import Project
+
+
+_IDENTIFIER = re.compile(r"\w+")
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
+
+
+class SlicedModuleInfo(ModuleInfo):
+    """A module a task reaches, summarised from `ast` and parsed by libcst a statement at a time.
+
+    Top-level statements on overlapping lines form one group, and each group knows the names
+    it binds (an over-approximation: a name bound anywhere in it outside nested defs and
+    classes). Comment lines directly above a group belong to it, so pragmas above a `def` are
+    kept. `statements(i)` parses group i once; `span()` shifts positions to the module's lines.
+
+    A class is parsed with the bodies of its methods left out (`_stub_class`): the lines of
+    each body become blank, so every other node keeps its place. A method's body is parsed
+    when a scope is made for it (`unstub`): most reached classes are reached for one or two
+    methods. `module` assembles the groups as they are parsed, stubs included: the engine
+    itself only reads a reached module through its scopes.
+    """
+
+    def __init__(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
+                 is_package: bool, project: "Project", linted: bool = False) -> None:
+        super().__init__(name, path, display, None, is_package, project)  # type: ignore[arg-type]
+        # The linted file: its classes are parsed whole (its site groups are walked, and the
+        # per-module checks may read the whole module), and the groups that may hold a site
+        # are found from the text (`site_groups`).
+        self.linted = linted
+        self._lines = _LINE.findall(text)
+        self.has_walrus = ":=" in text
+        self._groups: List[Tuple[int, int]] = []
+        self._binders: Dict[str, List[int]] = {}
+        self._stars: List[int] = []
+        self._classes: Set[int] = set()  # groups that are one class statement
+        self._parsed: Dict[int, cst.Module] = {}
+        self._unpositioned: List[int] = []
+        self._methods: Dict[int, List[_Method]] = {}  # class groups parsed with stubbed bodies
+        self._stubs: Dict[cst.CSTNode, Tuple[int, _Method]] = {}  # stub def -> (group, method)
+        self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
+        self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
+        self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
+        group_statements: List[List[ast.stmt]] = []
+        for start, end, names, star, lone_class, statements in _statement_groups(tree, self._lines):
+            index = len(self._groups)
+            self._groups.append((start, end))
+            group_statements.append(statements)
+            for bound in names:
+                self._binders.setdefault(bound, []).append(index)
+            if star:
+                self._stars.append(index)
+            if lone_class is not None:
+                self._classes.add(index)
+                methods = [] if linted else _methods_of(lone_class, self._lines)
+                if methods and sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
+                    self._methods[index] = methods
+        self._site_groups = self._find_site_groups(group_statements) if linted else []
+
+    @property
+    def module(self) -> cst.Module:
+        """The whole module, assembled from its statement groups (parsed as needed)."""
+        if self._module is None:
+            body = [s for index in range(len(self._groups)) for s in self.statements(index)]
+            self._module = cst.Module(body=body)
+        return self._module
+
+    def site_statements(self) -> Iterator[cst.BaseStatement]:
+        return (statement for index in self._site_groups for statement in self.statements(index))
+
+    def site_groups(self) -> List[int]:
+        """The groups of the linted file that may hold a task site (none for a reached module)."""
+        return self._site_groups
+
+    def _find_site_groups(self, statements: List[List[ast.stmt]]) -> List[int]:
+        """The groups of the linted file that may hold a task site, in source order: those that
+        pass the text test themselves, and, until nothing changes, those that name what such
+        a group binds (a helper that calls `add_task`, a dependency returning
+        `BackgroundTasks`, an alias) or what the file imports from a project module whose own
+        text passes the test (a helper there that forwards tasks). Other imports pass on
+        nothing (`from fastapi import APIRouter, BackgroundTasks` passes on `BackgroundTasks`
+        alone)."""
+        texts = [self._source(start, end) for start, end in self._groups]
+        chosen = [may_schedule_tasks(text) for text in texts]
+        names: Set[str] = set()
+        for index, group in enumerate(statements):
+            for statement in group:
+                found = self._passed_on(statement, chosen[index])
+                if found is None:  # a star import of a module that may define anything
+                    return list(range(len(self._groups)))
+                names |= found
+        known: Set[str] = set()
+        idents: Dict[int, Set[str]] = {}  # the words of each group not chosen yet
+        while names:
+            known |= names
+            fresh = []
+            for index, text in enumerate(texts):
+                if not chosen[index]:
+                    words = idents.get(index)
+                    if words is None:
+                        words = idents[index] = set(_IDENTIFIER.findall(text))
+                    if not words.isdisjoint(names):
+                        fresh.append(index)
+            names = set()
+            for index in fresh:
+                chosen[index] = True
+                for statement in statements[index]:
+                    if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+                        names |= _bound_names(statement)[0]
+            names -= known
+        return [i for i, yes in enumerate(chosen) if yes]
+
+    def _passed_on(self, statement: ast.stmt, spells: bool) -> Optional[Set[str]]:
+        """The names statement passes on to `site_groups` (None: every group may hold a site).
+        `spells`: its group passes the text test."""
+        if not spells and isinstance(statement, _BLOCKS):  # `try: from app.jobs import later`
+            names: Set[str] = set()
+            for block in _blocks_of(statement):
+                for inner in block:
+                    found = self._passed_on(inner, False)
+                    if found is None:
+                        return None
+                    names |= found
+            return names
+        if isinstance(statement, ast.Import):
+            return {alias.asname or alias.name.split(".")[0] for alias in statement.names
+                    if _spells(alias) or self.project.leads_to_tasks(alias.name, None)} \
+                or (_bound_names(statement)[0] if spells else set())
+        if isinstance(statement, ast.ImportFrom):
+            from .scopes import resolve_relative
+
+            base = resolve_relative(self.package, statement.level, statement.module)
+            if any(alias.name == "*" for alias in statement.names):
+                return None if base is not None and self.project.leads_to_tasks(base, None) else set()
+            leads = (lambda name: base is not None and self.project.leads_to_tasks(base, name))
+            return {alias.asname or alias.name for alias in statement.names
+                    if _spells(alias) or leads(alias.name)} \
+                or (_bound_names(statement)[0] if spells else set())  # a comment says what they are
+        return _bound_names(statement)[0] if spells else set()
+
+    def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
+        from .syntax import children
+
+        for index, parsed in self._parsed.items():
+            stack: List[cst.CSTNode] = [parsed]
+            while stack:
+                inner = stack.pop()
+                if inner is node:
+                    return parsed, self._groups[index][0] - 1
+                stack.extend(children(inner))
+        raise LookupError("not a node of a parsed statement group")
+
+    def statements_assigning(self, pattern: "re.Pattern[str]") -> List[cst.BaseStatement]:
+        found: List[cst.BaseStatement] = []
+        for index, (start, end) in enumerate(self._groups):
+            if pattern.search(self._source(start, end)):
+                found.extend(self.statements(index))
+        return found
+
+    def binders(self, name: str) -> List[int]:
+        """The groups that may bind `name`, in source order."""
+        return self._binders.get(name, [])
+
+    def star_groups(self) -> List[int]:
+        return self._stars
+
+    def binds_only_a_class(self, name: str) -> bool:
+        """`name` is bound at module level by one `class` statement and nothing else (no other
+        binding, no star import): known from the `ast` summary, without a libcst parse."""
+        groups = self._binders.get(name, [])
+        return len(groups) == 1 and groups[0] in self._classes and not self._stars
+
+    def all_groups(self) -> range:
+        return range(len(self._groups))
+
+    def order(self, index: int) -> int:
+        """A source-order key of group `index` (its first line)."""
+        return self._groups[index][0]
+
+    def statements(self, index: int) -> Sequence[cst.BaseStatement]:
+        """The libcst statements of group `index`, parsed on first use."""
+        parsed = self._parsed.get(index)
+        if parsed is None:
+            parsed = self._stub_class(index) if index in self._methods else None
+            if parsed is None:
+                try:
+                    parsed = parse(self._source(*self._groups[index]))
+                except Exception:  # a statement ast accepts and libcst does not: it binds nothing
+                    parsed = cst.Module(body=[])
+            self._parsed[index] = parsed
+            self._unpositioned.append(index)
+        return parsed.body
+
+    def _source(self, start: int, end: int) -> str:
+        """The text of lines `start` to `end` (1-based, inclusive)."""
+        return "".join(self._lines[start - 1:end])
+
+    def _stub_class(self, index: int) -> Optional[cst.Module]:
+        """Class group `index` parsed with its methods' bodies blank but for `...`; None if the
+        stubbed text does not give one class with the methods `ast` found."""
+        start, end = self._groups[index]
+        methods = self._methods[index]
+        lines = self._lines[start - 1:end]
+        for method in methods:
+            if method.stub_lines:
+                first = method.body_first - start
+                lines[first] = method.indent + "..." + _ending(lines[first])
+                for at in range(first + 1, method.end - start + 1):
+                    lines[at] = _ending(lines[at])
+        try:
+            parsed = parse("".join(lines))
+        except Exception:
+            return None
+        classdef = parsed.body[0] if len(parsed.body) == 1 else None
+        if not isinstance(classdef, cst.ClassDef) or not isinstance(classdef.body, cst.IndentedBlock):
+            return None
+        defs = [s for s in classdef.body.body if isinstance(s, cst.FunctionDef)]
+        if [d.name.value for d in defs] != [m.name for m in methods]:
+            return None
+        for node, method in zip(defs, methods):
+            if method.stub_lines:
+                self._stubs[node] = (index, method)
+        return parsed
+
+    def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The whole `def` of a method parsed as a stub (its body parsed now), else `node`."""
+        found = self._stubs.get(node)
+        if found is None:
+            return node
+        full = self._unstubbed.get(node)
+        if full is None:
+            full = self._unstubbed[node] = self._parse_method(*found)
+        return full
+
+    def _parse_method(self, index: int, method: "_Method") -> cst.FunctionDef:
+        # After a `class` line of its own, the method keeps its lines' indentation, so its
+        # columns are the module's and its lines are off by a known count.
+        found: Optional[cst.CSTNode] = None
+        try:
+            parsed = parse_trusted("class _:\n" + self._source(method.start, method.end))
+            found = parsed.body[0].body.body[0]  # type: ignore[attr-defined]
+            shift = method.start - 2
+        except Exception:
+            pass
+        if not isinstance(found, cst.FunctionDef) or found.name.value != method.name:
+            # Not seen on real code; the whole class parsed before, so take the method from it.
+            parsed = parse_trusted(self._source(*self._groups[index]))
+            found = [s for s in parsed.body[0].body.body  # type: ignore[attr-defined]
+                     if isinstance(s, cst.FunctionDef)][self._methods[index].index(method)]
+            shift = self._groups[index][0] - 1
+        self._pieces.append((parsed, shift, index))
+        return found  # type: ignore[return-value]
+
+    def may_assign_attr(self, node: cst.CSTNode, attr: str) -> bool:
+        """False when a stubbed method assigns no attribute named `attr`, so that a class's
+        `self.<attr>` is looked up without parsing with libcst the methods that never set it.
+        A method whose text never spells `.attr` is out at once; the others are read with
+        `ast` (once per method), which is cheap next to libcst."""
+        found = self._stubs.get(node)
+        if found is None:
+            return True
+        method = found[1]
+        text = self._source(method.start, method.end)
+        if re.search(rf"\.[\s\\]*{re.escape(attr)}(?!\w)", text) is None:
+            return False
+        stores = self._stores.get(node)
+        if stores is None:
+            try:
+                tree = ast.parse("class _:\n" + text)
+                stores = frozenset(n.attr for n in ast.walk(tree)
+                                   if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return True
+            self._stores[node] = stores
+        return attr in stores
+
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+        if self._positions is None:
+            self._positions = {}
+        rng = self._positions.get(node)
+        if rng is None and top is not None:  # render only the group that holds the hint
+            index = next((i for i, parsed in self._parsed.items()
+                          if any(statement is top for statement in parsed.body)), None)
+            if index is not None:
+                self._position(lambda group: group == index)
+                rng = self._positions.get(node)
+        if rng is None and (self._unpositioned or self._pieces):
+            self._position(lambda group: True)
+            rng = self._positions.get(node)
+        return rng
+
+    def _position(self, wanted: Callable[[int], bool]) -> None:
+        """Position the parsed groups that `wanted` selects, and their methods parsed apart."""
+        assert self._positions is not None
+        for index in [i for i in self._unpositioned if wanted(i)]:
+            self._unpositioned.remove(index)
+            found = libcst_compat.positions(self._parsed[index])
+            shift_into(self._positions, found, self._groups[index][0] - 1)
+        for piece in [p for p in self._pieces if wanted(p[2])]:
+            self._pieces.remove(piece)
+            shift_into(self._positions, libcst_compat.positions(piece[0]), piece[1])
+
+    @property
+    def scope(self):
+        if self._scope is None:
+            from .scopes import SlicedModuleScope
+
+            self._scope = SlicedModuleScope(self)
+        return self._scope
+
+
+# A class is parsed with stubbed method bodies when that leaves out at least this many lines.
+_MIN_STUB_LINES = 8
+
+
+@dataclass(frozen=True, eq=False)
+class _Method:
+    """A method of a top-level class, from `ast`: its lines (decorators and the comment lines
+    right above included) and where its body starts."""
+
+    name: str
+    start: int
+    end: int
+    body_first: int  # 0: the body starts on a line of the signature, and is never stubbed
+    indent: str  # of the body's first line
+
+    @property
+    def stub_lines(self) -> int:
+        return self.end - self.body_first + 1 if self.body_first else 0
+
+
+def _methods_of(node: ast.ClassDef, lines: Sequence[str]) -> List[_Method]:
+    """The `def` statements directly in a class body, in order."""
+    methods = []
+    floor = node.body[0].lineno if node.body else node.lineno
+    for statement in node.body:
+        if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            floor = (statement.end_lineno or statement.lineno) + 1
+            continue
+        start = min([statement.lineno] + [d.lineno for d in statement.decorator_list])
+        first_line = lines[start - 1]
+        indent = first_line[:len(first_line) - len(first_line.lstrip(" \t"))]
+        while start > floor and lines[start - 2].startswith(indent + "#"):
+            start -= 1  # comments right above, at the method's own indentation (pragmas)
+        end = statement.end_lineno or statement.lineno
+        body = statement.body[0]
+        prefix = lines[body.lineno - 1].encode("utf-8")[:body.col_offset].decode("utf-8", "replace")
+        own_line = body.lineno > statement.lineno and prefix.strip(" \t") == ""
+        methods.append(_Method(statement.name, start, end, body.lineno if own_line else 0,
+                               prefix if own_line else ""))
+        floor = end + 1
+    return methods
+
+
+def _ending(line: str) -> str:
+    """The line break that ends `line` (a blank line in its place)."""
+    return line[len(line.rstrip("\r\n")):] or "\n"
+
+
+def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
+    """Top-level statements merged when they share lines (`a = 1; b = 2`): (first line,
+    decorators included; last line; the statements). libcst makes one statement of each."""
+    runs: List[Tuple[int, int, List[ast.stmt]]] = []
+    for statement in tree.body:
+        start = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
+        end = statement.end_lineno or statement.lineno
+        if runs and start <= runs[-1][1]:
+            first, last, statements = runs[-1]
+            runs[-1] = (first, max(end, last), statements + [statement])
+        else:
+            runs.append((start, end, [statement]))
+    return runs
+
+
+def _statement_groups(
+        tree: ast.Module, lines: Optional[Sequence[str]]
+) -> List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt]]]:
+    """The top-level runs with (first line, last line, names bound, star import, the class
+    statement if the run is one, its statements). With `lines`, comment lines right above a
+    statement join its group."""
+    groups: List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt]]] = []
+    for start, end, statements in _top_level_runs(tree):
+        names: Set[str] = set()
+        star = False
+        for statement in statements:
+            bound, stars = _bound_names(statement)
+            names |= bound
+            star = star or stars
+        floor = groups[-1][1] + 1 if groups else 1
+        while lines is not None and start > floor and lines[start - 2].lstrip().startswith("#"):
+            start -= 1  # comments right above belong to the statement (pragmas)
+        lone_class = statements[0] if len(statements) == 1 and isinstance(statements[0], ast.ClassDef) \
+            else None
+        groups.append((start, end, names, star, lone_class, statements))
+    return groups
+
+
+# Top-level statements whose blocks may hold imports of the module (`try`, `if`, `with`).
+_BLOCKS = tuple(getattr(ast, kind) for kind in ("If", "Try", "TryStar", "With") if hasattr(ast, kind))
+
+
+def _blocks_of(statement: ast.stmt) -> Iterator[List[ast.stmt]]:
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(statement, field, None)
+        if block:
+            yield block
+    for handler in getattr(statement, "handlers", ()):
+        yield handler.body
+
+
+def _spells(alias: ast.alias) -> bool:
+    return may_schedule_tasks(alias.name) or may_schedule_tasks(alias.asname or "")
+
+
+def _bound_names(statement: ast.stmt) -> Tuple[Set[str], bool]:
+    """Names a top-level statement may bind at module level, and whether it star-imports."""
+    names: Set[str] = set()
+    star = False
+    stack: List[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Import):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
+            continue
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    star = True
+                else:
+                    names.add(alias.asname or alias.name)
+            continue
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            continue
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return names, star
