@@ -31,8 +31,8 @@ _lock = threading.Lock()
 _skipping: Set[int] = set()  # threads inside `unvalidated()`
 
 
-def _post_init_unless_skipping(self: cst.CSTNode) -> None:
-    if threading.get_ident() not in _skipping:
+def _post_init_unless_skipping(self: cst.CSTNode, _ident=threading.get_ident, _skipping=_skipping) -> None:
+    if _ident() not in _skipping:  # called for every node built: the globals are bound above
         _VALIDATE(self)  # type: ignore[misc]
 
 
