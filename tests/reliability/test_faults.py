@@ -224,7 +224,7 @@ DEEP_TARGETS = [
     ("flake8_fastapi_bg.collect", "collect_sites"),
     ("flake8_fastapi_bg.analyse", "resolve"),
     ("flake8_fastapi_bg.project", "project_for"),
-    ("flake8_fastapi_bg.project", "_statement_groups"),  # the linted file's `ast` summary
+    ("flake8_fastapi_bg.slicing", "_statement_groups"),  # the linted file's `ast` summary
     ("flake8_fastapi_bg.pragmas", "unknown_tags"),
     ("flake8_fastapi_bg.engine", "may_schedule_tasks"),
     ("flake8_fastapi_bg.engine", "knowledge_for"),
