@@ -274,7 +274,7 @@ class Linter:
         lines = physical_lines(text)
         if not self.disable_noqa and any(NOQA_FILE.match(line) for line in lines):
             return []  # `# flake8: noqa` skips the whole file
-        findings = [f for f in lint_source(display, text, self.settings, path, batch=True)
+        findings = [f for f in lint_source(display, text, self.settings, path)
                     if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings

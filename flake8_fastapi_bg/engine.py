@@ -3,14 +3,13 @@ are thin adapters over `lint_source`.
 
 collect (task sites) -> resolve (the callable that runs) -> analyse (evidence) -> judge (rules).
 Nothing raises out of `lint_source`: an internal error becomes an FBG901 finding on the file.
-
-The adapters lint many files in one short-lived process and pass `batch=True`: see `_settle`.
+The engine changes no process-wide state of its host; what a process loads before forking
+workers is the flake8 adapter's decision (`plugin.prepare`).
 """
 
 from __future__ import annotations
 
 import ast
-import gc
 import traceback
 from functools import lru_cache
 from pathlib import Path
@@ -25,63 +24,23 @@ ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
 
 def lint_source(display: str, source: str, settings: Settings,
-                path: "Optional[Path | str]" = None, *, batch: bool = False,
+                path: "Optional[Path | str]" = None, *,
                 tree: Optional[ast.Module] = None) -> List[Finding]:
     """Findings for one file. `display` is the name to report; `path` locates the project;
-    `tree`, if the host has one, is Python's `ast` of `source`.
-
-    `batch=True` (the flake8 plugin and the standalone command) also manages the cyclic
-    garbage collector around the analysis of a file that passes the text test (`_settle`)."""
+    `tree`, if the host has one, is Python's `ast` of `source`. The host's process is left as
+    it was: no garbage-collector, recursion-limit or signal settings are changed."""
     try:
         findings = list(_pragma_findings(source))
         if may_schedule_tasks(source):
-            managed = batch and gc.isenabled()  # a host that turned the collector off keeps it off
-            if managed:
-                gc.disable()
             try:
                 findings.extend(_lint(display, source, settings, path, tree))
             except RecursionError:
                 if not _too_deep(source):
                     raise  # ordinary code: a bug of ours, reported by the barrier below
                 # nested deeper than libcst's recursive passes can follow: no opinion
-            finally:
-                if managed:
-                    _settle()
         return _unique_sorted(findings)
     except Exception as exc:  # the barrier: a linter must never crash the run
         return [internal_error(exc)]
-
-
-# Files analysed in batch mode between two full collections of everything, frozen or not.
-_THAW_EVERY = 32
-_settled = 0
-
-
-def _settle() -> None:
-    """Collect the analysis's garbage once, then keep what it caches out of later collections.
-
-    The parsed modules, scopes and summaries a process keeps for the next file are hundreds of
-    thousands of objects that live until the process ends. Left to the collector, every later
-    full collection, and the ones at interpreter exit, walks all of them again: on
-    Netflix/dispatch that cost flake8 about as much CPU as the analysis itself. So the
-    collector is paused while a file is analysed, collects once when it is done (the
-    garbage of that file), and `gc.freeze()` moves the survivors, the caches above all, to
-    the permanent generation, which collections skip. Frozen objects are still freed by
-    reference counting. A frozen cycle that becomes garbage later (a module evicted from a
-    bounded cache, or an object of a long-lived host process) is reclaimed at the next thaw:
-    every `_THAW_EVERY` files, the frozen objects go back to the collector for one full
-    collection. Only the adapters ask for this: they lint files one after another.
-    """
-    global _settled
-    gc.enable()
-    freeze, unfreeze = getattr(gc, "freeze", None), getattr(gc, "unfreeze", None)
-    if freeze is None or unfreeze is None:  # not CPython: its own collector, left as it is
-        return
-    _settled += 1
-    if _settled % _THAW_EVERY == 0:
-        unfreeze()
-    gc.collect()
-    freeze()
 
 
 _DEEP = 150  # syntax-tree depth beyond which libcst's recursive passes may fail
@@ -124,28 +83,6 @@ def _unique_sorted(findings: Sequence[Finding]) -> List[Finding]:
     for finding in findings:
         seen.setdefault((finding.line, finding.col, finding.code, finding.message), finding)
     return [seen[k] for k in sorted(seen)]
-
-
-def prepare(settings: Settings) -> None:
-    """Load now what analysing a file needs: libcst, the analysis modules, the knowledge base.
-
-    For hosts that fork workers after this point (flake8 with `--jobs` on Linux): the workers
-    share the parent's copy instead of each paying for its own, about a quarter of a second
-    of CPU per worker, most of it importing libcst. What is loaded lives until the process
-    ends, so after one collection (nothing that is already garbage gets frozen) it is frozen
-    out of the collector, as the `gc` documentation advises before a fork: the workers'
-    collections do not walk it, nor copy its pages. The caller decides that some file will
-    need it: a process that only lints clean files must never import libcst."""
-    from . import analyse, collect, rules, scopes, values  # noqa: F401
-    from .parsing import parse_trusted
-
-    knowledge_for(settings)
-    settings.effective_fastapi_version  # noqa: B018 (finds the installed FastAPI's version once)
-    parse_trusted("pass\n")  # the parser's own first-use setup
-    freeze = getattr(gc, "freeze", None)
-    if freeze is not None and gc.isenabled():  # a host that turned the collector off keeps it off
-        gc.collect()
-        freeze()
 
 
 @lru_cache(maxsize=8)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
 from typing import Any, ClassVar, Generator, List, Tuple, Type
 
 from . import __version__
-from .engine import lint_source, prepare
+from .engine import knowledge_for, lint_source
 from .prefilter import may_schedule_tasks
 from .settings import OPTIONS, ConfigError, Settings, option_values, settings_from_env_and_pyproject
 
@@ -56,13 +57,35 @@ class Plugin:
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
-        for finding in lint_source(self.filename, source, self.settings, path, batch=True, tree=self.tree):
+        for finding in lint_source(self.filename, source, self.settings, path, tree=self.tree):
             text = finding.text
             if self.show_chain and len(finding.evidence) > 1:
                 from .trail import chain_lines
 
                 text = "\n".join([text, *chain_lines(finding.evidence)])
             yield finding.line, finding.col, text, type(self)
+
+
+def prepare(settings: Settings) -> None:
+    """Load now what analysing a file needs: libcst, the analysis modules, the knowledge base.
+
+    Called only in flake8's main process, when it will fork workers (`--jobs` on Linux): the
+    workers share the parent's copy instead of each paying for its own, most of it importing
+    libcst. What is loaded lives until the process ends, so after one collection (nothing that
+    is already garbage gets frozen) it is frozen out of the collector, as the `gc`
+    documentation advises before a fork: the workers' collections do not walk it, nor copy its
+    pages. This process policy is the flake8 adapter's alone; the engine never touches `gc`.
+    The caller decides that some file will need it: a process that only lints clean files
+    must never import libcst."""
+    from . import analyse, collect, rules, scopes, values  # noqa: F401
+    from .parsing import parse_trusted
+
+    knowledge_for(settings)
+    settings.effective_fastapi_version  # noqa: B018 (finds the installed FastAPI's version once)
+    parse_trusted("pass\n")  # the parser's own first-use setup
+    if gc.isenabled() and hasattr(gc, "freeze"):  # a host that turned the collector off keeps it off
+        gc.collect()
+        gc.freeze()
 
 
 # flake8's main process reads at most this many files to decide whether to load the engine

@@ -22,9 +22,8 @@ def pytest_collection_modifyitems(items: list) -> None:
 
 @pytest.fixture(autouse=True)
 def _thaw_after_each_test():
-    """The adapters freeze the objects alive after a file (engine._settle); tests that run them
-    in this process hand everything back to the collector, so the test session's own garbage
-    is collected as usual."""
+    """`plugin.prepare` freezes what is loaded before flake8 forks; a test that runs it in this
+    process hands everything back to the collector, so the session's garbage is collected."""
     yield
     if gc.get_freeze_count():
         gc.unfreeze()

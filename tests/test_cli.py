@@ -377,8 +377,7 @@ def test_colour_only_on_a_terminal_without_no_color(project: Path, monkeypatch) 
 FIXABLE = 'import os\n\n\ndef job():\n    pass\n\n\ntasks.add_task(job())  # a comment stays\n'
 
 
-def fake_engine(display: str, source: str, settings, path: Optional[Path] = None,
-                batch: bool = False) -> List[Finding]:
+def fake_engine(display: str, source: str, settings, path: Optional[Path] = None) -> List[Finding]:
     """Stands in for the engine: one fixable finding per `add_task(job())`."""
     findings = []
     for number, line in enumerate(source.split("\n"), 1):
@@ -434,7 +433,7 @@ def test_diff_prints_without_writing(project: Path, capsys, fake) -> None:
 
 
 def test_a_fix_that_breaks_the_code_is_refused(project: Path, capsys, monkeypatch) -> None:
-    def breaking(display, source, settings, path=None, batch=False):
+    def breaking(display, source, settings, path=None):
         return [Finding("FBG201", 1, 0, "x", Fix("break", (Edit((1, 0), (1, 1), "("),)))]
 
     monkeypatch.setattr(cli, "lint_source", breaking)

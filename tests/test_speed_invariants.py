@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import gc
 import textwrap
-import weakref
 from pathlib import Path
 from typing import Dict
 
@@ -18,7 +17,7 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 from support import Parses, fail_analysis, forget_projects, run_python
 
-from flake8_fastapi_bg import engine, libcst_compat, project
+from flake8_fastapi_bg import libcst_compat, project
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.parsing import parse
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
@@ -435,118 +434,45 @@ def test_the_hosts_ast_spares_a_second_parse(tmp_path: Path, fresh_caches, monke
     assert with_tree == without and parsed == []
 
 
-# --- the cyclic collector in batch mode (engine._settle) -------------------------------------------
+# --- the host's process is left as it was ---------------------------------------------------------
 
 
-def lint_routes(root: Path, batch: bool, **settings) -> list:
-    routes = root / "app" / "routes" / "users.py"
-    return lint_source(str(routes), routes.read_text(), Settings(**settings), routes, batch=batch)
+def process_state() -> tuple:
+    import signal
+    import sys
+
+    return (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count(), sys.getrecursionlimit(),
+            signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.getswitchinterval(),
+            cst.CSTNode.__dict__["__post_init__"], len(gc.callbacks))
 
 
-@pytest.mark.slow
-def test_batch_mode_keeps_the_analysis_out_of_later_collections(tmp_path: Path, fresh_caches) -> None:
-    gc.unfreeze()
-    root = write(tmp_path, PROJECT)
-    gc.collect()
-    tracked = len(gc.get_objects())
-    lint_routes(root, batch=False)
-    gc.collect()
-    kept = len(gc.get_objects()) - tracked
-    assert kept > 300  # the parsed modules, scopes and summaries cached for the next file
-    assert gc.get_freeze_count() == 0
-    forget_projects()
-    assert lint_routes(root, batch=True) == lint_routes(root, batch=False)
-    forget_projects()
-    lint_routes(root, batch=True)
-    assert gc.isenabled()
-    assert gc.get_freeze_count() > kept  # the caches (and everything older) are frozen...
-    assert len(gc.get_objects()) < 100  # ...so later collections do not walk them again
-
-
-def test_batch_mode_leaves_the_collector_alone_for_clean_files(tmp_path: Path, fresh_caches) -> None:
-    gc.unfreeze()
-    root = write(tmp_path, CLEAN)
-    for path in sorted(root.rglob("*.py")):
-        lint_source(str(path), path.read_text(), Settings(), path, batch=True)
-    assert gc.isenabled() and gc.get_freeze_count() == 0
-
-
-def test_batch_mode_keeps_a_disabled_collector_disabled(tmp_path: Path, fresh_caches) -> None:
-    gc.unfreeze()
-    root = write(tmp_path, PROJECT)
-    gc.disable()
+@pytest.mark.parametrize("files", [PROJECT, CLEAN], ids=["sites", "clean"])
+@pytest.mark.parametrize("collector", ["enabled", "disabled"])
+def test_the_engine_leaves_the_process_as_it_was(tmp_path: Path, fresh_caches, files, collector: str) -> None:
+    """No collector pause or freeze, no recursion limit, no signal handler, no libcst patch
+    survives a lint: hosts (an editor, a language server, a test run) keep their settings."""
+    root = write(tmp_path, files)
+    if collector == "disabled":
+        gc.disable()
     try:
-        lint_routes(root, batch=True)
-        assert not gc.isenabled() and gc.get_freeze_count() == 0
+        before = process_state()
+        lint_tree(root)
+        assert process_state() == before
     finally:
         gc.enable()
 
 
-def test_batch_mode_restores_the_collector_when_the_analysis_fails(tmp_path: Path, fresh_caches,
-                                                                   monkeypatch) -> None:
+def test_the_engine_leaves_the_process_as_it_was_when_the_analysis_fails(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
     def explode(display: str) -> None:
         raise KeyError("injected")
 
-    monkeypatch.setattr(engine, "_FAULT_HOOK", explode)
+    fail_analysis(monkeypatch, explode)
     root = write(tmp_path, PROJECT)
-    assert [f.code for f in lint_routes(root, batch=True)] == ["FBG901"]
-    assert gc.isenabled()
-
-
-@pytest.mark.slow
-def test_batch_mode_thaws_the_frozen_objects_now_and_then(tmp_path: Path, fresh_caches,
-                                                          monkeypatch) -> None:
-    """A frozen cycle that becomes garbage later (a module evicted from a bounded cache, an
-    object of a long-lived host) is reclaimed at the next thaw, so memory stays bounded."""
-    thawed = []
-    monkeypatch.setattr(engine, "_THAW_EVERY", 3)
-    monkeypatch.setattr(engine, "_settled", 0)
-    monkeypatch.setattr(gc, "unfreeze", lambda unfreeze=gc.unfreeze: (thawed.append(1), unfreeze()))
-    root = write(tmp_path, PROJECT)
-
-    class Cycle:
-        def __init__(self) -> None:
-            self.me = self
-
-    lint_routes(root, batch=True)
-    dying = weakref.ref(Cycle())  # garbage now: collected before the freeze
-    lint_routes(root, batch=True)
-    assert dying() is None
-    frozen_then_dropped = [Cycle()]
-    lint_routes(root, batch=True)  # the third file thaws, then freezes again
-    assert thawed == [1]
-    cycle = weakref.ref(frozen_then_dropped.pop())
-    lint_routes(root, batch=True)
-    assert cycle() is not None  # frozen when it died: it waits for the next thaw
-    for _ in range(2):
-        lint_routes(root, batch=True)
-    assert thawed == [1, 1] and cycle() is None
-
-
-def test_no_collection_runs_while_a_file_is_analysed_in_batch_mode(tmp_path: Path, fresh_caches,
-                                                                   monkeypatch) -> None:
-    root = write(tmp_path, PROJECT)
-    analysing = []
-    collections = []
-
-    def record(phase: str, info: dict) -> None:
-        if phase == "start" and analysing:
-            collections.append(info["generation"])
-
-    monkeypatch.setattr(engine, "_FAULT_HOOK", lambda display: analysing.append(display))
-    settle = engine._settle
-    monkeypatch.setattr(engine, "_settle", lambda: (analysing.clear(), settle()))
-    gc.callbacks.append(record)
-    try:
-        lint_routes(root, batch=False)  # the control: the analysis allocates enough to collect
-        analysing.clear()
-        assert collections
-        collections.clear()
-        forget_projects()
-        lint_routes(root, batch=True)
-        assert collections == []
-    finally:
-        gc.callbacks.remove(record)
+    before = process_state()
+    routes = root / "app" / "routes" / "users.py"
+    assert [f.code for f in lint_source(str(routes), routes.read_text(), Settings(), routes)] == ["FBG901"]
+    assert process_state() == before
 
 
 SERVICES = {
