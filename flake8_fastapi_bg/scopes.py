@@ -9,6 +9,7 @@ modules that tasks reach, so a module is summarised the same way wherever it is 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -57,21 +58,41 @@ def resolve_relative(package: str, level: int, module: Optional[str]) -> Optiona
     return ".".join(base) or None
 
 
-def own_nodes(node: FuncNode, kind: type) -> list:
+def own_nodes(node: FuncNode, kind: "type | Tuple[type, ...]") -> list:
     """The nodes of `kind` in a function's own body, in source order: not inside nested defs,
-    lambdas or classes, whose code runs at another time."""
-    found: list = []
+    lambdas or classes, whose code runs at another time.
+
+    The function is walked once per process (`_all_own_nodes`): the analysis asks the same
+    function for its calls, returns, awaits, yields and `with` blocks, from every linted file
+    whose tasks reach it."""
+    return [inner for inner in _all_own_nodes(node) if isinstance(inner, kind)]
+
+
+# Functions whose own nodes are kept: id -> (the node, kept alive so the id stays its own;
+# its own nodes in source order). Bounded like the parsed-module cache.
+_OWN: "OrderedDict[int, Tuple[cst.CSTNode, List[cst.CSTNode]]]" = OrderedDict()
+_OWN_SIZE = 4096
+
+
+def _all_own_nodes(node: FuncNode) -> List[cst.CSTNode]:
+    found = _OWN.get(id(node))
+    if found is not None and found[0] is node:
+        _OWN.move_to_end(id(node))
+        return found[1]
+    nodes: List[cst.CSTNode] = []
 
     class _Own(cst.CSTVisitor):
         def on_visit(self, inner: cst.CSTNode) -> bool:
             if inner is not node and isinstance(inner, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
                 return False
-            if isinstance(inner, kind):
-                found.append(inner)
+            nodes.append(inner)
             return True
 
     walk(node, _Own())
-    return found
+    _OWN[id(node)] = (node, nodes)
+    while len(_OWN) > _OWN_SIZE:
+        _OWN.popitem(last=False)
+    return nodes
 
 
 class _Collector(cst.CSTVisitor):
