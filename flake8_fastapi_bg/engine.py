@@ -13,7 +13,7 @@ import ast
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import List, Optional, Sequence, Set
+from typing import Callable, List, Optional, Sequence, Set
 
 from . import pragmas
 from .model import Finding
@@ -140,13 +140,15 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from . import rules
     from .analyse import Analyser, NodeWhere, resolve
     from .collect import collect_sites
-    from .parsing import parse
+    from .parsing import parse, parse_is_bounded
     from .project import project_for
     from .values import Evaluator
 
     tree = _ast_of(source, tree)
     module = None
     if tree is None:
+        if not _whole_parse_is_bounded(source, parse_is_bounded):
+            return []  # nested too deep for libcst to parse in bounded time: no opinion
         try:
             module = parse(source)
         except (cst.ParserSyntaxError, RecursionError):
@@ -234,6 +236,16 @@ def _ast_of(source: str, tree: Optional[ast.Module]) -> Optional[ast.Module]:
         return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def _whole_parse_is_bounded(source: str, bounded: Callable[[str, BaseException], bool]) -> bool:
+    """Whether libcst may parse the linted file whole: `parsing.parse_is_bounded` of the error
+    Python's `ast` gives on it (a rare path: `ast` reads all but newer syntax and odd input)."""
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+        return bounded(source, error)
+    return True
 
 
 class ModuleContext:

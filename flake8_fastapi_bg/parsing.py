@@ -36,6 +36,44 @@ def parse(source: "str | bytes") -> cst.Module:
     return attach_header_comments(parse_trusted(source))
 
 
+# A module this Python's `ast` cannot read (newer syntax) is parsed whole by libcst only if no
+# logical line holds more tokens, or nests brackets deeper, than this (`parse_is_bounded`):
+# libcst's parse time grows with the square of how deeply code nests (a chain of 2,000
+# additions takes it a second, of 5,000 eight), where `ast` takes milliseconds or gives up.
+_MAX_LINE_TOKENS = 2000
+_MAX_BRACKETS = 100
+
+
+def parse_is_bounded(text: str, error: BaseException) -> bool:
+    """Whether libcst may parse `text` whole after Python's `ast` failed on it with `error`.
+
+    Never when `ast` gave up on the nesting (RecursionError, MemoryError, "too many nested
+    parentheses"): libcst would take seconds to minutes there. Otherwise (syntax newer than this
+    Python, a real syntax error) only when Python's tokenizer, which does not recurse, finds no
+    logical line of more than `_MAX_LINE_TOKENS` tokens and no brackets nested deeper than
+    `_MAX_BRACKETS`."""
+    if isinstance(error, (RecursionError, MemoryError)) \
+            or (isinstance(error, SyntaxError) and "nested" in (error.msg or "")):
+        return False
+    tokens = brackets = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.NEWLINE:
+                tokens = 0
+                continue
+            tokens += 1
+            if token.type == tokenize.OP:
+                if token.string in "([{":
+                    brackets += 1
+                elif token.string in ")]}":
+                    brackets -= 1
+            if tokens > _MAX_LINE_TOKENS or brackets > _MAX_BRACKETS:
+                return False
+    except (tokenize.TokenError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def decode_source(data: bytes) -> str:
     """Source bytes as text, the way Python reads them (coding cookie, BOM)."""
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)

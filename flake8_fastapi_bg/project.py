@@ -25,7 +25,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
-from .parsing import ModuleInfo, decode_source, parse
+from .parsing import ModuleInfo, decode_source, parse, parse_is_bounded
 from .prefilter import may_schedule_tasks
 from .slicing import SlicedModuleInfo
 
@@ -96,6 +96,9 @@ class Project:
         self._words: "OrderedDict[str, Tuple[Optional[bool], bool]]" = OrderedDict()
         self._texts: "OrderedDict[str, Optional[str]]" = OrderedDict()
         self._state: Optional[Dict[str, List[str]]] = None  # attr -> modules setting app.state.attr
+        # Modules left unanalysed because libcst's parse of them would not be bounded
+        # (`parsing.parse_is_bounded`): name -> file.
+        self.skipped: Dict[str, Path] = {}
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -289,7 +292,10 @@ class Project:
             return None
         try:
             tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+            if not parse_is_bounded(text, error):
+                self.skipped[name] = path
+                return None  # generated code nested too deep: not analysed, like an unreadable module
             tree = None  # newer syntax than this Python reads: parse the whole module instead
         try:
             if tree is not None:

@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from .project import Project
 
 
+# libcst's parse time grows with the square of how deeply an expression nests (a chain of 2,000
+# additions takes it a second, of 5,000 eight), where Python's `ast` takes milliseconds or gives
+# up (RecursionError). libcst never parses a top-level statement whose syntax tree, outside the
+# bodies of its defs and classes, is deeper than this (real code stays under 140), nor a module
+# that `ast` could not build for its nesting (`parsing.parse_is_bounded`, `Project._load`).
+MAX_PARSED_DEPTH = 150
+
 _IDENTIFIER = re.compile(r"\w+")
 
 
@@ -61,6 +68,7 @@ class SlicedModuleInfo(ModuleInfo):
         self._binders: Dict[str, List[int]] = {}
         self._stars: List[int] = []
         self._classes: Set[int] = set()  # groups that are one class statement
+        self._deep: Set[int] = set()  # groups libcst never parses (`MAX_PARSED_DEPTH`)
         self._parsed: Dict[int, cst.Module] = {}
         self._unpositioned: List[int] = []
         self._methods: Dict[int, List[_Method]] = {}  # class groups parsed with stubbed bodies
@@ -69,9 +77,11 @@ class SlicedModuleInfo(ModuleInfo):
         self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
         self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
         group_statements: List[List[ast.stmt]] = []
-        for start, end, names, star, lone_class, statements in _statement_groups(tree, self._lines):
+        for start, end, names, star, lone_class, statements, deep in _statement_groups(tree, self._lines):
             index = len(self._groups)
             self._groups.append((start, end))
+            if deep:
+                self._deep.add(index)
             group_statements.append(statements)
             for bound in names:
                 self._binders.setdefault(bound, []).append(index)
@@ -207,6 +217,8 @@ class SlicedModuleInfo(ModuleInfo):
     def statements(self, index: int) -> Sequence[cst.BaseStatement]:
         """The libcst statements of group `index`, parsed on first use."""
         parsed = self._parsed.get(index)
+        if parsed is None and index in self._deep:
+            return ()  # libcst's parse of it is not bounded: it binds nothing
         if parsed is None:
             parsed = self._stub_class(index) if index in self._methods else None
             if parsed is None:
@@ -399,26 +411,29 @@ def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
     return runs
 
 
-def _statement_groups(
-        tree: ast.Module, lines: Optional[Sequence[str]]
-) -> List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt]]]:
+_Group = Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt], bool]
+
+
+def _statement_groups(tree: ast.Module, lines: Optional[Sequence[str]]) -> List[_Group]:
     """The top-level runs with (first line, last line, names bound, star import, the class
-    statement if the run is one, its statements). With `lines`, comment lines right above a
-    statement join its group."""
-    groups: List[Tuple[int, int, Set[str], bool, Optional[ast.ClassDef], List[ast.stmt]]] = []
+    statement if the run is one, its statements, whether it is too deep for libcst). With
+    `lines`, comment lines right above a statement join its group."""
+    groups: List[_Group] = []
     for start, end, statements in _top_level_runs(tree):
         names: Set[str] = set()
         star = False
+        deep = False
         for statement in statements:
-            bound, stars = _bound_names(statement)
+            bound, stars, depth = _bindings_and_depth(statement)
             names |= bound
             star = star or stars
+            deep = deep or depth > MAX_PARSED_DEPTH
         floor = groups[-1][1] + 1 if groups else 1
         while lines is not None and start > floor and lines[start - 2].lstrip().startswith("#"):
             start -= 1  # comments right above belong to the statement (pragmas)
         lone_class = statements[0] if len(statements) == 1 and isinstance(statements[0], ast.ClassDef) \
             else None
-        groups.append((start, end, names, star, lone_class, statements))
+        groups.append((start, end, names, star, lone_class, statements, deep))
     return groups
 
 
@@ -441,11 +456,21 @@ def _spells(alias: ast.alias) -> bool:
 
 def _bound_names(statement: ast.stmt) -> Tuple[Set[str], bool]:
     """Names a top-level statement may bind at module level, and whether it star-imports."""
+    names, star, _ = _bindings_and_depth(statement)
+    return names, star
+
+
+def _bindings_and_depth(statement: ast.stmt) -> Tuple[Set[str], bool, int]:
+    """`_bound_names`, and how deep the statement's syntax tree goes outside the bodies of the
+    defs, classes and lambdas in it (one walk for both)."""
     names: Set[str] = set()
     star = False
-    stack: List[ast.AST] = [statement]
+    deepest = 0
+    stack: List[Tuple[ast.AST, int]] = [(statement, 1)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
             continue
@@ -467,5 +492,5 @@ def _bound_names(statement: ast.stmt) -> Tuple[Set[str], bool]:
             continue
         if isinstance(node, ast.ExceptHandler) and node.name:
             names.add(node.name)
-        stack.extend(ast.iter_child_nodes(node))
-    return names, star
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return names, star, deepest
