@@ -62,37 +62,73 @@ def own_nodes(node: FuncNode, kind: "type | Tuple[type, ...]") -> list:
     """The nodes of `kind` in a function's own body, in source order: not inside nested defs,
     lambdas or classes, whose code runs at another time.
 
-    The function is walked once per process (`_all_own_nodes`): the analysis asks the same
-    function for its calls, returns, awaits, yields and `with` blocks, from every linted file
-    whose tasks reach it."""
-    return [inner for inner in _all_own_nodes(node) if isinstance(inner, kind)]
+    The function is walked once per process (`_OwnNodes`): the analysis asks the same function
+    for its calls, returns, awaits, yields and `with` blocks, from every linted file whose tasks
+    reach it. The nodes are kept by type, so a question costs a look-up per node type present,
+    not an `isinstance` (an ABC check for libcst's nodes) per node."""
+    return _own_nodes_of(node).of_kind(kind)
 
 
-# Functions whose own nodes are kept: id -> (the node, kept alive so the id stays its own;
-# its own nodes in source order). Bounded like the parsed-module cache.
-_OWN: "OrderedDict[int, Tuple[cst.CSTNode, List[cst.CSTNode]]]" = OrderedDict()
+class _OwnNodes:
+    """The nodes of one function's own body, in source order and by exact type."""
+
+    def __init__(self, node: FuncNode) -> None:
+        self.node = node  # kept alive, so that its id in `_OWN` stays its own
+        self.nodes: List[cst.CSTNode] = []
+        self.by_type: Dict[type, List[cst.CSTNode]] = {}
+        nodes, by_type = self.nodes, self.by_type
+
+        class _Own(cst.CSTVisitor):
+            def on_visit(self, inner: cst.CSTNode) -> bool:
+                kind = type(inner)
+                if kind in _NESTED_SCOPES and inner is not node:
+                    return False
+                nodes.append(inner)
+                found = by_type.get(kind)
+                if found is None:
+                    by_type[kind] = [inner]
+                else:
+                    found.append(inner)
+                return True
+
+        walk(node, _Own())
+
+    def of_kind(self, kind: "type | Tuple[type, ...]") -> List[cst.CSTNode]:
+        matching = [t for t in self.by_type if _is_kind(t, kind)]
+        if not matching:
+            return []
+        if len(matching) == 1:
+            return list(self.by_type[matching[0]])
+        wanted = set(matching)
+        return [inner for inner in self.nodes if type(inner) in wanted]
+
+
+_NESTED_SCOPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+_KINDS: Dict[Tuple[type, object], bool] = {}
+
+
+def _is_kind(node_type: type, kind: "type | Tuple[type, ...]") -> bool:
+    key = (node_type, kind)
+    found = _KINDS.get(key)
+    if found is None:
+        found = _KINDS[key] = issubclass(node_type, kind)
+    return found
+
+
+# Functions whose own nodes are kept, by id. Bounded like the parsed-module cache.
+_OWN: "OrderedDict[int, _OwnNodes]" = OrderedDict()
 _OWN_SIZE = 4096
 
 
-def _all_own_nodes(node: FuncNode) -> List[cst.CSTNode]:
+def _own_nodes_of(node: FuncNode) -> _OwnNodes:
     found = _OWN.get(id(node))
-    if found is not None and found[0] is node:
+    if found is not None and found.node is node:
         _OWN.move_to_end(id(node))
-        return found[1]
-    nodes: List[cst.CSTNode] = []
-
-    class _Own(cst.CSTVisitor):
-        def on_visit(self, inner: cst.CSTNode) -> bool:
-            if inner is not node and isinstance(inner, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-                return False
-            nodes.append(inner)
-            return True
-
-    walk(node, _Own())
-    _OWN[id(node)] = (node, nodes)
+        return found
+    found = _OWN[id(node)] = _OwnNodes(node)
     while len(_OWN) > _OWN_SIZE:
         _OWN.popitem(last=False)
-    return nodes
+    return found
 
 
 class _Collector(cst.CSTVisitor):
