@@ -99,6 +99,7 @@ class Project:
         # Modules left unanalysed because libcst's parse of them would not be bounded
         # (`parsing.parse_is_bounded`): name -> file.
         self.skipped: Dict[str, Path] = {}
+        self._entries: Dict[Path, Optional[FrozenSet[str]]] = {}  # root -> its entries, lower case
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -126,12 +127,29 @@ class Project:
         if not all(p.isidentifier() for p in parts):
             return None
         for root in self.roots:
+            if not self._may_hold(root, parts[0]):
+                continue  # most names asked about are libraries': no stat calls for them
             base = root.joinpath(*parts)
             for candidate, is_pkg in ((base / "__init__.py", True), (base.with_suffix(".py"), False),
                                       (base / "__init__.pyi", True), (base.with_suffix(".pyi"), False)):
                 if candidate.is_file():
                     return candidate, is_pkg
         return None
+
+    def _may_hold(self, root: Path, top: str) -> bool:
+        """False when `root` has no entry that could be the package, module or stub `top` (its
+        listing is read once, names compared without case, so that no file the `is_file` checks
+        of `find` would accept is ever left out)."""
+        if root not in self._entries:
+            try:
+                self._entries[root] = frozenset(entry.lower() for entry in os.listdir(root))
+            except OSError:
+                self._entries[root] = None  # unlistable: let `find` look
+        entries = self._entries[root]
+        if entries is None:
+            return True
+        low = top.lower()
+        return low in entries or f"{low}.py" in entries or f"{low}.pyi" in entries
 
     def leads_to_tasks(self, module: str, attr: Optional[str], depth: int = 0) -> bool:
         """`attr` imported from project module `module` (the module itself for None) may hold,
