@@ -14,6 +14,7 @@ import argparse
 import configparser
 import difflib
 import fnmatch
+import functools
 import io
 import os
 import re
@@ -156,10 +157,21 @@ def decode_source(data: bytes) -> SourceFile:
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    name = os.path.basename(os.path.normpath(path))
+    if not patterns:
+        return False
+    normal = os.path.normpath(path)
+    name = os.path.basename(normal)
     full = os.path.abspath(path)
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(full, os.path.abspath(p))
-               or fnmatch.fnmatch(os.path.normpath(path), os.path.normpath(p)) for p in patterns)
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(full, absolute)
+               or fnmatch.fnmatch(normal, relative)
+               for p, absolute, relative in _pattern_forms(tuple(patterns), os.getcwd()))
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern_forms(patterns: Tuple[str, ...], cwd: str) -> Tuple[Tuple[str, str, str], ...]:
+    """Each exclude pattern as given, made absolute (`cwd` is part of the cache key), and
+    normalised: worked out once per run, not once per file and directory."""
+    return tuple((p, os.path.abspath(p), os.path.normpath(p)) for p in patterns)
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str], base: Path) -> Iterator[str]:
@@ -212,6 +224,11 @@ def check_code_prefix(flag: str, code: str) -> None:
     problem = "matches no rule" if valid else "is not a code prefix"
     raise UsageError(f"{flag} {code!r} {problem}",
                      f"{guess}'{PROG} --list-rules' lists the codes; prefixes like FBG or FBG1 work")
+
+
+# Every line `NOQA_FILE` matches holds this: one search of the text spares splitting it into
+# lines and matching each one, for the files (nearly all) without it.
+_FILE_NOQA_HINT = re.compile(r"flake8[:=]", re.IGNORECASE)
 
 
 def physical_lines(text: str) -> List[str]:
@@ -271,13 +288,14 @@ class Linter:
     fix: bool = False
 
     def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
-        lines = physical_lines(text)
-        if not self.disable_noqa and any(NOQA_FILE.match(line) for line in lines):
+        if not self.disable_noqa and _FILE_NOQA_HINT.search(text) is not None \
+                and any(NOQA_FILE.match(line) for line in physical_lines(text)):
             return []  # `# flake8: noqa` skips the whole file
         findings = [f for f in lint_source(display, text, self.settings, path)
                     if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings
+        lines = physical_lines(text)
         mapping = noqa_lines(text)
         return [f for f in findings if not is_noqa(f, mapping.get(f.line) or _line(lines, f.line))]
 
