@@ -119,12 +119,13 @@ class ModuleInfo:
     def span(self, node: cst.CSTNode, scope=None) -> Tuple[Tuple[int, int], Tuple[int, int]]:
         """((line, col), (line, col)) of `node`'s start and end (end exclusive), as libcst
         computes them: by generating the code of the module, or of the group that holds it."""
-        rng = self._range(node, top_node(scope, self))
+        rng = self._range(node, top_node(scope, self), method_node(scope, self))
         if rng is None:
             return (1, 0), (1, 0)
         return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
 
-    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None,
+               method: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         # A module parsed whole: only a file this Python's `ast` cannot read.
         if self._positions is None:
             self._positions = dict(libcst_compat.positions(self.module))
@@ -168,6 +169,18 @@ class ModuleInfo:
 
     def __repr__(self) -> str:
         return f"<ModuleInfo {self.name} {self.display}>"
+
+
+def method_node(scope, module: ModuleInfo) -> Optional[cst.CSTNode]:
+    """The node of the def around `scope` that sits directly in the body of a top-level class
+    (a method), if there is one: positioning a node of a method renders that method alone."""
+    if scope is None or scope.module is not module or scope.parent is None:
+        return None
+    while scope.parent.parent is not None and scope.parent.parent.parent is not None:
+        scope = scope.parent
+    if scope.parent.parent is None or scope.parent.kind != "class":
+        return None
+    return scope.node
 
 
 def top_node(scope, module: ModuleInfo) -> Optional[cst.CSTNode]:

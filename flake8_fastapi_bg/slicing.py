@@ -76,6 +76,10 @@ class SlicedModuleInfo(ModuleInfo):
         self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
         self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
         self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
+        self._piece_of: Dict[cst.CSTNode, Tuple[cst.Module, int, int]] = {}  # full def -> its piece
+        # Class groups: the name and line of each `def` directly in the class body (`ast`).
+        self._def_lines: Dict[int, List[Tuple[str, int]]] = {}
+        self._positioned_methods: Set[cst.CSTNode] = set()
         group_statements: List[List[ast.stmt]] = []
         for start, end, names, star, lone_class, statements, deep in _statement_groups(tree, self._lines):
             index = len(self._groups)
@@ -89,6 +93,8 @@ class SlicedModuleInfo(ModuleInfo):
                 self._stars.append(index)
             if lone_class is not None:
                 self._classes.add(index)
+                self._def_lines[index] = [(statement.name, statement.lineno) for statement in lone_class.body
+                                          if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))]
                 methods = [] if linted else _methods_of(lone_class, self._lines)
                 if methods and sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
                     self._methods[index] = methods
@@ -287,7 +293,9 @@ class SlicedModuleInfo(ModuleInfo):
             found = [s for s in parsed.body[0].body.body  # type: ignore[attr-defined]
                      if isinstance(s, cst.FunctionDef)][self._methods[index].index(method)]
             shift = self._groups[index][0] - 1
-        self._pieces.append((parsed, shift, index))
+        piece = (parsed, shift, index)
+        self._pieces.append(piece)
+        self._piece_of[found] = piece
         return found  # type: ignore[return-value]
 
     def may_assign_attr(self, node: cst.CSTNode, attr: str) -> bool:
@@ -313,10 +321,13 @@ class SlicedModuleInfo(ModuleInfo):
             self._stores[node] = stores
         return attr in stores
 
-    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None,
+               method: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         if self._positions is None:
             self._positions = {}
         rng = self._positions.get(node)
+        if rng is None and method is not None and self._position_method(method, top):
+            rng = self._positions.get(node)  # render only the method that holds the hint
         if rng is None and top is not None:  # render only the group that holds the hint
             index = next((i for i, parsed in self._parsed.items()
                           if any(statement is top for statement in parsed.body)), None)
@@ -327,6 +338,42 @@ class SlicedModuleInfo(ModuleInfo):
             self._position(lambda group: True)
             rng = self._positions.get(node)
         return rng
+
+    def _position_method(self, method: cst.CSTNode, top: Optional[cst.CSTNode]) -> bool:
+        """Position the nodes of `method`, a def directly in the body of top-level class `top`,
+        by rendering that method alone: a method parsed apart (`unstub`) is its own piece; in
+        a class parsed whole, the method is rendered with the class body's indentation, so its
+        columns are the module's, and its lines are shifted to the line `ast` gives its `def`,
+        after checking that the rendered `def` line is that line of the module. False when it
+        cannot (then the caller renders the whole group, as before)."""
+        assert self._positions is not None
+        if method in self._positioned_methods:
+            return True
+        piece = self._piece_of.get(method)
+        if piece is not None:
+            if piece in self._pieces:
+                self._pieces.remove(piece)
+                shift_into(self._positions, libcst_compat.positions(piece[0]), piece[1])
+            self._positioned_methods.add(method)
+            return True
+        if not isinstance(method, cst.FunctionDef) or not isinstance(top, cst.ClassDef) \
+                or not isinstance(top.body, cst.IndentedBlock):
+            return False
+        index = next((i for i, parsed in self._parsed.items()
+                      if any(statement is top for statement in parsed.body)), None)
+        if index is None or index not in self._unpositioned or index not in self._def_lines:
+            return False
+        defs = [s for s in top.body.body if isinstance(s, cst.FunctionDef)]
+        lines = self._def_lines[index]
+        at = next((i for i, s in enumerate(defs) if s is method), None)
+        if at is None or len(defs) != len(lines) or lines[at][0] != method.name.value:
+            return False
+        found = _method_positions(self._parsed[index], top.body, method, self._lines, lines[at][1])
+        if found is None:
+            return False
+        self._positions.update(found)
+        self._positioned_methods.add(method)
+        return True
 
     def _position(self, wanted: Callable[[int], bool]) -> None:
         """Position the parsed groups that `wanted` selects, and their methods parsed apart."""
@@ -346,6 +393,32 @@ class SlicedModuleInfo(ModuleInfo):
 
             self._scope = SlicedModuleScope(self)
         return self._scope
+
+
+def _method_positions(group: cst.Module, body: cst.IndentedBlock, method: cst.FunctionDef,
+                      lines: Sequence[str], def_line: int) -> Optional[Dict[cst.CSTNode, CodeRange]]:
+    """libcst's positions of the nodes of `method`, a def in `body` (the indented body of a
+    top-level class of the statement group `group`), in the module whose lines are `lines` and
+    where `ast` puts its `def` keyword on line `def_line`; None if the rendering does not agree
+    with the module's text there. The method is rendered alone, with the indentation its class
+    body gives it: columns as in a render of the whole module, lines counted from the method's
+    first line, then shifted."""
+    rendered = libcst_compat.indented_positions(
+        method, group, group.default_indent if body.indent is None else body.indent)
+    if rendered is None or method.name not in rendered[0]:
+        return None
+    found, code = rendered
+    name_line = found[method.name].start.line
+    code_lines = _BREAKS.split(code)  # libcst's own line breaks
+    if not 0 < name_line <= len(code_lines) or not 0 < def_line <= len(lines) \
+            or code_lines[name_line - 1] != lines[def_line - 1].rstrip("\r\n"):
+        return None
+    shifted: Dict[cst.CSTNode, CodeRange] = {}
+    shift_into(shifted, found, def_line - name_line)
+    return shifted
+
+
+_BREAKS = re.compile(r"\r\n?|\n")
 
 
 # A class is parsed with stubbed method bodies when that leaves out at least this many lines.

@@ -17,7 +17,7 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 from support import Parses, fail_analysis, forget_projects, run_python
 
-from flake8_fastapi_bg import libcst_compat, project
+from flake8_fastapi_bg import libcst_compat, project, slicing
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.parsing import parse
 from flake8_fastapi_bg.prefilter import may_schedule_tasks
@@ -394,12 +394,18 @@ def test_a_hint_renders_one_statement_without_mapping_the_module(
     original = libcst_compat.positions
     monkeypatch.setattr(libcst_compat, "positions",
                         lambda module: rendered.append(module) or original(module))
+    methods = []
+    alone = slicing._method_positions
+    monkeypatch.setattr(slicing, "_method_positions",
+                        lambda group, body, method, *rest: methods.append(method.name.value)
+                        or alone(group, body, method, *rest))
     info = linted_info(root)
     nodes = placed_nodes(info)  # parses every group
     run = next(node for node, _ in nodes if isinstance(node, cst.FunctionDef) and node.name.value == "run")
     calls = [(node, scope) for node, scope in nodes if isinstance(node, cst.Call) and scope.node is run]
     assert [info.position(node, scope) for node, scope in calls] == [(22, 8)]
-    assert len(rendered) == 1 and len(info._unpositioned) == len(info._parsed) - 1  # the class only
+    # A node of a method: the method alone is rendered, not its class nor any other group.
+    assert methods == ["run"] and rendered == [] and len(info._unpositioned) == len(info._parsed)
     guarded = [(node, scope) for node, scope in nodes
                if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
                and scope.node.name.value == "guarded"]
@@ -413,7 +419,37 @@ def test_a_hint_renders_one_statement_without_mapping_the_module(
                 if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
                 and scope.node.name.value == "stop")
     assert reached.position(*stop) == (25, 8)
+    assert rendered == [] and methods[-1] == "stop" and len(reached._unpositioned) == len(reached._parsed)
+    outer = next((node, scope) for node, scope in nodes
+                 if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
+                 and scope.node.name.value == "outer")
+    reached.position(*outer)
     assert len(rendered) == 1 and len(reached._unpositioned) == len(reached._parsed) - 1
+
+
+def test_a_method_whose_rendering_disagrees_with_the_text_falls_back_to_its_class(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    # The name of `stop` is on the line after its `def`: the method rendered alone cannot be
+    # placed by its `def` line, so the class is rendered whole, and positions stay libcst's.
+    odd = POSITIONED.replace("    def stop(self):", "    def \\\n    stop(self):")
+    root = write(tmp_path, {"app/__init__.py": "", "app/main.py": odd})
+    info = linted_info(root)
+    nodes = placed_nodes(info)
+    stop = next((node, scope) for node, scope in nodes
+                if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
+                and scope.node.name.value == "stop")
+    fallback = []
+    original = libcst_compat.positions
+    monkeypatch.setattr(libcst_compat, "positions",
+                        lambda module: fallback.append(module) or original(module))
+    assert info.position(*stop) == (26, 8)
+    assert len(fallback) == 1
+    fresh = whole_info(root)
+    whole = MetadataWrapper(fresh.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    want = next(whole[node] for node, _ in placed_nodes(fresh)
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
+                and node.func.value == "print" and "spaces" in fresh.module.code_for_node(node))
+    assert (want.start.line, want.start.column) == (26, 8)
 
 
 def test_the_hosts_ast_spares_a_second_parse(tmp_path: Path, fresh_caches, monkeypatch) -> None:
