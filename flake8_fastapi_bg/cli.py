@@ -28,6 +28,7 @@ from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
 from flake8.utils import parse_comma_separated_list
 
 from . import __version__
+from .collector import analysing
 from .edits import apply_fixes
 from .engine import lint_source
 from .model import Finding
@@ -291,8 +292,9 @@ class Linter:
         if not self.disable_noqa and _FILE_NOQA_HINT.search(text) is not None \
                 and any(NOQA_FILE.match(line) for line in physical_lines(text)):
             return []  # `# flake8: noqa` skips the whole file
-        findings = [f for f in lint_source(display, text, self.settings, path)
-                    if self.selector(f.code)]
+        with analysing(text):
+            found = lint_source(display, text, self.settings, path)
+        findings = [f for f in found if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings
         lines = physical_lines(text)

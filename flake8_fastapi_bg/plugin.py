@@ -9,6 +9,7 @@ import sys
 from typing import Any, ClassVar, Generator, List, Tuple, Type
 
 from . import __version__
+from .collector import analysing
 from .engine import knowledge_for, lint_source
 from .prefilter import may_schedule_tasks
 from .settings import OPTIONS, ConfigError, Settings, option_values, settings_from_env_and_pyproject
@@ -57,7 +58,9 @@ class Plugin:
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
-        for finding in lint_source(self.filename, source, self.settings, path, tree=self.tree):
+        with analysing(source):
+            findings = lint_source(self.filename, source, self.settings, path, tree=self.tree)
+        for finding in findings:
             text = finding.text
             if self.show_chain and len(finding.evidence) > 1:
                 from .trail import chain_lines

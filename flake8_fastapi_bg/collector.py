@@ -1,0 +1,55 @@
+"""The adapters' garbage-collector policy while they lint files one after another.
+
+The engine never touches `gc` (its hosts may be long-lived). The two adapters, the flake8
+plugin and the standalone command, lint many files in one short-lived process, and the
+modules, scopes and summaries the analysis keeps for the next file are hundreds of thousands
+of objects that live until the process ends. Left to the collector, every full collection
+walks all of them again: on Skyvern the standalone command spent 10.0 s of its 30.6 s of CPU
+in the collector, on Netflix/dispatch 0.49 s of 2.79 s (a `gc.callbacks` timer).
+
+So a file that passes the text test is analysed with the collector paused (`analysing`), and
+then `gc.freeze()` moves what survived, the caches above all, to the permanent generation,
+which collections skip (0.03 s and 0.01 s in the collector on those two apps). Frozen objects
+are still freed by reference counting; the analysis makes few reference cycles (the peak
+memory was the same with a collection after every file, which cost 3.3 s on Skyvern), and
+a frozen cycle that became garbage (a module evicted from a bounded cache) is reclaimed at
+the next thaw: every `THAW_EVERY` analysed files, the frozen objects go back to the
+collector for one full collection. Files without a task word cost nothing here, and a host
+that turned the collector off keeps it off.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from typing import Iterator
+
+from .prefilter import may_schedule_tasks
+
+# Analysed files between two full collections of everything, frozen or not (one costs about
+# 2 s of CPU once Skyvern's analysis holds 400 MB).
+THAW_EVERY = 64
+_settled = 0
+
+
+@contextmanager
+def analysing(source: str) -> Iterator[None]:
+    """Run the lint of `source` (one file of a batch) under the policy above."""
+    managed = gc.isenabled() and hasattr(gc, "freeze") and may_schedule_tasks(source)
+    if managed:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if managed:
+            _settle()
+
+
+def _settle() -> None:
+    global _settled
+    gc.enable()
+    _settled += 1
+    if _settled % THAW_EVERY == 0:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
