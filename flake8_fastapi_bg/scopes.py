@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar, Union,
-                    cast)
+                    cast, overload)
 
 import libcst as cst
 
@@ -251,7 +251,19 @@ class Scope:
             scope = scope.parent
         return None
 
-    def child(self, node: cst.CSTNode) -> "Scope":
+    @overload
+    def child(self, node: cst.ClassDef) -> ClassScope: ...
+
+    @overload
+    def child(self, node: FuncNode) -> FunctionScope: ...
+
+    @overload
+    def child(self, node: Union[cst.ClassDef, FuncNode]) -> Union[ClassScope, FunctionScope]: ...
+
+    @overload
+    def child(self, node: cst.CSTNode) -> Scope: ...
+
+    def child(self, node: cst.CSTNode) -> Scope:
         """The scope of a def, lambda or class defined directly in this scope (cached)."""
         existing = self._children.get(node)
         if existing is not None:
