@@ -92,8 +92,8 @@ def site_clues(site: TaskSite) -> Iterator[Clue]:
                     yield Clue("text", f"its argument {source} from {name}({given})", given,
                                inner, scope)
         for keyword, text, node in _strings(assigned):
-            inner = f"{keyword}={shorten(text)!r}" if keyword else repr(shorten(text))
-            yield Clue("text", f"its argument {source} ({inner})", text, node, scope)
+            shown = f"{keyword}={shorten(text)!r}" if keyword else repr(shorten(text))
+            yield Clue("text", f"its argument {source} ({shown})", text, node, scope)
 
 
 def body_clues(scope: FunctionScope) -> Iterator[Clue]:
