@@ -15,7 +15,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import libcst as cst
 
 from .collect import TaskSite
-from .model import Where
+from .model import Located, Where
 from .scopes import FunctionScope, Scope, dotted
 from .syntax import walk
 
@@ -38,7 +38,7 @@ class Clue:
     scope: Scope
 
 
-def scheduling_functions(site: TaskSite, place: Callable[..., object]) -> Iterator[Tuple[str, str, object]]:
+def scheduling_functions(site: TaskSite, place: Callable[..., Located]) -> Iterator[Tuple[str, str, Located]]:
     """(label, name, where) of the functions that schedule a task: the functions holding the
     site, innermost first (a route when a route decorator says so), then the helpers it
     forwards through. `place(module, node, scope)` makes the `where` of a definition."""
