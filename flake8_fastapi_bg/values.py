@@ -379,8 +379,8 @@ class Evaluator:
             return UNKNOWN
         if isinstance(expr, cst.SimpleString):
             try:
-                # libcst: evaluated_value is bytes for b"...", which parse_expression takes too
-                inner = cst.parse_expression(expr.evaluated_value)  # type: ignore[arg-type]
+                source = expr.evaluated_value  # bytes for b"...": parse_expression takes both
+                inner = cst.parse_expression(source)  # type: ignore[arg-type]  # libcst: typed str only
             except Exception:
                 return UNKNOWN
             return self.annotation(inner, scope, depth + 1)
