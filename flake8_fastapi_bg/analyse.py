@@ -31,7 +31,7 @@ from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Fun
                      PartialV, Value, display_name, options)
 
 if TYPE_CHECKING:
-    from .project import ModuleInfo
+    from .parsing import ModuleInfo
 
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 LONG_SLEEP_SECONDS = 30.0

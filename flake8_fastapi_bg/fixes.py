@@ -26,7 +26,7 @@ from .model import Edit, Fix
 from .scopes import own_nodes
 
 if TYPE_CHECKING:
-    from .project import ModuleInfo
+    from .parsing import ModuleInfo
     from .scopes import FunctionScope
 
 Whitespace = cst.BaseParenthesizableWhitespace

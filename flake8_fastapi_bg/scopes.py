@@ -18,7 +18,8 @@ import libcst as cst
 from .syntax import walk
 
 if TYPE_CHECKING:
-    from .project import ModuleInfo, SlicedModuleInfo
+    from .parsing import ModuleInfo
+    from .slicing import SlicedModuleInfo
 
 FuncNode = Union[cst.FunctionDef, cst.Lambda]
 NodeT = TypeVar("NodeT", bound=cst.CSTNode)

@@ -22,7 +22,7 @@ from .project import Project, iter_ancestors
 from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted, own_nodes
 
 if TYPE_CHECKING:
-    from .project import ModuleInfo
+    from .parsing import ModuleInfo
 
 
 class Value:
