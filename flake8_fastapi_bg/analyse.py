@@ -23,7 +23,7 @@ from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
                          handed_argument, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
-from .model import Evidence, Located, TaskFacts, Where
+from .model import Evidence, Located, TaskFacts
 from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
@@ -360,7 +360,7 @@ class Analyser:
         self.settings = settings
 
     # -- the task ----------------------------------------------------------------------------
-    def facts(self, site: TaskSite, task: ResolvedTask, where: Where) -> TaskFacts:
+    def facts(self, site: TaskSite, task: ResolvedTask, where: Located) -> TaskFacts:
         value = task.value
         func = task.func
         facts = TaskFacts(site_kind=site.kind, where=where, name=display_name(value),

@@ -61,8 +61,7 @@ def _entry(record: SiteFacts) -> Entry:
         classes.insert(0, "broken")
     ordered = tuple(c for c in CLASSES if c in classes) or ("fine",)
     first = next((f for f in findings if _class_of(f) == ordered[0]), None)
-    runs_in = {True: "event loop", False: "thread pool"}.get(facts.is_async,
-                                                             "unknown")
+    runs_in = "event loop" if facts.is_async else "thread pool" if facts.is_async is False else "unknown"
     if facts.is_async is None and facts.library_callable:
         runs_in = "library callable"
     if facts.offloaded_via:

@@ -146,7 +146,7 @@ class TaskFacts:
     """Everything known about one scheduled task, for the rules to judge."""
 
     site_kind: str  # "add_task", "BackgroundTask", "BackgroundTasks", "forwarded"
-    where: Where  # where the registration is reported
+    where: Located  # where the registration is reported
     name: str  # display name of the task: "resize_image", "EmailService.send", "<lambda>"
     qualname: Optional[str]  # project-qualified name when resolved
     resolved: bool  # the callable that will run is known (project code or a known library call)
