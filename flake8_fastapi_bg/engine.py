@@ -13,7 +13,7 @@ import ast
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from . import pragmas
 from .model import Finding
@@ -154,10 +154,11 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from .project import project_for
     from .values import Evaluator
 
-    parsed: Union[ast.Module, cst.Module, None] = _ast_of(source, tree)
-    if parsed is None:
+    tree = _ast_of(source, tree)
+    module = None
+    if tree is None:
         try:
-            parsed = parse(source)
+            module = parse(source)
         except (cst.ParserSyntaxError, RecursionError):
             return []  # flake8 reports E999 for real syntax errors; nothing to add
     file_path = Path(path) if path is not None else Path(display)
@@ -165,11 +166,12 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     name, is_package = project.module_name_for(file_path)
     exists = file_path if file_path.exists() else None
     info: ModuleInfo
-    if isinstance(parsed, ast.Module):
+    if tree is not None:
         # Only the statements that may hold a site are parsed with libcst, and what they use.
-        info = project.adopt_sliced(name, exists, display, source, parsed, is_package)
+        info = project.adopt_sliced(name, exists, display, source, tree, is_package)
     else:
-        info = project.adopt(name, exists, display, parsed, is_package, source)
+        assert module is not None  # parsed whole above
+        info = project.adopt(name, exists, display, module, is_package, source)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
