@@ -13,12 +13,21 @@ import ast
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from . import pragmas
 from .model import Finding
 from .prefilter import may_schedule_tasks
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .analyse import Analyser, NodeWhere, ResolvedTask
+    from .collect import TaskSite
+    from .knowledge import KnowledgeBase
+    from .model import Fix, TaskFacts
+    from .parsing import ModuleInfo
+    from .rules import Rule
+    from .values import Evaluator
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
@@ -52,7 +61,7 @@ def _too_deep(source: str) -> bool:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return True  # flake8 reports E999
-    stack = [(tree, 0)]
+    stack: List[Tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > _DEEP:
@@ -72,21 +81,21 @@ def internal_error(exc: BaseException) -> Finding:
                    f"for background-task problems — please report it at {ISSUES_URL}")
 
 
-def _pragma_findings(source: str):
+def _pragma_findings(source: str) -> Iterator[Finding]:
     for line, col, word in pragmas.unknown_tags(source):
         yield Finding("FBG902", line, col,
                       f"unknown '# fastapi-bg:' tag '{word}'; known tags: {', '.join(pragmas.TAGS)}")
 
 
 def _unique_sorted(findings: Sequence[Finding]) -> List[Finding]:
-    seen = {}
+    seen: Dict[Tuple[int, int, str, str], Finding] = {}
     for finding in findings:
         seen.setdefault((finding.line, finding.col, finding.code, finding.message), finding)
     return [seen[k] for k in sorted(seen)]
 
 
 @lru_cache(maxsize=8)
-def knowledge_for(settings: Settings):
+def knowledge_for(settings: Settings) -> KnowledgeBase:
     from .knowledge import KnowledgeBase
 
     kb = KnowledgeBase.default()
@@ -99,10 +108,10 @@ def knowledge_for(settings: Settings):
 
 
 def inventory_source(display: str, source: str, settings: Settings,
-                     path: "Optional[Path | str]" = None) -> list:
+                     path: "Optional[Path | str]" = None) -> List[SiteFacts]:
     """Every task site of one file, for `--inventory`: a list of `SiteFacts`, from the same
     pipeline as `lint_source` (whose findings they carry). An internal error raises."""
-    sites: list = []
+    sites: List[SiteFacts] = []
     if may_schedule_tasks(source):
         try:
             _lint(display, source, settings, path, None, sites)
@@ -116,7 +125,8 @@ class SiteFacts:
     """One task site as the engine saw it: the module context, the site, the resolved task, its
     facts, where it is reported, and the findings on it (after redundant ones are dropped)."""
 
-    def __init__(self, context, site, task, facts, where, findings: List[Finding]) -> None:
+    def __init__(self, context: ModuleContext, site: TaskSite, task: ResolvedTask, facts: TaskFacts,
+                 where: NodeWhere, findings: List[Finding]) -> None:
         self.context, self.site, self.task, self.facts = context, site, task, facts
         self.where, self.findings = where, findings
 
@@ -125,7 +135,7 @@ class SiteFacts:
         return id(self.site.call) in self.context.never_runs
 
 
-def _contains(finding: Finding, here) -> bool:
+def _contains(finding: Finding, here: Tuple[int, int]) -> bool:
     """The finding's reported node spans the position `here` (line, col)."""
     if finding.end_line is None or finding.end_col is None:
         return False
@@ -133,7 +143,7 @@ def _contains(finding: Finding, here) -> bool:
 
 
 def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | str]",
-          tree: Optional[ast.Module] = None, inventory: Optional[list] = None) -> List[Finding]:
+          tree: Optional[ast.Module] = None, inventory: Optional[List[SiteFacts]] = None) -> List[Finding]:
     # libcst is imported only here, for files that passed the text test.
     import libcst as cst
 
@@ -157,33 +167,35 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
     exists = file_path if file_path.exists() else None
-    if module is None:
+    info: ModuleInfo
+    if tree is not None:
         # Only the statements that may hold a site are parsed with libcst, and what they use.
         info = project.adopt_sliced(name, exists, display, source, tree, is_package)
     else:
+        assert module is not None  # parsed whole above
         info = project.adopt(name, exists, display, module, is_package, source)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
-    task_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "task" and r.check]
-    module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "module" and r.check]
+    task_rules = [(r, r.check) for _, r in sorted(rules.REGISTRY.items()) if r.level == "task" and r.check]
+    module_checks = [r.check for _, r in sorted(rules.REGISTRY.items()) if r.level == "module" and r.check]
     findings: List[Finding] = []
     context = ModuleContext(info, evaluator, analyser, settings, [])
-    reported = []  # (site, finding) of the task rules, until the module rules have run
+    reported: List[Tuple[TaskSite, Finding]] = []  # of the task rules, until the module rules have run
     for site in collect_sites(evaluator, info.scope):
         task = resolve(site, evaluator)
         context.sites.append((site, task))
         # Positioning costs a render of the statement: done only if a rule reports the site.
         where = NodeWhere(info, site.call, site.scope)
-        facts = analyser.facts(site, task, where)  # type: ignore[arg-type]
+        facts = analyser.facts(site, task, where)
         if inventory is not None:
             inventory.append(SiteFacts(context, site, task, facts, where, []))
-        for rule in task_rules:
-            message = rule.check(facts, settings)  # type: ignore[misc]
+        for rule, check in task_rules:
+            message = check(facts, settings)
             if message:
                 reported.append((site, _task_finding(rule, message, analyser, site, task, facts, where)))
-    for rule in module_rules:
-        findings.extend(rule.check(context))  # type: ignore[misc]
+    for module_check in module_checks:
+        findings.extend(module_check(context))
     # A task that never runs (FBG204-FBG207) does none of its work: say only that.
     findings.extend(f for site, f in reported if id(site.call) not in context.never_runs)
     if inventory is not None:  # each site gets the findings reported at it, or about its task
@@ -200,7 +212,8 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     return findings
 
 
-def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Finding:
+def _task_finding(rule: Rule, message: str, analyser: Analyser, site: TaskSite, task: ResolvedTask,
+                  facts: TaskFacts, where: NodeWhere) -> Finding:
     """A task rule's finding, with the end of the reported call and the evidence chain."""
     from .trail import hops_for
 
@@ -212,7 +225,7 @@ def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Fin
                    evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
 
 
-def _plain_def_fix(info, task):
+def _plain_def_fix(info: ModuleInfo, task: ResolvedTask) -> Optional[Fix]:
     """FBG102's fix: the async task that never awaits becomes a plain def (see fixes.py)."""
     from .fixes import plain_def_fix
 
@@ -251,7 +264,8 @@ def _whole_parse_is_bounded(source: str, bounded: Callable[[str, BaseException],
 class ModuleContext:
     """What the per-module checks (FBG2xx) receive: the module, its sites, the engine parts."""
 
-    def __init__(self, info, evaluator, analyser, settings: Settings, sites: list) -> None:
+    def __init__(self, info: ModuleInfo, evaluator: Evaluator, analyser: Analyser, settings: Settings,
+                 sites: List[Tuple[TaskSite, ResolvedTask]]) -> None:
         self.info = info
         self.evaluator = evaluator
         self.analyser = analyser

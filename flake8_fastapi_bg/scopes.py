@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar, Union,
+                    cast, overload)
 
 import libcst as cst
 
 from .syntax import walk
 
+if TYPE_CHECKING:
+    from .parsing import ModuleInfo
+    from .slicing import SlicedModuleInfo
+
 FuncNode = Union[cst.FunctionDef, cst.Lambda]
+NodeT = TypeVar("NodeT", bound=cst.CSTNode)
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ def resolve_relative(package: str, level: int, module: Optional[str]) -> Optiona
     return ".".join(base) or None
 
 
-def own_nodes(node: FuncNode, kind: "type | Tuple[type, ...]") -> list:
+def own_nodes(node: cst.CSTNode, kind: Union[Type[NodeT], Tuple[Type[NodeT], ...]]) -> List[NodeT]:
     """The nodes of `kind` in a function's own body, in source order: not inside nested defs,
     lambdas or classes, whose code runs at another time.
 
@@ -66,13 +72,13 @@ def own_nodes(node: FuncNode, kind: "type | Tuple[type, ...]") -> list:
     for its calls, returns, awaits, yields and `with` blocks, from every linted file whose tasks
     reach it. The nodes are kept by type, so a question costs a look-up per node type present,
     not an `isinstance` (an ABC check for libcst's nodes) per node."""
-    return _own_nodes_of(node).of_kind(kind)
+    return cast(List[NodeT], _own_nodes_of(node).of_kind(kind))
 
 
 class _OwnNodes:
     """The nodes of one function's own body, in source order and by exact type."""
 
-    def __init__(self, node: FuncNode) -> None:
+    def __init__(self, node: cst.CSTNode) -> None:
         self.node = node  # kept alive, so that its id in `_OWN` stays its own
         self.nodes: List[cst.CSTNode] = []
         self.by_type: Dict[type, List[cst.CSTNode]] = {}
@@ -93,7 +99,7 @@ class _OwnNodes:
 
         walk(node, _Own())
 
-    def of_kind(self, kind: "type | Tuple[type, ...]") -> List[cst.CSTNode]:
+    def of_kind(self, kind: Union[type, Tuple[type, ...]]) -> List[cst.CSTNode]:
         matching = [t for t in self.by_type if _is_kind(t, kind)]
         if not matching:
             return []
@@ -107,7 +113,7 @@ _NESTED_SCOPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
 _KINDS: Dict[Tuple[type, object], bool] = {}
 
 
-def _is_kind(node_type: type, kind: "type | Tuple[type, ...]") -> bool:
+def _is_kind(node_type: type, kind: Union[type, Tuple[type, ...]]) -> bool:
     key = (node_type, kind)
     found = _KINDS.get(key)
     if found is None:
@@ -120,7 +126,7 @@ _OWN: "OrderedDict[int, _OwnNodes]" = OrderedDict()
 _OWN_SIZE = 4096
 
 
-def _own_nodes_of(node: FuncNode) -> _OwnNodes:
+def _own_nodes_of(node: cst.CSTNode) -> _OwnNodes:
     found = _OWN.get(id(node))
     if found is not None and found.node is node:
         _OWN.move_to_end(id(node))
@@ -139,7 +145,7 @@ class _Collector(cst.CSTVisitor):
         self.bindings: Dict[str, List[Binding]] = {}
         self.star_imports: List[Tuple[str, int]] = []  # (module, order)
         self.self_attrs: Dict[str, List[Binding]] = {}
-        self.declared_global: set = set()
+        self.declared_global: Set[str] = set()
         self.order = 0  # set by the scope before each body statement
         # Expressions bind names only through `:=`: without one in the module, the walk stops
         # at simple statements (most of the nodes of a body) once their targets are recorded.
@@ -250,7 +256,7 @@ class Scope:
     kind = "scope"
     self_name: Optional[str] = None
 
-    def __init__(self, node: cst.CSTNode, parent: Optional["Scope"], module, qualname: str) -> None:
+    def __init__(self, node: cst.CSTNode, parent: Optional[Scope], module: ModuleInfo, qualname: str) -> None:
         self.node = node
         self.parent = parent
         self.module = module  # parsing.ModuleInfo
@@ -283,7 +289,7 @@ class Scope:
         """`from m import *` in this body: (m, order), in source order."""
         return self._collect().star_imports
 
-    def declared_global(self) -> set:
+    def declared_global(self) -> Set[str]:
         return self._collect().declared_global
 
     def local(self, name: str) -> List[Binding]:
@@ -303,7 +309,19 @@ class Scope:
             scope = scope.parent
         return None
 
-    def child(self, node: cst.CSTNode) -> "Scope":
+    @overload
+    def child(self, node: cst.ClassDef) -> ClassScope: ...
+
+    @overload
+    def child(self, node: FuncNode) -> FunctionScope: ...
+
+    @overload
+    def child(self, node: Union[cst.ClassDef, FuncNode]) -> Union[ClassScope, FunctionScope]: ...
+
+    @overload
+    def child(self, node: cst.CSTNode) -> Scope: ...
+
+    def child(self, node: cst.CSTNode) -> Scope:
         """The scope of a def, lambda or class defined directly in this scope (cached)."""
         existing = self._children.get(node)
         if existing is not None:
@@ -341,7 +359,7 @@ class Scope:
 class ModuleScope(Scope):
     kind = "module"
 
-    def __init__(self, module) -> None:
+    def __init__(self, module: ModuleInfo) -> None:
         super().__init__(module.module, None, module, module.name)
 
     def _body(self) -> Sequence[cst.CSTNode]:
@@ -352,7 +370,9 @@ class SlicedModuleScope(ModuleScope):
     """The module scope of a reached module (`slicing.SlicedModuleInfo`): the bindings of a
     name come from parsing only the statements that may bind it."""
 
-    def __init__(self, module) -> None:
+    module: SlicedModuleInfo
+
+    def __init__(self, module: SlicedModuleInfo) -> None:
         Scope.__init__(self, cst.Module(body=[]), None, module, module.name)
         self._local: Dict[str, List[Binding]] = {}
         self._stars: Optional[List[Tuple[str, int]]] = None
@@ -383,23 +403,25 @@ class SlicedModuleScope(ModuleScope):
             self._stars = self._gather(self.module.star_groups()).star_imports
         return self._stars
 
-    def declared_global(self) -> set:
+    def declared_global(self) -> Set[str]:
         return set()
 
 
 class ClassScope(Scope):
     kind = "class"
+    node: cst.ClassDef  # `Scope.child` makes one for a ClassDef only
 
     def _body(self) -> Sequence[cst.CSTNode]:
-        body = self.node.body  # type: ignore[attr-defined]
+        body = self.node.body
         return body.body if isinstance(body, cst.IndentedBlock) else [body]
 
     @property
     def name(self) -> str:
-        return self.node.name.value  # type: ignore[attr-defined]
+        return self.node.name.value
 
     def methods(self) -> Dict[str, cst.FunctionDef]:
-        return {name: b[-1].node for name, b in self.bindings.items()  # type: ignore[misc]
+        # a "def" binding is a FunctionDef's
+        return {name: cast(cst.FunctionDef, b[-1].node) for name, b in self.bindings.items()
                 if b and b[-1].kind == "def"}
 
     def instance_attr(self, attr: str) -> List[Tuple[Binding, "FunctionScope"]]:
@@ -417,14 +439,15 @@ class ClassScope(Scope):
 
 class FunctionScope(Scope):
     kind = "function"
+    node: FuncNode
 
-    def __init__(self, node: FuncNode, parent: Optional[Scope], module, qualname: str) -> None:
+    def __init__(self, node: FuncNode, parent: Optional[Scope], module: ModuleInfo, qualname: str) -> None:
         super().__init__(node, parent, module, qualname)
         self.self_name = self._self_param()
 
     @property
     def func(self) -> FuncNode:
-        return self.node  # type: ignore[return-value]
+        return self.node
 
     @property
     def name(self) -> str:
@@ -466,7 +489,7 @@ class FunctionScope(Scope):
         return positional[0].name.value
 
     def params(self) -> cst.Parameters:
-        return self.node.params  # type: ignore[attr-defined]
+        return self.node.params
 
     def all_params(self) -> List[cst.Param]:
         p = self.params()

@@ -102,6 +102,15 @@ def test_changelog_keeps_a_changelog() -> None:
     assert "keepachangelog.com" in text
 
 
+def test_changelog_dates_the_version_of_pyproject() -> None:
+    # The README's install examples pin a commit of a released version: the CHANGELOG says when.
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"$', pyproject, re.M)
+    assert version is not None
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(version.group(1))}\] - \d{{4}}-\d{{2}}-\d{{2}}$", text, re.M)
+
+
 def _blocks(text: str, language: str) -> list:
     return re.findall(rf"^```{language}\n(.*?)^```", text, re.M | re.S)
 
