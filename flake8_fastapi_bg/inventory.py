@@ -81,7 +81,7 @@ def _class_of(finding) -> str:
 
 
 def _route(record) -> str:
-    from .routes import facts_for
+    from .facts.routes import facts_for
 
     try:
         facts = facts_for(record.context)

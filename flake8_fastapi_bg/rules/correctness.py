@@ -13,13 +13,13 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from ..callables import (CalledTask, bind_problem, definition, function_of, is_opaque,
-                         lost_coroutine, not_callable_result, task_shape)
+from ..facts.callables import (CalledTask, bind_problem, definition, function_of, is_opaque,
+                               lost_coroutine, not_callable_result, task_shape)
 from ..collect import bind_arguments, split_task_args
 from ..fixes import pass_function_instead
-from ..lifetimes import LifetimeChecker
+from ..facts.lifetimes import LifetimeChecker
 from ..model import Finding, Fix
-from ..routes import ModuleFacts, Route, facts_for, is_response_call
+from ..facts.routes import ModuleFacts, Route, facts_for, is_response_call
 from ..scopes import FunctionScope, Scope
 from ..syntax import walk
 from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, PARTIAL, Cls, Func, Inst, PartialV,

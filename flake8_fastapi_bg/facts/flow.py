@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from .syntax import walk
+from ..syntax import walk
 
 # (id of the compound statement or function, block label): one block of statements.
 BlockKey = Tuple[int, str]

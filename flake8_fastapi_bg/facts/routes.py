@@ -18,10 +18,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import libcst as cst
 
 from .flow import FunctionFlow, flow_of, sub_blocks
-from .scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
-from .syntax import walk
-from .values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
-                     ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
+from ..scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
+from ..syntax import walk
+from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
+                      ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
 
 APP_TYPES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI", "fastapi.APIRouter",
                        "fastapi.routing.APIRouter"})

@@ -22,11 +22,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from .collect import TaskSite, bind_arguments
+from ..collect import TaskSite, bind_arguments
 from .routes import callable_function, is_generator
-from .scopes import FunctionScope, Scope, dotted, own_nodes
-from .syntax import walk
-from .values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
+from ..scopes import FunctionScope, Scope, dotted, own_nodes
+from ..syntax import walk
+from ..values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
 
 _TRANSPARENT_DECORATORS = frozenset({"staticmethod", "classmethod"})
 _WRAPS = frozenset({"functools.wraps"})

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Union
 
-from .knowledge import split_words
-from .parsing import decode_source
-from .project import Project, display_path
+from ..knowledge import split_words
+from ..parsing import decode_source
+from ..project import Project, display_path
 
 _FuncDef = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 

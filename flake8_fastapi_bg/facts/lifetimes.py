@@ -33,15 +33,15 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from .analyse import ResolvedTask
+from ..analyse import ResolvedTask
 from .callables import function_of
-from .collect import TaskSite, bind_arguments
-from .knowledge import split_words
+from ..collect import TaskSite, bind_arguments
+from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
 from .routes import ModuleFacts, annotation_names, is_generator
-from .scopes import FunctionScope, Scope, dotted
-from .syntax import walk
-from .values import Cls, Func, ext_name
+from ..scopes import FunctionScope, Scope, dotted
+from ..syntax import walk
+from ..values import Cls, Func, ext_name
 
 _MAX_DEPTH = 5
 FUNCTION_SCOPE_DEPENDENCIES = (0, 121)
