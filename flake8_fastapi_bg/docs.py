@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .rules import REGISTRY, Rule
+from .rules import REGISTRY, EngineRule, Rule
 from .settings import OPTIONS, PREFIX, OptionSpec, describe_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def rule_page(rule: Rule) -> str:
     if rule.fixable:
         sections.append("**Fix available**: `flake8-fastapi-bg --fix` rewrites the unambiguous cases.")
     sections += [f"## What it does\n\n{rule.what}", f"## Why is this bad?\n\n{rule.why}"]
-    if rule.level != "engine":
+    if not isinstance(rule, EngineRule):
         sections += [f"## Example\n\n{_example(rule.bad)}",
                      f"## Use instead\n\n{rule.fix}\n\n{_example(rule.good)}"]
     else:

@@ -13,12 +13,16 @@ import ast
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from . import pragmas
 from .model import Finding
 from .prefilter import may_schedule_tasks
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .facts.module import ModuleContext
+    from .rules.base import Verdict
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
@@ -140,6 +144,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from . import rules
     from .analyse import Analyser, NodeWhere, resolve
     from .collect import collect_sites
+    from .facts.module import ModuleContext, ModuleFacts
     from .parsing import parse
     from .project import project_for
     from .values import Evaluator
@@ -163,10 +168,10 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
-    task_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "task" and r.check]
-    module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if r.level == "module" and r.check]
+    task_rules = [r for _, r in sorted(rules.REGISTRY.items()) if isinstance(r, rules.TaskRule)]
+    module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if isinstance(r, rules.ModuleRule)]
     findings: List[Finding] = []
-    context = ModuleContext(info, evaluator, analyser, settings, [])
+    context = ModuleContext(info, evaluator, analyser, settings)
     reported = []  # (site, finding) of the task rules, until the module rules have run
     for site in collect_sites(evaluator, info.scope):
         task = resolve(site, evaluator)
@@ -177,11 +182,14 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         if inventory is not None:
             inventory.append(SiteFacts(context, site, task, facts, where, []))
         for rule in task_rules:
-            message = rule.check(facts, settings)  # type: ignore[misc]
+            message = rule.check(facts, settings)
             if message:
                 reported.append((site, _task_finding(rule, message, analyser, site, task, facts, where)))
-    for rule in module_rules:
-        findings.extend(rule.check(context))  # type: ignore[misc]
+    module_facts = ModuleFacts(context)
+    for module_rule in module_rules:
+        for verdict in module_rule.check(module_facts, settings):
+            context.never_runs.update(id(node) for node in verdict.never_run)
+            findings.append(_module_finding(module_rule.code, verdict, context))
     # A task that never runs (FBG204-FBG207) does none of its work: say only that.
     findings.extend(f for site, f in reported if id(site.call) not in context.never_runs)
     if inventory is not None:  # each site gets the findings reported at it, or about its task
@@ -196,6 +204,13 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
                          and f"{record.facts.name}" in f.message]
                 record.findings += sorted(named, key=lambda f: abs(f.line - here[0]))[:1]
     return findings
+
+
+def _module_finding(code: str, verdict: "Verdict", context: "ModuleContext") -> Finding:
+    """A module rule's finding, spanning the node it is reported at."""
+    scope = next((site.scope for site, _ in context.sites if site.call is verdict.node), None)  # a hint
+    (line, col), (end_line, end_col) = context.info.span(verdict.node, scope)
+    return Finding(code, line, col, verdict.message, verdict.fix, end_line=end_line, end_col=end_col)
 
 
 def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Finding:
@@ -234,15 +249,3 @@ def _ast_of(source: str, tree: Optional[ast.Module]) -> Optional[ast.Module]:
         return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-
-
-class ModuleContext:
-    """What the per-module checks (FBG2xx) receive: the module, its sites, the engine parts."""
-
-    def __init__(self, info, evaluator, analyser, settings: Settings, sites: list) -> None:
-        self.info = info
-        self.evaluator = evaluator
-        self.analyser = analyser
-        self.settings = settings
-        self.sites = sites  # list of (TaskSite, ResolvedTask)
-        self.never_runs: Set[int] = set()  # ids of site calls whose tasks never run (FBG204-207)

@@ -39,7 +39,7 @@ def _lint(source: str, tmp_path: Path, files=(), settings: Settings = Settings()
 @pytest.mark.parametrize("code", CODES)
 def test_rule_record_is_complete(code: str) -> None:
     rule = rules.REGISTRY[code]
-    assert rule.level == "module" and rule.check is not None
+    assert isinstance(rule, rules.ModuleRule) and callable(rule.check)
     for text in (rule.summary, rule.what, rule.why, rule.fix):
         assert text.strip() and "\n" not in text.strip()
     assert rule.references and all(url.startswith("https://") for _, url in rule.references)

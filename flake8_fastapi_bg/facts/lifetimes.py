@@ -38,7 +38,7 @@ from .callables import function_of
 from ..collect import TaskSite, bind_arguments
 from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
-from .routes import ModuleFacts, annotation_names, is_generator
+from .routes import RouteFacts, annotation_names, is_generator
 from ..scopes import FunctionScope, Scope, dotted
 from ..syntax import walk
 from ..values import Cls, Func, ext_name
@@ -98,7 +98,7 @@ def _version_text(version: Tuple[int, ...]) -> str:
 class LifetimeChecker:
     """Finds closed values passed to the tasks of one module."""
 
-    def __init__(self, facts: ModuleFacts, version: Tuple[int, ...]) -> None:
+    def __init__(self, facts: RouteFacts, version: Tuple[int, ...]) -> None:
         self.facts = facts
         self.evaluator = facts.evaluator
         self.version = version

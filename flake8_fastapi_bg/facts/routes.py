@@ -4,7 +4,7 @@ The FBG2xx rules need to know which functions FastAPI itself calls and with what
 (`@app.get(...)`, `@router.websocket(...)`, `app.add_api_route(path, endpoint)`) on a value
 the evaluator proves is a `FastAPI`/`APIRouter`; a dependency (`Depends(dep)`, `Security(dep)`),
 with its `scope=`; the injected parameters (`BackgroundTasks`, `Response`, `UploadFile`,
-yield-dependency values). One `ModuleFacts` per linted module gathers the syntax once, in a
+yield-dependency values). One `RouteFacts` per linted module gathers the syntax once, in a
 single pass without evaluation; evaluation (which may load other project modules) happens on
 demand, only for the functions a rule asks about.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -22,6 +22,9 @@ from ..scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
 from ..syntax import walk
 from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
                       ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
+
+if TYPE_CHECKING:
+    from .module import ModuleContext
 
 APP_TYPES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI", "fastapi.APIRouter",
                        "fastapi.routing.APIRouter"})
@@ -113,9 +116,10 @@ class _FunctionGatherer(cst.CSTVisitor):
 class _ModuleGatherer(cst.CSTVisitor):
     """Module-wide facts: every `Depends(...)`/`Security(...)` call and every called name."""
 
-    def __init__(self, facts: "ModuleFacts", module_scope: Scope) -> None:
-        self.facts = facts
+    def __init__(self, module_scope: Scope) -> None:
         self.scopes: List[Scope] = [module_scope]
+        self.dependency_calls: List[Tuple[cst.Call, Scope]] = []
+        self.called_names: Set[str] = set()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.scopes.append(self.scopes[-1].child(node))
@@ -140,9 +144,9 @@ class _ModuleGatherer(cst.CSTVisitor):
         last = name.rpartition(".")[2]
         scope = self.scopes[-1]
         if last in ("Depends", "Security") or _imported_as(scope, name, DEPENDENCY_MARKERS):
-            self.facts._dependency_calls.append((node, scope))
+            self.dependency_calls.append((node, scope))
         if last:
-            self.facts._called_names.add(last)
+            self.called_names.add(last)
 
 
 def _imported_as(scope: Scope, name: str, qualnames: frozenset) -> bool:
@@ -194,38 +198,35 @@ def _decorated_functions(statements, scope: Scope, method: str) -> Iterator[Func
                 yield from _decorated_functions(block, scope, method)
 
 
-class ModuleFacts:
+class RouteFacts:
     """Routes, dependencies and per-function syntax of one linted module, computed on demand."""
 
-    def __init__(self, context) -> None:
+    def __init__(self, context: "ModuleContext") -> None:
         self.context = context
         self.info = context.info
         self.evaluator: Evaluator = context.evaluator
         self._syntax: Dict[int, FunctionSyntax] = {}
-        self._dependency_calls: List[Tuple[cst.Call, Scope]] = []
-        self._called_names: Set[str] = set()
-        self._gathered = False
+        self._module: Optional[_ModuleGatherer] = None
         self._flows: Dict[int, FunctionFlow] = {}
         self._routes: Dict[int, Optional[Route]] = {}
         self._registered: Optional[Dict[int, Route]] = None
         self._dependencies: Optional[List[Dependency]] = None
 
     # -- module-wide syntax (one walk of the module, on first need) ---------------------------
-    def _gather(self) -> None:
-        if not self._gathered:
-            self._gathered = True
-            walk(self.info.module, _ModuleGatherer(self, self.info.scope))
+    def _gathered(self) -> _ModuleGatherer:
+        if self._module is None:
+            self._module = _ModuleGatherer(self.info.scope)
+            walk(self.info.module, self._module)
+        return self._module
 
     @property
     def dependency_calls(self) -> List[Tuple[cst.Call, Scope]]:
-        self._gather()
-        return self._dependency_calls
+        return self._gathered().dependency_calls
 
     @property
     def called_names(self) -> Set[str]:
         """The last names of everything called in the module (`f` for `a.f(...)`)."""
-        self._gather()
-        return self._called_names
+        return self._gathered().called_names
 
     # -- functions ---------------------------------------------------------------------------
     def function(self, scope: Scope) -> Optional[FunctionSyntax]:
@@ -530,17 +531,17 @@ def annotation_names(expr: cst.BaseExpression, scope: Scope,
             yield from annotation_names(element, scope, depth + 1)
 
 
-_FACTS: "weakref.WeakKeyDictionary[object, ModuleFacts]" = weakref.WeakKeyDictionary()
+_FACTS: "weakref.WeakKeyDictionary[ModuleContext, RouteFacts]" = weakref.WeakKeyDictionary()
 
 
-def facts_for(context) -> ModuleFacts:
+def facts_for(context: "ModuleContext") -> RouteFacts:
     """The module's facts, gathered once per lint run and shared by the rules."""
     found = _FACTS.get(context)
     if found is None:
-        found = _FACTS[context] = ModuleFacts(context)
+        found = _FACTS[context] = RouteFacts(context)
     return found
 
 
-__all__ = ["ModuleFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
+__all__ = ["RouteFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
            "UPLOAD_FILE", "annotation_names"]

@@ -3,6 +3,6 @@
 from . import work  # noqa: F401  (registers FBG1xx)
 from . import correctness  # noqa: F401  (registers FBG2xx)
 from . import diagnostics  # noqa: F401  (registers FBG9xx)
-from .base import REGISTRY, Example, Rule, register
+from .base import REGISTRY, EngineRule, Example, ModuleRule, Rule, TaskRule, Verdict, register
 
-__all__ = ["REGISTRY", "Example", "Rule", "register"]
+__all__ = ["REGISTRY", "EngineRule", "Example", "ModuleRule", "Rule", "TaskRule", "Verdict", "register"]

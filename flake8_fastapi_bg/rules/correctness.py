@@ -18,13 +18,15 @@ from ..facts.callables import (CalledTask, bind_problem, definition, function_of
 from ..collect import bind_arguments, split_task_args
 from ..fixes import pass_function_instead
 from ..facts.lifetimes import LifetimeChecker
-from ..model import Finding, Fix
-from ..facts.routes import ModuleFacts, Route, facts_for, is_response_call
+from ..facts.module import ModuleFacts
+from ..model import Fix
+from ..facts.routes import RouteFacts, Route, facts_for, is_response_call
 from ..scopes import FunctionScope, Scope
+from ..settings import Settings
 from ..syntax import walk
 from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, PARTIAL, Cls, Func, Inst, PartialV,
                       display_name, ext_name)
-from .base import Example, Rule, register
+from .base import Example, ModuleRule, Verdict, register
 
 EARLY_EXIT = ((0, 106), (0, 118))  # FastAPI versions whose yield-dependencies exit before the response
 FUNCTION_SCOPE = (0, 121)
@@ -47,10 +49,8 @@ def _task_name(task) -> str:
     return display_name(task.value)
 
 
-def _finding(context, code: str, node: cst.CSTNode, message: str, fix: Optional[Fix] = None) -> Finding:
-    scope = next((site.scope for site, _ in context.sites if site.call is node), None)  # a hint
-    (line, col), (end_line, end_col) = context.info.span(node, scope)
-    return Finding(code, line, col, message, fix, end_line=end_line, end_col=end_col)
+def _finding(context, code: str, node: cst.CSTNode, message: str, fix: Optional[Fix] = None) -> Verdict:
+    return Verdict(node, message, fix)
 
 
 def _never_runs(context, calls: Iterable[int]) -> None:
@@ -60,7 +60,7 @@ def _never_runs(context, calls: Iterable[int]) -> None:
         never.update(calls)
 
 
-def _sites_in(context, scope: FunctionScope, facts: ModuleFacts, nested: bool = False):
+def _sites_in(context, scope: FunctionScope, facts: RouteFacts, nested: bool = False):
     """The module's sites registered in `scope` (and, with `nested`, in functions inside it)."""
     for site, task in context.sites:
         where = facts.enclosing_function(site.scope) if nested else site.scope
@@ -99,7 +99,8 @@ def _site_prefix(site) -> str:
 
 
 # -- FBG201 ------------------------------------------------------------------------------------
-def check_called_not_passed(context) -> Iterator[Finding]:
+def check_called_not_passed(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     for site, task in context.sites:
         if site.callable_expr is None:
             continue
@@ -146,7 +147,8 @@ def _called_fix(context, site, called: CalledTask) -> Optional[Fix]:
 
 
 # -- FBG202 ------------------------------------------------------------------------------------
-def check_arguments_mismatch(context) -> Iterator[Finding]:
+def check_arguments_mismatch(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     evaluator = context.evaluator
     for site, task in context.sites:
         if site.args is None or task.offload is not None or site.callable_expr is None:
@@ -204,7 +206,8 @@ def _directly_named(expr: cst.BaseExpression, scope: Scope, evaluator, site_scop
 
 
 # -- FBG203 ------------------------------------------------------------------------------------
-def check_request_scoped_values(context) -> Iterator[Finding]:
+def check_request_scoped_values(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     if not context.sites:
         return
     facts = facts_for(context)
@@ -218,7 +221,8 @@ def check_request_scoped_values(context) -> Iterator[Finding]:
 
 
 # -- FBG204 ------------------------------------------------------------------------------------
-def check_never_attached(context) -> Iterator[Finding]:
+def check_never_attached(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     if not context.sites:
         return
     facts = facts_for(context)
@@ -253,7 +257,7 @@ def check_never_attached(context) -> Iterator[Finding]:
             yield _finding(context, "FBG204", call, message)
 
 
-def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: ModuleFacts,
+def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: RouteFacts,
                       by_call: Dict[int, tuple], lost: List[int]) -> Optional[List[str]]:
     """Task names of a construction that no response ever receives, or None when it may.
     `lost` receives the ids of the site calls whose tasks never run."""
@@ -346,7 +350,8 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
 
 
 # -- FBG205 ------------------------------------------------------------------------------------
-def check_injected_tasks_discarded(context) -> Iterator[Finding]:
+def check_injected_tasks_discarded(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     if not context.sites:
         return
     facts = facts_for(context)
@@ -422,7 +427,7 @@ def _calls_in(function: cst.CSTNode) -> List[cst.Call]:
     return calls
 
 
-def _responses_with_background(route: Route, facts: ModuleFacts, evaluator):
+def _responses_with_background(route: Route, facts: RouteFacts, evaluator):
     """(node to report, return statement, background expression) of returned responses."""
     syntax = facts.function(route.scope)
     flow = facts.flow(route.scope)
@@ -490,7 +495,8 @@ def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
 _MAX_HELPER_DEPTH = 3
 
 
-def check_websocket_tasks(context) -> Iterator[Finding]:
+def check_websocket_tasks(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     facts = facts_for(context)
     for route in facts.websocket_routes():
         params = facts.injected_tasks_params(route.scope)
@@ -613,7 +619,8 @@ def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> b
 
 
 # -- FBG207 ------------------------------------------------------------------------------------
-def check_added_after_yield(context) -> Iterator[Finding]:
+def check_added_after_yield(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     version = context.settings.effective_fastapi_version
     if EARLY_EXIT[0] <= version < EARLY_EXIT[1] or not context.sites:
         return  # these versions run the exit code before the response: the task still runs
@@ -642,7 +649,7 @@ def check_added_after_yield(context) -> Iterator[Finding]:
                            f"run, so this task never runs; add the task before the yield")
 
 
-def _is_yield_dependency(scope: FunctionScope, syntax, facts: ModuleFacts, version) -> bool:
+def _is_yield_dependency(scope: FunctionScope, syntax, facts: RouteFacts, version) -> bool:
     """Used with Depends (not with scope="function"), or shaped like a dependency: one yield,
     not in a loop, and never called directly (a streaming generator is called, and yields in
     a loop)."""
@@ -657,7 +664,8 @@ def _is_yield_dependency(scope: FunctionScope, syntax, facts: ModuleFacts, versi
 
 
 # -- FBG208 ------------------------------------------------------------------------------------
-def check_coroutine_lost(context) -> Iterator[Finding]:
+def check_coroutine_lost(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     for site, task in context.sites:
         if task.offload is not None:
             continue
@@ -711,7 +719,8 @@ def _has_late_work(expr: cst.CSTNode) -> bool:
 
 
 # -- FBG209 ------------------------------------------------------------------------------------
-def check_background_on_injected_response(context) -> Iterator[Finding]:
+def check_background_on_injected_response(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
+    context = module.context
     if not context.sites:
         return
     facts = facts_for(context)
@@ -749,7 +758,7 @@ FASTAPI_YIELD = ("FastAPI: Dependencies with yield",
 FASTAPI_RESPONSE = ("FastAPI: Response - Change Status Code / Headers",
                     "https://fastapi.tiangolo.com/advanced/response-change-status-code/")
 
-register(Rule(
+register(ModuleRule(
     code="FBG201", name="task-called-not-passed",
     summary="The task is the result of calling the function, not the function: `add_task(send(x))`.",
     what=("Flags `add_task(f(x))`, `add_task(await f(x))`, `BackgroundTask(f(x))` and tasks that "
@@ -798,10 +807,10 @@ def signup(email: str, background_tasks: BackgroundTasks):
          "that returns a value was probably meant for something else); comments and formatting "
          "inside the call are kept."),
     references=(STARLETTE_BG, FASTAPI_BG),
-    check=check_called_not_passed, fixable=True, level="module",
+    check=check_called_not_passed, fixable=True,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG202", name="task-arguments-mismatch",
     summary="The task's arguments cannot bind to the task function's signature.",
     what=("Binds the positional and keyword arguments given to `add_task`/`BackgroundTask` "
@@ -846,10 +855,10 @@ def signup(email: str, background_tasks: BackgroundTasks):
     fix=("Pass exactly the arguments the task function takes; the message names the one that is "
          "missing or extra."),
     references=(STARLETTE_BG,),
-    check=check_arguments_mismatch, level="module",
+    check=check_arguments_mismatch,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG203", name="request-scoped-value-in-task",
     summary="A value that is closed before the task runs is passed to it.",
     what=("Flags a task that receives a value closed before it runs: the target of a "
@@ -920,10 +929,10 @@ def start_import(background_tasks: BackgroundTasks):
          "upload (`await file.read()`) instead of the `UploadFile`."),
     options=("fastapi-version",),
     references=(FASTAPI_YIELD, FASTAPI_BG),
-    check=check_request_scoped_values, level="module",
+    check=check_request_scoped_values,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG204", name="tasks-never-attached",
     summary=("A `BackgroundTasks()`/`BackgroundTask()` built in a route gets tasks but never reaches "
              "a response."),
@@ -970,10 +979,10 @@ def create_order():
     fix=("Attach the tasks to the response you return (`background=tasks`), or declare a "
          "`BackgroundTasks` parameter and add the tasks to it: FastAPI runs that one for you."),
     references=(FASTAPI_BG, STARLETTE_BG),
-    check=check_never_attached, level="module",
+    check=check_never_attached,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG205", name="injected-tasks-discarded",
     summary=("A route adds tasks to the injected `BackgroundTasks` but returns a response with "
              "`background=` set."),
@@ -1025,10 +1034,10 @@ def download_report(background_tasks: BackgroundTasks):
     fix=("Put every task on the injected `BackgroundTasks` and return the response without "
          "`background=`, or pass the injected object itself as `background=`."),
     references=(FASTAPI_BG, STARLETTE_BG),
-    check=check_injected_tasks_discarded, level="module",
+    check=check_injected_tasks_discarded,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG206", name="tasks-in-websocket-route",
     summary="Tasks are added to the injected `BackgroundTasks` of a WebSocket route.",
     what=("Flags tasks added to the `BackgroundTasks` parameter of a route registered with "
@@ -1075,10 +1084,10 @@ async def chat(websocket: WebSocket):
          "blocking code), start an `asyncio` task you keep a reference to, or enqueue it on a "
          "worker queue."),
     references=(("FastAPI: WebSockets", "https://fastapi.tiangolo.com/advanced/websockets/"), FASTAPI_BG),
-    check=check_websocket_tasks, level="module",
+    check=check_websocket_tasks,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG207", name="task-added-after-yield",
     summary="A dependency with `yield` adds a task after its `yield`.",
     what=("Flags a task added to the injected `BackgroundTasks` after the `yield` of a "
@@ -1133,10 +1142,10 @@ def list_items():
          "needs the outcome of the request, record it on `request.state` and read it in the task."),
     options=("fastapi-version",),
     references=(FASTAPI_YIELD,),
-    check=check_added_after_yield, level="module",
+    check=check_added_after_yield,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG208", name="coroutine-lost-in-sync-wrapper",
     summary="A sync wrapper (lambda, def, sync decorator) calls an `async def` and returns the coroutine.",
     what=("Flags a task that is a lambda, a plain `def` or an `async def` behind a sync decorator "
@@ -1183,10 +1192,10 @@ def signup(email: str, background_tasks: BackgroundTasks):
          "wrapper `async def` and `await` the call. The lambda case is fixed automatically."),
     references=(STARLETTE_BG, ("Python: coroutines and tasks",
                                "https://docs.python.org/3/library/asyncio-task.html")),
-    check=check_coroutine_lost, fixable=True, level="module",
+    check=check_coroutine_lost, fixable=True,
 ))
 
-register(Rule(
+register(ModuleRule(
     code="FBG209", name="background-on-injected-response",
     summary="`.background` is set on the `Response` parameter FastAPI injects.",
     what=("Flags `response.background = ...` on a route's or dependency's parameter annotated "
@@ -1228,5 +1237,5 @@ def start_export(response: Response, background_tasks: BackgroundTasks):
     fix=("Declare a `BackgroundTasks` parameter and add the task to it, or build and return the "
          "response yourself with `background=`."),
     references=(FASTAPI_RESPONSE, FASTAPI_BG),
-    check=check_background_on_injected_response, level="module",
+    check=check_background_on_injected_response,
 ))

@@ -1,0 +1,53 @@
+"""`ModuleContext`, what the engine knows of one linted module, and `ModuleFacts`, the one object
+every FBG2xx rule receives: the facts the gatherers of this package produce about the module,
+each gathered on first use (most modules need few of them) and shared by the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Set, Tuple
+
+from .routes import RouteFacts, facts_for
+
+if TYPE_CHECKING:
+    from ..analyse import Analyser, ResolvedTask
+    from ..collect import TaskSite
+    from ..project import ModuleInfo
+    from ..settings import Settings
+    from ..values import Evaluator
+
+
+@dataclass(eq=False)
+class ModuleContext:
+    """One linted module as the engine hands it to the gatherers: the module, the engine parts,
+    and its task sites with their resolved tasks (in source order)."""
+
+    info: "ModuleInfo"
+    evaluator: "Evaluator"
+    analyser: "Analyser"
+    settings: "Settings"
+    sites: List[Tuple["TaskSite", "ResolvedTask"]] = field(default_factory=list)
+    # ids of the site calls whose tasks never run (FBG204-FBG207): set by the engine from the
+    # rules' verdicts; their FBG1xx findings are dropped
+    never_runs: Set[int] = field(default_factory=set)
+
+
+class ModuleFacts:
+    """The facts of one module for the FBG2xx rules, gathered on first use."""
+
+    def __init__(self, context: ModuleContext) -> None:
+        self.context = context
+        self._cache: Dict[str, object] = {}
+
+    @property
+    def fastapi_version(self) -> Tuple[int, ...]:
+        """The FastAPI version the rules judge for (installed, or the option)."""
+        return self.context.settings.effective_fastapi_version
+
+    @property
+    def has_sites(self) -> bool:
+        return bool(self.context.sites)
+
+    @property
+    def routes(self) -> RouteFacts:
+        return facts_for(self.context)
