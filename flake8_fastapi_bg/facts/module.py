@@ -5,8 +5,10 @@ each gathered on first use (most modules need few of them) and shared by the rul
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Set, Tuple
+from functools import cached_property
+from typing import TYPE_CHECKING, List, Set, Tuple
 
+from . import sites
 from .routes import RouteFacts, facts_for
 
 if TYPE_CHECKING:
@@ -37,7 +39,6 @@ class ModuleFacts:
 
     def __init__(self, context: ModuleContext) -> None:
         self.context = context
-        self._cache: Dict[str, object] = {}
 
     @property
     def fastapi_version(self) -> Tuple[int, ...]:
@@ -51,3 +52,19 @@ class ModuleFacts:
     @property
     def routes(self) -> RouteFacts:
         return facts_for(self.context)
+
+    # -- how each site passes its task (sites.py) ----------------------------------------------
+    @cached_property
+    def called_tasks(self) -> Tuple[sites.CalledTaskSite, ...]:
+        """FBG201: sites whose task is the result of a call, not a callable."""
+        return sites.called_tasks(self.context)
+
+    @cached_property
+    def argument_mismatches(self) -> Tuple[sites.ArgumentMismatch, ...]:
+        """FBG202: sites whose arguments cannot bind to the task function's signature."""
+        return sites.argument_mismatches(self.context)
+
+    @cached_property
+    def lost_coroutines(self) -> Tuple[sites.LostCoroutineSite, ...]:
+        """FBG208: sites whose sync task calls an `async def` and drops the coroutine."""
+        return sites.lost_coroutines(self.context)

@@ -13,19 +13,16 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from ..facts.callables import (CalledTask, bind_problem, definition, function_of, is_opaque,
-                               lost_coroutine, not_callable_result, task_shape)
 from ..collect import bind_arguments, split_task_args
-from ..fixes import pass_function_instead
+from ..facts.callables import definition, function_of, is_opaque
 from ..facts.lifetimes import LifetimeChecker
 from ..facts.module import ModuleFacts
+from ..facts.routes import Route, RouteFacts, facts_for, is_response_call
 from ..model import Fix
-from ..facts.routes import RouteFacts, Route, facts_for, is_response_call
-from ..scopes import FunctionScope, Scope
+from ..scopes import FunctionScope
 from ..settings import Settings
 from ..syntax import walk
-from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, PARTIAL, Cls, Func, Inst, PartialV,
-                      display_name, ext_name)
+from ..values import BACKGROUND_TASK, BACKGROUND_TASKS, Func, display_name, ext_name
 from .base import Example, ModuleRule, Verdict, register
 
 EARLY_EXIT = ((0, 106), (0, 118))  # FastAPI versions whose yield-dependencies exit before the response
@@ -96,113 +93,6 @@ def _site_prefix(site) -> str:
         return "BackgroundTask"
     receiver = site.receiver
     return f"{_code(receiver, 30)}.add_task" if receiver is not None else "add_task"
-
-
-# -- FBG201 ------------------------------------------------------------------------------------
-def check_called_not_passed(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
-    context = module.context
-    for site, task in context.sites:
-        if site.callable_expr is None:
-            continue
-        called = not_callable_result(site.callable_expr, site.callable_scope, context.evaluator, task.raw)
-        if called is None:
-            continue
-        yield _finding(context, "FBG201", site.call, _called_message(site, called),
-                       _called_fix(context, site, called))
-
-
-def _called_message(site, called: CalledTask) -> str:
-    where = f" ({called.name} is defined at {called.where})" if called.where else ""
-    registration = _registration(site)
-    if called.call is None:
-        return (f"task '{called.name}' is passed as a coroutine object, not a callable: "
-                f"{registration} receives a coroutine of async '{called.name}'{where}, which is "
-                f"never awaited, and the task fails with TypeError after the response; pass the "
-                f"async function and its arguments instead")
-    call_text = f"{'await ' if called.awaited else ''}{called.name}(...)"
-    if called.result == "a coroutine object":
-        what = (f"{registration} receives {call_text}, a coroutine object{where}: it is never "
-                f"awaited, so {called.name} never runs, and the task fails with TypeError after "
-                f"the response")
-    elif not called.function:
-        what = (f"{registration} receives {call_text}, {called.result}: the task fails with "
-                f"TypeError after the response")
-    else:
-        what = (f"{registration} receives the result of {call_text}, which is {called.result}"
-                f"{where}: {called.name} runs now, during the request, and the task fails with "
-                f"TypeError after the response")
-    if called.fixable and not site.args and site.kind != "forwarded":
-        fix = f"pass the function and its arguments: {_rendered_call(_site_prefix(site), called.call)}"
-    else:
-        fix = "pass the function to run and its arguments separately"
-    return f"task '{called.name}' is called, not passed: {what}; {fix}"
-
-
-def _called_fix(context, site, called: CalledTask) -> Optional[Fix]:
-    if not called.fixable or called.call is None or site.kind not in ("add_task", "BackgroundTask") \
-            or site.args or site.callable_scope is not site.scope:
-        return None
-    return pass_function_instead(context.info, site.call, called.call,
-                                 f"pass {called.name} and its arguments instead of calling it")
-
-
-# -- FBG202 ------------------------------------------------------------------------------------
-def check_arguments_mismatch(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
-    context = module.context
-    evaluator = context.evaluator
-    for site, task in context.sites:
-        if site.args is None or task.offload is not None or site.callable_expr is None:
-            continue
-        unwrapped = task.raw
-        while isinstance(unwrapped, PartialV):
-            unwrapped = unwrapped.inner
-        if isinstance(unwrapped, (Inst, Cls)):
-            continue  # a callable object or a class: __call__/__init__/__new__ may differ
-        func = function_of(task.value)
-        if func is None or is_opaque(func) \
-                or not _directly_named(site.callable_expr, site.callable_scope, evaluator, site.scope):
-            continue
-        shape = task_shape(task.partials, task.args or ())
-        if shape is None:
-            continue
-        problem = bind_problem(func, skip_first=not isinstance(task.value, Func), shape=shape)
-        if problem is None:
-            continue
-        name = _task_name(task)
-        yield _finding(context, "FBG202", site.call,
-                       f"task '{name}' cannot be called with these arguments: {problem} ({name} is "
-                       f"defined at {definition(func)}); {_registration(site)} does not check, so it "
-                       f"fails with TypeError after the response")
-
-
-def _directly_named(expr: cst.BaseExpression, scope: Scope, evaluator, site_scope: Scope,
-                    depth: int = 0) -> bool:
-    """The task expression names its function without a factory call or an ambiguous name, so
-    the signature the evaluator found is the one that runs."""
-    if depth > 4:
-        return False
-    if isinstance(expr, cst.Lambda):
-        return True
-    if isinstance(expr, cst.Attribute):
-        return True  # methods and module attributes: resolved through definitions
-    if isinstance(expr, cst.Call):
-        if ext_name(evaluator.expr(expr.func, scope)) in PARTIAL and expr.args:
-            return _directly_named(expr.args[0].value, scope, evaluator, site_scope, depth + 1)
-        return False
-    if isinstance(expr, cst.Name):
-        found = scope.lookup(expr.value)
-        if found is None:
-            return False
-        binding, where = found
-        if binding.kind == "import":
-            return True
-        if len(where.local(expr.value)) != 1:
-            return False  # defined or assigned more than once: which one runs depends on flow
-        if binding.kind == "def":
-            return True
-        if binding.kind == "assign" and binding.value is not None:
-            return _directly_named(binding.value, where, evaluator, site_scope, depth + 1)
-    return False
 
 
 # -- FBG203 ------------------------------------------------------------------------------------
@@ -663,61 +553,6 @@ def _is_yield_dependency(scope: FunctionScope, syntax, facts: RouteFacts, versio
     return not any(isinstance(step[2], (cst.For, cst.While)) for step in path)
 
 
-# -- FBG208 ------------------------------------------------------------------------------------
-def check_coroutine_lost(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
-    context = module.context
-    for site, task in context.sites:
-        if task.offload is not None:
-            continue
-        lost = lost_coroutine(site, task.value, task.raw, context.evaluator)
-        if lost is None:
-            continue
-        yield _finding(context, "FBG208", site.call, _lost_message(site, task, lost),
-                       _lambda_fix(context, site, lost))
-
-
-def _lost_message(site, task, lost) -> str:
-    cls = lost.target.enclosing_class()
-    target = f"{cls.name}.{lost.target.name}" if cls is not None else lost.target.name
-    where = definition(lost.target)
-    if lost.kind == "lambda":
-        what = f"the lambda task calls async '{target}' (defined at {where}) and returns its coroutine"
-        fix = f"pass the async function itself: {_rendered_call(_site_prefix(site), lost.call)}"
-    elif lost.kind == "function":
-        what = (f"task '{_task_name(task)}' is a sync function that calls async '{target}' (defined "
-                f"at {where}) without awaiting it")
-        fix = f"make '{_task_name(task)}' async def and await the call, or pass '{target}' itself"
-    else:
-        what = (f"task '{target}' (defined at {where}) is wrapped by sync decorator '{lost.wrapper}', "
-                f"whose wrapper calls it and returns the coroutine")
-        fix = f"make the wrapper in '{lost.wrapper}' async def and await the call"
-    return (f"{what}: Starlette runs a sync task in a thread and never awaits the coroutine, so "
-            f"{target} never runs; {fix}")
-
-
-def _lambda_fix(context, site, lost) -> Optional[Fix]:
-    if lost.call is None or site.kind not in ("add_task", "BackgroundTask") or site.args \
-            or not isinstance(site.callable_expr, cst.Lambda) or site.callable_scope is not site.scope:
-        return None
-    if any(_has_late_work(arg.value) for arg in lost.call.args):
-        return None  # evaluating these now instead of in the task would change what runs when
-    return pass_function_instead(context.info, site.call, lost.call,
-                                 "pass the async function and its arguments instead of a lambda")
-
-
-def _has_late_work(expr: cst.CSTNode) -> bool:
-    found = []
-
-    class _Work(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, (cst.Call, cst.Await, cst.Yield, cst.NamedExpr, cst.Lambda)):
-                found.append(node)
-            return not found
-
-    walk(expr, _Work())
-    return bool(found)
-
-
 # -- FBG209 ------------------------------------------------------------------------------------
 def check_background_on_injected_response(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
     context = module.context
@@ -757,106 +592,6 @@ FASTAPI_YIELD = ("FastAPI: Dependencies with yield",
                  "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/")
 FASTAPI_RESPONSE = ("FastAPI: Response - Change Status Code / Headers",
                     "https://fastapi.tiangolo.com/advanced/response-change-status-code/")
-
-register(ModuleRule(
-    code="FBG201", name="task-called-not-passed",
-    summary="The task is the result of calling the function, not the function: `add_task(send(x))`.",
-    what=("Flags `add_task(f(x))`, `add_task(await f(x))`, `BackgroundTask(f(x))` and tasks that "
-          "are coroutine objects (`add_task(notify(x))` with `notify` async), when what the call "
-          "returns is certainly not callable: the function has no `return` value, returns "
-          "literals, is annotated `-> None`/`-> str`/..., is a generator, or is a library call "
-          "known to return None (`os.remove`, `shutil.rmtree`, `print`, ...). A factory that "
-          "returns a function (`add_task(make_sender(), x)`) is correct and not flagged; so is "
-          "any call whose result the linter cannot see."),
-    why=("The function runs immediately, inside the request, blocking the response; its result "
-         "(usually `None`) is what gets scheduled. After the response Starlette calls it and "
-         "fails with `TypeError` — only in the log; the client already got its 200, and the "
-         "request's later tasks never run. A coroutine object is never awaited at all: the "
-         "async function never runs, and Python only warns `coroutine ... was never awaited`."),
-    bad=Example('''from fastapi import BackgroundTasks, FastAPI
-
-app = FastAPI()
-
-
-def send_welcome_email(email: str) -> None:
-    print("welcome", email)
-
-
-@app.post("/signup")
-def signup(email: str, background_tasks: BackgroundTasks):
-    background_tasks.add_task(send_welcome_email(email))
-    return {"ok": True}
-'''),
-    good=Example('''from fastapi import BackgroundTasks, FastAPI
-
-app = FastAPI()
-
-
-def send_welcome_email(email: str) -> None:
-    print("welcome", email)
-
-
-@app.post("/signup")
-def signup(email: str, background_tasks: BackgroundTasks):
-    background_tasks.add_task(send_welcome_email, email)
-    return {"ok": True}
-'''),
-    fix=("Pass the function and its arguments separately: `add_task(send, x, y=1)`, "
-         "`BackgroundTask(f, a)`. The fix is applied automatically when the registration has "
-         "no other arguments and the called function returns nothing or is async (a function "
-         "that returns a value was probably meant for something else); comments and formatting "
-         "inside the call are kept."),
-    references=(STARLETTE_BG, FASTAPI_BG),
-    check=check_called_not_passed, fixable=True,
-))
-
-register(ModuleRule(
-    code="FBG202", name="task-arguments-mismatch",
-    summary="The task's arguments cannot bind to the task function's signature.",
-    what=("Binds the positional and keyword arguments given to `add_task`/`BackgroundTask` "
-          "(after any `functools.partial` pre-bound ones) to the signature of the function that "
-          "will run — defaults, `*args`, `**kwargs`, keyword-only and positional-only "
-          "parameters, bound methods and classmethods — and flags a missing required argument, "
-          "an unexpected keyword, too many positional arguments or a value given twice. Silent "
-          "when binding is unknowable: `*iterable`/`**mapping` splats, decorated functions "
-          "(Celery tasks, retries, wrappers), callable objects and classes, library callables, "
-          "factories that may return different functions."),
-    why=("`add_task` stores the arguments without checking them. The mismatch surfaces only "
-         "after the response, as a `TypeError` in the log; the client got its success response, "
-         "the work never happened, and the request's later tasks are skipped."),
-    bad=Example('''from fastapi import BackgroundTasks, FastAPI
-
-app = FastAPI()
-
-
-def send_email(to: str, subject: str) -> None:
-    print("mail", to, subject)
-
-
-@app.post("/signup")
-def signup(email: str, background_tasks: BackgroundTasks):
-    background_tasks.add_task(send_email, email)
-    return {"ok": True}
-'''),
-    good=Example('''from fastapi import BackgroundTasks, FastAPI
-
-app = FastAPI()
-
-
-def send_email(to: str, subject: str) -> None:
-    print("mail", to, subject)
-
-
-@app.post("/signup")
-def signup(email: str, background_tasks: BackgroundTasks):
-    background_tasks.add_task(send_email, email, subject="Welcome!")
-    return {"ok": True}
-'''),
-    fix=("Pass exactly the arguments the task function takes; the message names the one that is "
-         "missing or extra."),
-    references=(STARLETTE_BG,),
-    check=check_arguments_mismatch,
-))
 
 register(ModuleRule(
     code="FBG203", name="request-scoped-value-in-task",
@@ -1143,56 +878,6 @@ def list_items():
     options=("fastapi-version",),
     references=(FASTAPI_YIELD,),
     check=check_added_after_yield,
-))
-
-register(ModuleRule(
-    code="FBG208", name="coroutine-lost-in-sync-wrapper",
-    summary="A sync wrapper (lambda, def, sync decorator) calls an `async def` and returns the coroutine.",
-    what=("Flags a task that is a lambda, a plain `def` or an `async def` behind a sync decorator "
-          "whose body calls an `async def` without awaiting it and returns (or discards) the "
-          "coroutine: `add_task(lambda: notify(x))`."),
-    why=("Starlette checks whether the task itself is async. A sync wrapper is run in the "
-         "thread pool; it creates the coroutine and returns it, and nobody awaits it. The async "
-         "function never runs, with only a `RuntimeWarning: coroutine ... was never awaited`."),
-    bad=Example('''import asyncio
-
-from fastapi import BackgroundTasks, FastAPI
-
-app = FastAPI()
-
-
-async def notify_slack(text: str) -> None:
-    await asyncio.sleep(0)
-    print(text)
-
-
-@app.post("/signup")
-def signup(email: str, background_tasks: BackgroundTasks):
-    background_tasks.add_task(lambda: notify_slack(f"new signup: {email}"))
-    return {"ok": True}
-'''),
-    good=Example('''import asyncio
-
-from fastapi import BackgroundTasks, FastAPI
-
-app = FastAPI()
-
-
-async def notify_slack(text: str) -> None:
-    await asyncio.sleep(0)
-    print(text)
-
-
-@app.post("/signup")
-def signup(email: str, background_tasks: BackgroundTasks):
-    background_tasks.add_task(notify_slack, f"new signup: {email}")
-    return {"ok": True}
-'''),
-    fix=("Pass the async function and its arguments (`add_task(notify, x)`), or make the "
-         "wrapper `async def` and `await` the call. The lambda case is fixed automatically."),
-    references=(STARLETTE_BG, ("Python: coroutines and tasks",
-                               "https://docs.python.org/3/library/asyncio-task.html")),
-    check=check_coroutine_lost, fixable=True,
 ))
 
 register(ModuleRule(
