@@ -29,7 +29,7 @@ they are not reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -38,10 +38,14 @@ from .callables import function_of
 from ..collect import TaskSite, bind_arguments
 from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
-from .routes import RouteFacts, annotation_names, is_generator
+from .routes import RouteFacts, annotation_names, facts_for, is_generator
+from .sites import Registration, registration
 from ..scopes import FunctionScope, Scope, dotted
 from ..syntax import walk
 from ..values import Cls, Func, ext_name
+
+if TYPE_CHECKING:
+    from .module import ModuleContext
 
 _MAX_DEPTH = 5
 FUNCTION_SCOPE_DEPENDENCIES = (0, 121)
@@ -485,4 +489,24 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-__all__ = ["ClosedValue", "LifetimeChecker"]
+@dataclass(frozen=True)
+class ClosedArgument:
+    """FBG203: a site whose task receives a value closed before it runs (the first one found)."""
+
+    site: Registration
+    value: ClosedValue
+
+
+def closed_arguments(context: "ModuleContext") -> Tuple[ClosedArgument, ...]:
+    if not context.sites:
+        return ()
+    checker = LifetimeChecker(facts_for(context), context.settings.effective_fastapi_version)
+    found: List[ClosedArgument] = []
+    for site, task in context.sites:
+        closed = next(iter(checker.closed_values(site, task)), None)
+        if closed is not None:
+            found.append(ClosedArgument(registration(site, task), closed))
+    return tuple(found)
+
+
+__all__ = ["ClosedArgument", "ClosedValue", "LifetimeChecker", "closed_arguments"]

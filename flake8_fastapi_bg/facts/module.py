@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, List, Set, Tuple
 
-from . import sites
+from . import lifetimes, sites
 from .routes import RouteFacts, facts_for
 
 if TYPE_CHECKING:
@@ -68,3 +68,9 @@ class ModuleFacts:
     def lost_coroutines(self) -> Tuple[sites.LostCoroutineSite, ...]:
         """FBG208: sites whose sync task calls an `async def` and drops the coroutine."""
         return sites.lost_coroutines(self.context)
+
+    # -- values closed before the task runs (lifetimes.py) -------------------------------------
+    @cached_property
+    def closed_arguments(self) -> Tuple[lifetimes.ClosedArgument, ...]:
+        """FBG203: sites whose task receives a value closed before it runs."""
+        return lifetimes.closed_arguments(self.context)
