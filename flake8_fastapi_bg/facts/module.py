@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, List, Set, Tuple
 
-from . import lifetimes, sites
+from . import lifetimes, responses, sites
 from .routes import RouteFacts, facts_for
 
 if TYPE_CHECKING:
@@ -74,3 +74,19 @@ class ModuleFacts:
     def closed_arguments(self) -> Tuple[lifetimes.ClosedArgument, ...]:
         """FBG203: sites whose task receives a value closed before it runs."""
         return lifetimes.closed_arguments(self.context)
+
+    # -- where task objects go relative to the responses (responses.py) -----------------------
+    @cached_property
+    def unattached_tasks(self) -> Tuple[responses.UnattachedTasks, ...]:
+        """FBG204: task objects built in a route that never reach a response."""
+        return responses.unattached_tasks(self.context)
+
+    @cached_property
+    def discarded_tasks(self) -> Tuple[responses.DiscardedTasks, ...]:
+        """FBG205: responses with `background=` that make FastAPI drop the injected tasks."""
+        return responses.discarded_tasks(self.context)
+
+    @cached_property
+    def injected_response_backgrounds(self) -> Tuple[responses.InjectedResponseBackground, ...]:
+        """FBG209: `.background` set on the injected `Response`."""
+        return responses.injected_response_backgrounds(self.context)

@@ -9,19 +9,19 @@ module (an `add_task` or a `BackgroundTask(...)`), so a module without sites cos
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Iterable, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
 from ..collect import bind_arguments, split_task_args
 from ..facts.callables import definition, function_of, is_opaque
 from ..facts.module import ModuleFacts
-from ..facts.routes import Route, RouteFacts, facts_for, is_response_call
+from ..facts.routes import RouteFacts, facts_for
 from ..model import Fix
 from ..scopes import FunctionScope
 from ..settings import Settings
 from ..syntax import walk
-from ..values import BACKGROUND_TASK, BACKGROUND_TASKS, Func, display_name, ext_name
+from ..values import Func, display_name
 from .base import Example, ModuleRule, Verdict, register
 
 EARLY_EXIT = ((0, 106), (0, 118))  # FastAPI versions whose yield-dependencies exit before the response
@@ -94,195 +94,6 @@ def _site_prefix(site) -> str:
     return f"{_code(receiver, 30)}.add_task" if receiver is not None else "add_task"
 
 
-# -- FBG204 ------------------------------------------------------------------------------------
-def check_never_attached(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
-    context = module.context
-    if not context.sites:
-        return
-    facts = facts_for(context)
-    by_call = {id(site.call): (site, task) for site, task in context.sites}
-    for scope in facts.site_functions():
-        syntax = facts.function(scope)
-        if syntax is None or not syntax.constructions:
-            continue
-        route = facts.route(scope)
-        if route is None:
-            continue
-        for call in syntax.constructions:
-            kind = ext_name(context.evaluator.expr(call.func, route.scope))
-            if kind not in BACKGROUND_TASKS and kind not in BACKGROUND_TASK:
-                continue
-            lost: List[int] = []
-            tasks = _unattached_tasks(call, kind in BACKGROUND_TASK, route, facts, by_call, lost)
-            if tasks is None:
-                continue
-            _never_runs(context, lost)
-            names = ", ".join(dict.fromkeys(tasks))
-            if kind in BACKGROUND_TASK:
-                message = (f"BackgroundTask({names or '...'}, ...) built in route '{route.scope.name}' "
-                           f"never reaches a response's background, so it never runs; pass it as "
-                           f"background= of the response you return, or add the task to an injected "
-                           f"BackgroundTasks parameter")
-            else:
-                message = (f"BackgroundTasks() built in route '{route.scope.name}' gets tasks "
-                           f"({names or 'listed'}) but never reaches a response's background, so they "
-                           f"never run; pass it as background= of the response you return, or add the "
-                           f"tasks to an injected BackgroundTasks parameter")
-            yield _finding(context, "FBG204", call, message)
-
-
-def _unattached_tasks(call: cst.Call, single: bool, route: Route, facts: RouteFacts,
-                      by_call: Dict[int, tuple], lost: List[int]) -> Optional[List[str]]:
-    """Task names of a construction that no response ever receives, or None when it may.
-    `lost` receives the ids of the site calls whose tasks never run."""
-    flow = facts.flow(route.scope)
-    statement = flow.statement_of(call)
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    own = [_task_name(by_call[id(call)][1])] if id(call) in by_call else []
-    own += [_task_name(by_call[id(e.value)][1]) for e in _listed_elements(call) if id(e.value) in by_call]
-    lost += [id(call)] + [id(e.value) for e in _listed_elements(call)]
-    if isinstance(small, cst.Expr) and small.value is call:
-        return own if single or _listed_tasks(call) else None
-    target = _assigned_name(small, call)
-    if target is None or len(route.scope.local(target)) != 1:
-        return None
-    uses = _name_uses(route.scope.node, target)
-    if uses is None:
-        return None
-    names = own + [_task_name(by_call[id(c)][1]) for c in uses if id(c) in by_call]
-    lost += [id(c) for c in uses]
-    if not single and not uses and not _listed_tasks(call):
-        return None
-    return names
-
-
-def _listed_tasks(call: cst.Call) -> bool:
-    """`BackgroundTasks([task, ...])` with a non-empty list."""
-    return bool(_listed_elements(call))
-
-
-def _listed_elements(call: cst.Call) -> List[cst.BaseElement]:
-    for arg in call.args:
-        listed = isinstance(arg.value, (cst.List, cst.Tuple))
-        if listed and (arg.keyword is None or arg.keyword.value == "tasks"):
-            return list(arg.value.elements)  # type: ignore[attr-defined]
-    return []
-
-
-def _assigned_name(small: cst.BaseSmallStatement, call: cst.Call) -> Optional[str]:
-    if isinstance(small, cst.Assign) and small.value is call and len(small.targets) == 1:
-        target = small.targets[0].target
-    elif isinstance(small, cst.AnnAssign) and small.value is call:
-        target = small.target
-    else:
-        return None
-    return target.value if isinstance(target, cst.Name) else None
-
-
-def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
-    """The `name.add_task(...)` calls in a function, or None when `name` is used any other way
-    (returned, passed, stored, attached, called): then it may reach a response."""
-    registrations: List[cst.Call] = []
-    receivers: Set[int] = set()
-    other: List[cst.Name] = []
-
-    class _Uses(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value == "add_task" \
-                    and isinstance(func.value, cst.Name) and func.value.value == name:
-                registrations.append(node)
-                receivers.add(id(func.value))
-
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            walk(node.value, self)
-            return False
-
-        def visit_Arg(self, node: cst.Arg) -> bool:
-            walk(node.value, self)
-            return False
-
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
-            return not (isinstance(node.target, cst.Name) and node.target.value == name)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
-            if node.value is not None:
-                walk(node.value, self)
-            return False
-
-        def visit_Name(self, node: cst.Name) -> None:
-            if node.value == name and id(node) not in receivers:
-                other.append(node)
-
-    # visit_Call runs before the receiver Name is visited, so `receivers` is complete in time.
-    walk(function, _Uses())
-    if other:
-        return None
-    return registrations
-
-
-# -- FBG205 ------------------------------------------------------------------------------------
-def check_injected_tasks_discarded(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
-    context = module.context
-    if not context.sites:
-        return
-    facts = facts_for(context)
-    for scope in facts.site_functions():
-        route = facts.route(scope)
-        if route is None or route.kind != "http":
-            continue
-        params = facts.injected_tasks_params(route.scope)
-        if not params:
-            continue
-        responses = list(_responses_with_background(route, facts, context.evaluator))
-        responses = [r for r in responses if not _mentions(r[2], params)]
-        if not responses:
-            continue
-        flow = facts.flow(route.scope)
-        added = [(_task_name(task), flow.statement_of(site.call), id(site.call))
-                 for site, task in _sites_in(context, route.scope, facts) if _tasks_param(site, params)]
-        added += [(helper, flow.statement_of(call), 0)
-                  for call, helper in _helpers_adding_tasks(route.scope, params, context.evaluator)]
-        for node, returned, _ in responses:
-            dropped = [(name, site) for name, stmt, site in added
-                       if stmt is not None and flow.falls_through(stmt, returned)]
-            lost = [name for name, _ in dropped]
-            if not lost:
-                continue
-            _never_runs(context, [site for _, site in dropped if site])
-            names = ", ".join(dict.fromkeys(lost))
-            param = sorted(params)[0]
-            yield _finding(context, "FBG205", node,
-                           f"route '{route.scope.name}' adds tasks ({names}) to the injected "
-                           f"BackgroundTasks '{param}' but returns a response with background= set: "
-                           f"FastAPI then drops the injected tasks, so they never run; add the "
-                           f"response's task to '{param}' as well and return the response without "
-                           f"background= (or pass background={param})")
-
-
-def _helpers_adding_tasks(route: FunctionScope, params: Set[str], evaluator) -> List[Tuple[cst.Call, str]]:
-    """Calls in the route that hand an injected BackgroundTasks to a project function which adds
-    tasks to it (one level: `queue_audit(background_tasks, ...)`), with the helper's name."""
-    found: List[Tuple[cst.Call, str]] = []
-    for call in _calls_in(route.node):
-        if not any(isinstance(a.value, cst.Name) and a.value.value in params for a in call.args):
-            continue
-        callee = evaluator.expr(call.func, route)
-        helper = function_of(callee)
-        if helper is None or not isinstance(helper.node, cst.FunctionDef):
-            continue
-        mapping = bind_arguments(helper, call.args, skip_self=not isinstance(callee, Func))
-        receivers = {name for name, arg in mapping.items()
-                     if isinstance(arg.value, cst.Name) and arg.value.value in params}
-        if any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "add_task"
-               and isinstance(c.func.value, cst.Name) and c.func.value.value in receivers
-               for c in _calls_in(helper.node)):
-            found.append((call, f"via {helper.name}"))
-    return found
-
-
 def _calls_in(function: cst.CSTNode) -> List[cst.Call]:
     """Calls in a function body, not in nested functions or classes."""
     calls: List[cst.Call] = []
@@ -299,70 +110,6 @@ def _calls_in(function: cst.CSTNode) -> List[cst.Call]:
 
     walk(function, _Calls())
     return calls
-
-
-def _responses_with_background(route: Route, facts: RouteFacts, evaluator):
-    """(node to report, return statement, background expression) of returned responses."""
-    syntax = facts.function(route.scope)
-    flow = facts.flow(route.scope)
-    if syntax is None:
-        return
-    scope = route.scope
-    for ret in syntax.returns:
-        statement = flow.statement_of(ret)
-        value = ret.value
-        if isinstance(value, cst.Call):
-            background = _background_keyword(value)
-            if background is not None and is_response_call(evaluator.expr(value.func, scope), evaluator):
-                yield value, statement, background
-        elif isinstance(value, cst.Name):
-            for binding in scope.local(value.value):
-                call = binding.value
-                if binding.kind == "assign" and isinstance(call, cst.Call):
-                    background = _background_keyword(call)
-                    assigned = flow.statement_of(binding.node)
-                    if background is not None and assigned is not None \
-                            and flow.falls_through(assigned, statement) \
-                            and is_response_call(evaluator.expr(call.func, scope), evaluator):
-                        yield call, statement, background
-            for assign in syntax.background_assigns:
-                target = assign.targets[0].target
-                if len(assign.targets) == 1 and isinstance(target, cst.Attribute) \
-                        and isinstance(target.value, cst.Name) and target.value.value == value.value \
-                        and _locally_built_response(value.value, scope, evaluator) \
-                        and flow.falls_through(flow.statement_of(assign), statement) \
-                        and not _is_none(assign.value):
-                    yield assign, statement, assign.value
-
-
-def _locally_built_response(name: str, scope: FunctionScope, evaluator) -> bool:
-    bindings = scope.local(name)
-    return bool(bindings) and all(b.kind == "assign" and isinstance(b.value, cst.Call)
-                                  and is_response_call(evaluator.expr(b.value.func, scope), evaluator)
-                                  for b in bindings)
-
-
-def _background_keyword(call: cst.Call) -> Optional[cst.BaseExpression]:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "background" and not _is_none(arg.value):
-            return arg.value
-    return None
-
-
-def _is_none(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "None"
-
-
-def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
-    found = []
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            if node.value in names:
-                found.append(node)
-
-    walk(expr, _Names())
-    return bool(found)
 
 
 # -- FBG206 ------------------------------------------------------------------------------------
@@ -537,38 +284,6 @@ def _is_yield_dependency(scope: FunctionScope, syntax, facts: RouteFacts, versio
     return not any(isinstance(step[2], (cst.For, cst.While)) for step in path)
 
 
-# -- FBG209 ------------------------------------------------------------------------------------
-def check_background_on_injected_response(module: ModuleFacts, settings: Settings) -> Iterator[Verdict]:
-    context = module.context
-    if not context.sites:
-        return
-    facts = facts_for(context)
-    for scope in facts.site_functions():
-        syntax = facts.function(scope)
-        if syntax is None or not syntax.background_assigns:
-            continue
-        params = facts.response_params(scope)
-        if not params:
-            continue
-        route = facts.route(scope)
-        if (route is None or route.kind != "http") and not facts.used_as_dependency(scope):
-            continue  # a helper given some response: FastAPI does not call it
-        returned = {r.value.value for r in syntax.returns if isinstance(r.value, cst.Name)}
-        for assign in syntax.background_assigns:
-            target = assign.targets[0].target
-            if not isinstance(target, cst.Attribute) or not isinstance(target.value, cst.Name):
-                continue
-            name = target.value.value
-            if name not in params or name in returned or len(scope.local(name)) != 1:
-                continue
-            yield _finding(context, "FBG209", assign,
-                           f"'{name}.background' is set on the Response that FastAPI injects into "
-                           f"'{scope.name}': FastAPI copies only its status code, headers and cookies "
-                           f"to the real response and ignores its background, so the task never runs; "
-                           f"add the task to an injected BackgroundTasks parameter, or return a "
-                           f"response built with background=")
-
-
 # -- the rule records ----------------------------------------------------------------------------
 STARLETTE_BG = ("Starlette: Background Tasks", "https://www.starlette.io/background/")
 FASTAPI_BG = ("FastAPI: Background Tasks", "https://fastapi.tiangolo.com/tutorial/background-tasks/")
@@ -576,111 +291,6 @@ FASTAPI_YIELD = ("FastAPI: Dependencies with yield",
                  "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/")
 FASTAPI_RESPONSE = ("FastAPI: Response - Change Status Code / Headers",
                     "https://fastapi.tiangolo.com/advanced/response-change-status-code/")
-
-register(ModuleRule(
-    code="FBG204", name="tasks-never-attached",
-    summary=("A `BackgroundTasks()`/`BackgroundTask()` built in a route gets tasks but never reaches "
-             "a response."),
-    what=("Flags a `BackgroundTasks()` or `BackgroundTask(...)` constructed inside a FastAPI route "
-          "that receives tasks but is never passed on: not given as a response's `background=`, "
-          "not assigned to `response.background`, not returned, passed to a helper or stored. "
-          "Any such escape counts as attached, so a helper that builds the tasks and returns "
-          "them to its caller is not flagged."),
-    why=("FastAPI runs only the injected `BackgroundTasks` parameter and the `background` of the "
-         "response that is sent. A task object built by hand and never attached is dropped "
-         "silently: no error, no log line, the work simply never happens."),
-    bad=Example('''from fastapi import BackgroundTasks, FastAPI
-from fastapi.responses import JSONResponse
-
-app = FastAPI()
-
-
-def notify_admins(order_id: int) -> None:
-    print("new order", order_id)
-
-
-@app.post("/orders")
-def create_order():
-    tasks = BackgroundTasks()
-    tasks.add_task(notify_admins, 42)
-    return JSONResponse({"id": 42})
-'''),
-    good=Example('''from fastapi import BackgroundTasks, FastAPI
-from fastapi.responses import JSONResponse
-
-app = FastAPI()
-
-
-def notify_admins(order_id: int) -> None:
-    print("new order", order_id)
-
-
-@app.post("/orders")
-def create_order():
-    tasks = BackgroundTasks()
-    tasks.add_task(notify_admins, 42)
-    return JSONResponse({"id": 42}, background=tasks)
-'''),
-    fix=("Attach the tasks to the response you return (`background=tasks`), or declare a "
-         "`BackgroundTasks` parameter and add the tasks to it: FastAPI runs that one for you."),
-    references=(FASTAPI_BG, STARLETTE_BG),
-    check=check_never_attached,
-))
-
-register(ModuleRule(
-    code="FBG205", name="injected-tasks-discarded",
-    summary=("A route adds tasks to the injected `BackgroundTasks` but returns a response with "
-             "`background=` set."),
-    what=("Flags the response a route returns with `background=` set (in the constructor, or "
-          "through `resp.background = ...` on a response it builds) when tasks were added to "
-          "the injected `BackgroundTasks` parameter on the way to that `return`. Not flagged: "
-          "returning a response without `background=` (FastAPI attaches the injected tasks "
-          "itself), passing the injected object as the background, or adding tasks only on "
-          "branches that return elsewhere."),
-    why=("FastAPI attaches the injected tasks only to a response whose `background` is empty. "
-         "A response that brings its own background replaces them: the injected tasks are "
-         "dropped without a trace."),
-    bad=Example('''import os
-
-from fastapi import BackgroundTasks, FastAPI
-from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
-
-app = FastAPI()
-
-
-def log_download(name: str) -> None:
-    print("downloaded", name)
-
-
-@app.get("/report")
-def download_report(background_tasks: BackgroundTasks):
-    background_tasks.add_task(log_download, "report.csv")
-    return FileResponse("/tmp/report.csv", background=BackgroundTask(os.remove, "/tmp/report.csv"))
-'''),
-    good=Example('''import os
-
-from fastapi import BackgroundTasks, FastAPI
-from fastapi.responses import FileResponse
-
-app = FastAPI()
-
-
-def log_download(name: str) -> None:
-    print("downloaded", name)
-
-
-@app.get("/report")
-def download_report(background_tasks: BackgroundTasks):
-    background_tasks.add_task(log_download, "report.csv")
-    background_tasks.add_task(os.remove, "/tmp/report.csv")
-    return FileResponse("/tmp/report.csv")
-'''),
-    fix=("Put every task on the injected `BackgroundTasks` and return the response without "
-         "`background=`, or pass the injected object itself as `background=`."),
-    references=(FASTAPI_BG, STARLETTE_BG),
-    check=check_injected_tasks_discarded,
-))
 
 register(ModuleRule(
     code="FBG206", name="tasks-in-websocket-route",
@@ -788,49 +398,4 @@ def list_items():
     options=("fastapi-version",),
     references=(FASTAPI_YIELD,),
     check=check_added_after_yield,
-))
-
-register(ModuleRule(
-    code="FBG209", name="background-on-injected-response",
-    summary="`.background` is set on the `Response` parameter FastAPI injects.",
-    what=("Flags `response.background = ...` on a route's or dependency's parameter annotated "
-          "with `Response` (or a subclass), unless that same object is returned."),
-    why=("The injected `Response` is a temporary object: FastAPI copies its status code, "
-         "headers and cookies onto the response it sends and ignores the rest. Its `background` "
-         "is never run."),
-    bad=Example('''from fastapi import FastAPI, Response
-from starlette.background import BackgroundTask
-
-app = FastAPI()
-
-
-def build_export(export_id: int) -> None:
-    print("export", export_id)
-
-
-@app.post("/exports")
-def start_export(response: Response):
-    response.headers["X-Export"] = "7"
-    response.background = BackgroundTask(build_export, 7)
-    return {"ok": True}
-'''),
-    good=Example('''from fastapi import BackgroundTasks, FastAPI, Response
-
-app = FastAPI()
-
-
-def build_export(export_id: int) -> None:
-    print("export", export_id)
-
-
-@app.post("/exports")
-def start_export(response: Response, background_tasks: BackgroundTasks):
-    response.headers["X-Export"] = "7"
-    background_tasks.add_task(build_export, 7)
-    return {"ok": True}
-'''),
-    fix=("Declare a `BackgroundTasks` parameter and add the task to it, or build and return the "
-         "response yourself with `background=`."),
-    references=(FASTAPI_RESPONSE, FASTAPI_BG),
-    check=check_background_on_injected_response,
 ))
