@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, List, Set, Tuple
 
-from . import lifetimes, responses, sites
+from . import dependencies, lifetimes, responses, sites, websockets
 from .routes import RouteFacts, facts_for
 
 if TYPE_CHECKING:
@@ -90,3 +90,14 @@ class ModuleFacts:
     def injected_response_backgrounds(self) -> Tuple[responses.InjectedResponseBackground, ...]:
         """FBG209: `.background` set on the injected `Response`."""
         return responses.injected_response_backgrounds(self.context)
+
+    # -- tasks nothing runs (websockets.py, dependencies.py) -----------------------------------
+    @cached_property
+    def websocket_tasks(self) -> websockets.WebSocketTasks:
+        """FBG206: tasks added to the injected BackgroundTasks of WebSocket routes."""
+        return websockets.websocket_tasks(self.context)
+
+    @cached_property
+    def added_after_yield(self) -> Tuple[dependencies.AddedAfterYield, ...]:
+        """FBG207: tasks a dependency with `yield` adds after its `yield`."""
+        return dependencies.added_after_yield(self.context)
