@@ -9,7 +9,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, List, Set, Tuple
 
 from . import dependencies, lifetimes, responses, sites, websockets
-from .routes import RouteFacts, facts_for
 
 if TYPE_CHECKING:
     from ..analyse import Analyser, ResolvedTask
@@ -44,14 +43,6 @@ class ModuleFacts:
     def fastapi_version(self) -> Tuple[int, ...]:
         """The FastAPI version the rules judge for (installed, or the option)."""
         return self.context.settings.effective_fastapi_version
-
-    @property
-    def has_sites(self) -> bool:
-        return bool(self.context.sites)
-
-    @property
-    def routes(self) -> RouteFacts:
-        return facts_for(self.context)
 
     # -- how each site passes its task (sites.py) ----------------------------------------------
     @cached_property
