@@ -81,10 +81,8 @@ def _class_of(finding) -> str:
 
 
 def _route(record) -> str:
-    from .facts.routes import facts_for
-
     try:
-        facts = facts_for(record.context)
+        facts = record.context.routes
         function = facts.enclosing_function(record.site.scope)
         route = facts.route(function) if function is not None else None
     except Exception:  # the inventory never fails over a route

@@ -17,7 +17,7 @@ import libcst as cst
 
 from ..scopes import FunctionScope
 from .callables import is_opaque
-from .routes import FunctionSyntax, RouteFacts, facts_for
+from .routes import FunctionSyntax, RouteFacts
 from .sites import Registration, registration, sites_in, tasks_param
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class AddedAfterYield:
 def added_after_yield(context: "ModuleContext") -> Tuple[AddedAfterYield, ...]:
     if not context.sites:
         return ()
-    facts = facts_for(context)
+    facts = context.routes
     found: List[AddedAfterYield] = []
     for scope in facts.site_functions():
         syntax = facts.function(scope)

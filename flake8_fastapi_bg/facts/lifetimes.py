@@ -38,7 +38,7 @@ from .callables import function_of
 from ..collect import TaskSite, bind_arguments
 from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
-from .routes import RouteFacts, annotation_names, facts_for, is_generator
+from .routes import RouteFacts, annotation_names, is_generator
 from .sites import Registration, registration
 from ..scopes import FunctionScope, Scope, dotted
 from ..syntax import walk
@@ -500,7 +500,7 @@ class ClosedArgument:
 def closed_arguments(context: "ModuleContext") -> Tuple[ClosedArgument, ...]:
     if not context.sites:
         return ()
-    checker = LifetimeChecker(facts_for(context), context.settings.effective_fastapi_version)
+    checker = LifetimeChecker(context.routes, context.settings.effective_fastapi_version)
     found: List[ClosedArgument] = []
     for site, task in context.sites:
         closed = next(iter(checker.closed_values(site, task)), None)

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, List, Set, Tuple
 
 from . import dependencies, lifetimes, responses, sites, websockets
+from .routes import RouteFacts
 
 if TYPE_CHECKING:
     from ..analyse import Analyser, ResolvedTask
@@ -31,6 +32,11 @@ class ModuleContext:
     # ids of the site calls whose tasks never run (FBG204-FBG207): set by the engine from the
     # rules' verdicts; their FBG1xx findings are dropped
     never_runs: Set[int] = field(default_factory=set)
+
+    @cached_property
+    def routes(self) -> RouteFacts:
+        """Routes, dependencies and function syntax of the module, shared by the gatherers."""
+        return RouteFacts(self)
 
 
 class ModuleFacts:

@@ -22,7 +22,7 @@ from ..syntax import walk
 from ..values import BACKGROUND_TASK, BACKGROUND_TASKS, Evaluator, Func, display_name, ext_name
 from .callables import function_of
 from .flow import FunctionFlow
-from .routes import Route, RouteFacts, calls_in, facts_for, is_response_call
+from .routes import Route, RouteFacts, calls_in, is_response_call
 from .sites import sites_in, tasks_param
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class InjectedResponseBackground:
 def unattached_tasks(context: "ModuleContext") -> Tuple[UnattachedTasks, ...]:
     if not context.sites:
         return ()
-    facts = facts_for(context)
+    facts = context.routes
     by_call = {id(site.call): (site, task) for site, task in context.sites}
     found: List[UnattachedTasks] = []
     for scope in facts.site_functions():
@@ -187,7 +187,7 @@ def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
 def discarded_tasks(context: "ModuleContext") -> Tuple[DiscardedTasks, ...]:
     if not context.sites:
         return ()
-    facts = facts_for(context)
+    facts = context.routes
     found: List[DiscardedTasks] = []
     for scope in facts.site_functions():
         route = facts.route(scope)
@@ -314,7 +314,7 @@ def _mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
 def injected_response_backgrounds(context: "ModuleContext") -> Tuple[InjectedResponseBackground, ...]:
     if not context.sites:
         return ()
-    facts = facts_for(context)
+    facts = context.routes
     found: List[InjectedResponseBackground] = []
     for scope in facts.site_functions():
         syntax = facts.function(scope)

@@ -11,7 +11,6 @@ demand, only for the functions a rule asks about.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -549,17 +548,6 @@ def calls_in(function: cst.CSTNode) -> List[cst.Call]:
     return calls
 
 
-_FACTS: "weakref.WeakKeyDictionary[ModuleContext, RouteFacts]" = weakref.WeakKeyDictionary()
-
-
-def facts_for(context: "ModuleContext") -> RouteFacts:
-    """The module's facts, gathered once per lint run and shared by the rules."""
-    found = _FACTS.get(context)
-    if found is None:
-        found = _FACTS[context] = RouteFacts(context)
-    return found
-
-
-__all__ = ["RouteFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
+__all__ = ["RouteFacts", "Route", "Dependency", "FunctionSyntax", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
            "UPLOAD_FILE", "annotation_names", "calls_in"]

@@ -19,7 +19,7 @@ from ..scopes import FunctionScope
 from ..syntax import walk
 from ..values import Evaluator, Func
 from .callables import definition, function_of, is_opaque
-from .routes import calls_in, facts_for
+from .routes import calls_in
 from .sites import Registration, code, registration, sites_in, tasks_param
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class WebSocketTasks:
 
 
 def websocket_tasks(context: "ModuleContext") -> WebSocketTasks:
-    facts = facts_for(context)
+    facts = context.routes
     added: List[WebSocketTask] = []
     via_helpers: List[WebSocketHelper] = []
     for route in facts.websocket_routes():
