@@ -116,7 +116,7 @@ class LifetimeChecker:
         for expr, scope, holder in self._passed(site, task):
             origin = self._origin(expr, scope, 0)
             why = self._closed_at(origin, site, site_function) if origin is not None else None
-            if why is None:
+            if origin is None or why is None:
                 why = self._request_read_by_task(expr, scope, site, task) if holder is None else None
                 if why is None:
                     continue
@@ -241,9 +241,10 @@ class LifetimeChecker:
 
     def _returned_state_origin(self, target: FunctionScope) -> Optional[_Origin]:
         """A plain dependency that returns a value a middleware closes (`return request.state.db`)."""
-        origins = [self._origin(r.value, target, 1) if r.value is not None else None
-                   for r in _returns_of(target.node)]
-        if not origins or any(o is None or o.block is not None for o in origins):
+        found = [self._origin(r.value, target, 1) if r.value is not None else None
+                 for r in _returns_of(target.node)]
+        origins = [o for o in found if o is not None and o.block is None]
+        if not found or len(origins) != len(found):
             return None
         if any(o.why != origins[0].why for o in origins):
             return None
@@ -480,7 +481,7 @@ def _names_in(node: cst.CSTNode) -> List[cst.Name]:
         def visit_Name(self, name: cst.Name) -> None:
             names.append(name)
 
-    body = node.body  # type: ignore[attr-defined]
+    body = node.body if isinstance(node, (cst.FunctionDef, cst.Lambda)) else node
     walk(body, _Names())
     return names
 

@@ -38,11 +38,14 @@ import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Union
 
 from ..knowledge import split_words
 from ..parsing import decode_source
 from ..project import Project, display_path
+
+if TYPE_CHECKING:
+    from ..project import ModuleInfo
 
 _FuncDef = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 
@@ -70,7 +73,7 @@ class StateCloser:
 _PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Dict[str, StateCloser]]" = weakref.WeakKeyDictionary()
 
 
-def closing_middlewares(info) -> Dict[str, StateCloser]:
+def closing_middlewares(info: "ModuleInfo") -> Dict[str, StateCloser]:
     """`request.state` attributes closed by a middleware of the linted module `info` or of its
     project, by attribute name (the linted module's own first)."""
     found: Dict[str, StateCloser] = {}
@@ -83,7 +86,7 @@ def closing_middlewares(info) -> Dict[str, StateCloser]:
     return found
 
 
-def _text_of(info) -> Optional[str]:
+def _text_of(info: "ModuleInfo") -> Optional[str]:
     if info.path is not None:
         try:
             return decode_source(Path(info.path).read_bytes())
@@ -167,8 +170,8 @@ def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
         names = [a.arg for a in args]
         if "call_next" in names and names.index("call_next") > 0:
             request = names[names.index("call_next") - 1]
-            pivots = [n for n in _own_nodes(node) if isinstance(n, ast.Call)
-                      and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
+            pivots: List[ast.expr] = [n for n in _own_nodes(node) if isinstance(n, ast.Call)
+                                      and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
             for closer in _closed_by(node, shown, request, display, pivots, "middleware"):
                 _add(found, closer)
             continue
@@ -197,7 +200,7 @@ def _is_request_param(arg: ast.arg) -> bool:
     return name in ("Request", "HTTPConnection")
 
 
-def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivots: List[ast.AST],
+def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivots: List[ast.expr],
                kind: str) -> Iterator[StateCloser]:
     """What `function` stores on `<request>.state` and closes after one of `pivots` (the calls
     of `call_next`, or the `yield`s) has run."""
@@ -235,8 +238,8 @@ def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivot
                 break
 
 
-def _closing_block(store: ast.Assign, names: Set[str], attr: str, pivots: List[ast.AST],
-                   parents: Dict[int, ast.AST]) -> Optional[ast.AST]:
+def _closing_block(store: ast.Assign, names: Set[str], attr: str, pivots: List[ast.expr],
+                   parents: Dict[int, ast.AST]) -> Optional[Union[ast.With, ast.AsyncWith]]:
     """The `with` block whose session-like target is stored and which holds a pivot."""
     node: Optional[ast.AST] = parents.get(id(store))
     while node is not None:

@@ -125,9 +125,9 @@ def _listed_tasks(call: cst.Call) -> bool:
 
 def _listed_elements(call: cst.Call) -> List[cst.BaseElement]:
     for arg in call.args:
-        listed = isinstance(arg.value, (cst.List, cst.Tuple))
-        if listed and (arg.keyword is None or arg.keyword.value == "tasks"):
-            return list(arg.value.elements)  # type: ignore[attr-defined]
+        value = arg.value
+        if isinstance(value, (cst.List, cst.Tuple)) and (arg.keyword is None or arg.keyword.value == "tasks"):
+            return list(value.elements)
     return []
 
 

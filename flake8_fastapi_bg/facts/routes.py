@@ -12,7 +12,7 @@ demand, only for the functions a rule asks about.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -148,7 +148,7 @@ class _ModuleGatherer(cst.CSTVisitor):
             self.called_names.add(last)
 
 
-def _imported_as(scope: Scope, name: str, qualnames: frozenset) -> bool:
+def _imported_as(scope: Scope, name: str, qualnames: FrozenSet[str]) -> bool:
     """`name` is a plain name imported under an alias of one of `qualnames` (cheap: no loads)."""
     if not name or "." in name:
         return False
@@ -175,7 +175,8 @@ def _registration_calls(statements: Sequence[cst.CSTNode], scope: Scope) -> Iter
                 yield from _registration_calls(block, scope)
 
 
-def _decorated_functions(statements, scope: Scope, method: str) -> Iterator[FunctionScope]:
+def _decorated_functions(statements: Iterable[cst.CSTNode], scope: Scope,
+                         method: str) -> Iterator[FunctionScope]:
     """Functions decorated with `@<x>.<method>(...)`, in any block of the module (statements
     only: expressions are not entered)."""
     for statement in statements:
@@ -282,12 +283,12 @@ class RouteFacts:
         # `app.add_api_websocket_route(path, endpoint)` names the endpoint, which names
         # `BackgroundTasks`: the statement is among the site statements too, so the whole
         # module need not be parsed for it.
-        for call, scope in _registration_calls(list(self.info.site_statements()), self.info.scope):
+        for call, where in _registration_calls(list(self.info.site_statements()), self.info.scope):
             if isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_api_websocket_route":
                 endpoint = _argument(call, 1, "endpoint")
-                if endpoint is None or not self.is_app(self.evaluator.expr(call.func.value, scope)):
+                if endpoint is None or not self.is_app(self.evaluator.expr(call.func.value, where)):
                     continue
-                target = self.evaluator.expr(endpoint, scope)
+                target = self.evaluator.expr(endpoint, where)
                 if isinstance(target, Func) and target.scope.module is self.info \
                         and isinstance(target.scope.node, cst.FunctionDef) \
                         and id(target.scope.node) not in seen:

@@ -162,7 +162,7 @@ def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> b
             if node.value == name and id(node) not in allowed:
                 other.append(node)
 
-    body = function.body  # type: ignore[attr-defined]
+    body = function.body if isinstance(function, (cst.FunctionDef, cst.Lambda)) else function
     walk(body, _Uses())
     return bool(other)
 
