@@ -45,7 +45,7 @@ from ..parsing import decode_source
 from ..project import Project, display_path
 
 if TYPE_CHECKING:
-    from ..project import ModuleInfo
+    from ..parsing import ModuleInfo
 
 _FuncDef = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 

@@ -14,7 +14,7 @@ from .routes import RouteFacts
 if TYPE_CHECKING:
     from ..analyse import Analyser, ResolvedTask
     from ..collect import TaskSite
-    from ..project import ModuleInfo
+    from ..parsing import ModuleInfo
     from ..settings import Settings
     from ..values import Evaluator
 
