@@ -1,7 +1,9 @@
 """The engine: one linted file in, findings out. The flake8 plugin and the standalone command
 are thin adapters over `lint_source`.
 
-collect (task sites) -> resolve (the callable that runs) -> analyse (evidence) -> judge (rules).
+text test (`prefilter`) -> parse -> collect the task sites -> resolve each task (the callable
+that runs) -> analyse it (`TaskFacts`, judged by the `TaskRule`s) -> the module's `ModuleFacts`
+(gathered by `facts/` when a `ModuleRule` asks, judged into `Verdict`s) -> findings.
 Nothing raises out of `lint_source`: an internal error becomes an FBG901 finding on the file.
 The engine changes no process-wide state of its host; what a process loads before forking
 workers is the flake8 adapter's decision (`plugin.prepare`).
