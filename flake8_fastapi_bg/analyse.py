@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -23,12 +23,15 @@ from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
                          handed_argument, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
-from .model import Evidence, TaskFacts, Where
+from .model import Evidence, Located, TaskFacts
 from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
                      PartialV, Value, display_name, options)
+
+if TYPE_CHECKING:
+    from .parsing import ModuleInfo
 
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 LONG_SLEEP_SECONDS = 30.0
@@ -153,8 +156,8 @@ class _CallCollector(cst.CSTVisitor):
         self.root = root
         self.loops: List[cst.CSTNode] = []
         self.blocks = 0
-        self.awaited: set = set()
-        self.once: set = set()  # ids of calls in a `for` iterable: evaluated once
+        self.awaited: Set[cst.Call] = set()
+        self.once: Set[int] = set()  # ids of calls in a `for` iterable: evaluated once
         self.calls: List[_CallSite] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -193,12 +196,12 @@ class _CallCollector(cst.CSTVisitor):
     def leave_For(self, original_node: cst.For) -> None:
         self._leave_loop()
 
-    def _enter_comprehension(self, node: cst.CSTNode) -> None:
+    def _enter_comprehension(self, node: cst.BaseComp) -> None:
         # `[embed(c) for c in chunks]` repeats its element like a loop; the first iterable is
         # evaluated once.
         self._enter_loop(node)
         finder = _IterCalls()
-        walk(node.for_in.iter, finder)  # type: ignore[attr-defined]
+        walk(node.for_in.iter, finder)
         self.once.update(finder.calls)
 
     def _leave_comprehension(self, original_node: cst.CSTNode) -> None:
@@ -216,7 +219,7 @@ class _CallCollector(cst.CSTVisitor):
     def _enter_block(self, node: cst.CSTNode) -> None:
         self.blocks += 1
 
-    def _leave_block(self, node: cst.CSTNode) -> None:
+    def _leave_block(self, original_node: cst.CSTNode) -> None:
         self.blocks -= 1
 
     visit_If = _enter_block
@@ -236,7 +239,7 @@ class _IterCalls(cst.CSTVisitor):
     """The calls in a `for` statement's or a comprehension's iterable (not in lambdas)."""
 
     def __init__(self) -> None:
-        self.calls: set = set()
+        self.calls: Set[int] = set()
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
@@ -299,7 +302,7 @@ class NodeWhere:
 
     __slots__ = ("module", "node", "scope", "_position")
 
-    def __init__(self, module, node: cst.CSTNode, scope: Optional[Scope] = None) -> None:
+    def __init__(self, module: ModuleInfo, node: cst.CSTNode, scope: Optional[Scope] = None) -> None:
         self.module = module
         self.node = node
         self.scope = scope  # the scope holding `node`, if known: a hint for positioning
@@ -357,7 +360,7 @@ class Analyser:
         self.settings = settings
 
     # -- the task ----------------------------------------------------------------------------
-    def facts(self, site: TaskSite, task: ResolvedTask, where: Where) -> TaskFacts:
+    def facts(self, site: TaskSite, task: ResolvedTask, where: Located) -> TaskFacts:
         value = task.value
         func = task.func
         facts = TaskFacts(site_kind=site.kind, where=where, name=display_name(value),
@@ -391,16 +394,16 @@ class Analyser:
             facts.evidence.extend(self._context(site, func.scope.name, func.scope))
         return facts
 
-    def _library_task(self, category: str, name: str, where) -> List[Evidence]:
+    def _library_task(self, category: str, name: str, where: Located) -> List[Evidence]:
         """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
         the task's whole work. Blocking does not apply: Starlette runs a sync callable in the
         thread pool, and the call site cannot show whether a library method is async."""
         match = self.kb.match(category, name)
         if match is None:
             return []
-        return [Evidence(category, name, match.reason, where)]  # type: ignore[arg-type]
+        return [Evidence(category, name, match.reason, where)]
 
-    def _spelled_name(self, site: TaskSite, task: ResolvedTask, where) -> List[Evidence]:
+    def _spelled_name(self, site: TaskSite, task: ResolvedTask, where: Located) -> List[Evidence]:
         """An unresolved task spelled as a name (`email_helper.send_forgot_password` from a
         module the project does not hold): its name is certain even when its code is not, so
         the FBG104 name heuristics and the context apply, and nothing else does."""
@@ -409,12 +412,12 @@ class Analyser:
             return []
         return self._named(site, expr.value if isinstance(expr, cst.Name) else expr.attr.value, where)
 
-    def _named(self, site: TaskSite, name: str, where, with_context: bool = True) -> List[Evidence]:
+    def _named(self, site: TaskSite, name: str, where: Located, with_context: bool = True) -> List[Evidence]:
         """FBG104 evidence for a task known only by its name: what the name says, else the
         context it is scheduled in."""
         reason = self.kb.critical_name(name)
         if reason:
-            return [Evidence("critical", name, reason, where, is_call=False,  # type: ignore[arg-type]
+            return [Evidence("critical", name, reason, where, is_call=False,
                              strength=2)]
         return self._context(site, name, None) if with_context else []
 
@@ -443,7 +446,7 @@ class Analyser:
             reason = self.kb.critical_context(name)
             if reason:
                 return [Evidence("critical", f"scheduled from {label} '{name}'", reason, where,
-                                 is_call=False, strength=3)]  # type: ignore[arg-type]
+                                 is_call=False, strength=3)]
         body = (context.body_clues(task_scope),) if task_scope is not None else ()
         for clue in itertools.chain(context.site_clues(site), *body):
             judge = self.kb.critical_text if clue.kind == "text" else self.kb.critical_context
@@ -475,6 +478,7 @@ class Analyser:
         level: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = [(root, (), CALL, False)]
         if task is not None and task.handed_only:  # the task's own work is reported elsewhere
             found, level = [], []
+        pending: List[Tuple[FunctionScope, Tuple[str, ...], Tuple[str, ...], str, bool]]
         pending = [(scope, (), (_label(scope),), how, False) for scope, how in (task.handed if task else ())]
         for _ in range(self.settings.max_depth):
             following: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = []
@@ -503,7 +507,8 @@ class Analyser:
         return found
 
     @staticmethod
-    def _runs(summary: Summary, chain: Tuple[str, ...], outer: str, looped: bool):
+    def _runs(summary: Summary, chain: Tuple[str, ...], outer: str, looped: bool
+              ) -> Iterator[Tuple[FunctionScope, Tuple[str, ...], Tuple[str, ...], str, bool]]:
         """What running a function runs next: (function, chain to the caller, path, where its
         caller runs, whether in a `while` loop)."""
         body = _compose(outer, summary.context)
@@ -517,6 +522,7 @@ class Analyser:
 
     # -- one function ------------------------------------------------------------------------
     def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
+        cache: Dict[Tuple[int, int], Tuple[KnowledgeBase, Optional[Inst], Summary]]
         cache = scope.__dict__.setdefault("_summaries", {})
         key = (id(self.kb), id(receiver))
         if key not in cache:
@@ -604,16 +610,16 @@ class Analyser:
             category = _TAG_CATEGORY.get(tag)
             if category:
                 found.append(Evidence(category, scope.name, f"annotated '# fastapi-bg: {tag}'",
-                                      where, strength=1))  # type: ignore[arg-type]
+                                      where, strength=1))
         for category in ("cpu", "long", "critical"):
             match = self.kb.match(category, scope.qualname)
             if match is not None:
-                found.append(Evidence(category, scope.qualname, match.reason, where,  # type: ignore[arg-type]
+                found.append(Evidence(category, scope.qualname, match.reason, where,
                                       strength=1))
         reason = self.kb.critical_name(scope.name)
         if reason:
             found.append(Evidence("critical", scope.name, reason,
-                                  where, strength=2))  # type: ignore[arg-type]
+                                  where, strength=2))
         return found
 
     def _project_target(self, callee: Value) -> Optional[FunctionScope]:
@@ -624,7 +630,7 @@ class Analyser:
         return target
 
     # -- evidence makers ---------------------------------------------------------------------
-    def _library(self, name: str, where, site: _CallSite) -> List[Evidence]:
+    def _library(self, name: str, where: Located, site: _CallSite) -> List[Evidence]:
         found = []
         for category in ("cpu", "blocking", "long", "critical"):
             if category == "blocking" and site.awaited:
@@ -634,7 +640,7 @@ class Analyser:
                 found.append(Evidence(category, name, match.reason, where, awaited=site.awaited))
         return found
 
-    def _sleep(self, summary: Summary, site: _CallSite, name: str, where, first: bool) -> None:
+    def _sleep(self, summary: Summary, site: _CallSite, name: str, where: Located, first: bool) -> None:
         argument = _sleep_argument(site.node)
         seconds = literal_seconds(argument) if argument is not None else None
         shown = _format_seconds(seconds) if seconds is not None else (
@@ -655,7 +661,7 @@ class Analyser:
         else:
             summary.evidence.extend(long_sleep)
 
-    def _loop_call(self, name: str, where, site: _CallSite) -> List[Evidence]:
+    def _loop_call(self, name: str, where: Located, site: _CallSite) -> List[Evidence]:
         """A remote call repeated by a loop: paging or polling a remote service (any blocking
         or long call in a `while` loop), or a call that is long only when repeated ([repeated]:
         embedding chunk by chunk, paging an exchange's history) in any loop."""

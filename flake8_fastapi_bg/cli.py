@@ -21,7 +21,7 @@ import sys
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
 from flake8.utils import parse_comma_separated_list
@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--isolated", action="store_true",
                      help="ignore setup.cfg, tox.ini, .flake8 and pyproject.toml")
     for spec in OPTIONS:
-        extra = {"action": "append"} if spec.kind == "globs" else {}
+        extra: Dict[str, Any] = {"action": "append"} if spec.kind == "globs" else {}
         cfg.add_argument(spec.flag, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
     info = parser.add_argument_group("information")
     info.add_argument("--inventory", action="store_true",

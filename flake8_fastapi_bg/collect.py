@@ -9,7 +9,7 @@ visible). `add_task` on anything else — rich progress bars, job queues — is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -241,7 +241,7 @@ def _calls_in(func: FunctionScope) -> List[cst.Call]:
 
 
 def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator, depth: int,
-                    chain: Tuple[str, ...], known: FrozenSet[str] = frozenset()):
+                    chain: Tuple[str, ...], known: FrozenSet[str] = frozenset()) -> Iterator[TaskSite]:
     """Sites created by a helper that receives a BackgroundTasks and registers tasks on it.
 
     `known` are the names of `scope` already proven to hold the BackgroundTasks by the outer
@@ -277,8 +277,8 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
             if isinstance(callable_expr, cst.Name) and callable_expr.value in mapping \
                     and callable_expr.value in param_bindings:
                 # The task is whatever the caller passed: judge it here, at the caller.
-                passed = mapping[callable_expr.value].value
-                yield TaskSite("forwarded", call, scope, passed, scope,
+                chosen = mapping[callable_expr.value].value
+                yield TaskSite("forwarded", call, scope, chosen, scope,
                                _forwarded_args(args, mapping), helper=label,
                                helper_chain=chain + (label,))
             elif not annotated:
@@ -288,21 +288,21 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
                                helper=label, helper_chain=chain + (label,),
                                passed=_passed_args(args, mapping), passed_scope=scope)
             else:
-                passed = _passed_args(args, mapping)
-                if passed is not None and _hands_function(passed, scope, evaluator):
+                handed = _passed_args(args, mapping)
+                if handed is not None and _hands_function(handed, scope, evaluator):
                     # `tasks.add_task(run_async, func)`: the helper's module reports the task,
                     # the caller what it chose to hand to it
                     yield TaskSite("forwarded", call, scope, callable_expr, helper, None,
-                                   helper=label, helper_chain=chain + (label,), passed=passed,
+                                   helper=label, helper_chain=chain + (label,), passed=handed,
                                    passed_scope=scope, passed_only=True)
         elif depth + 1 < _MAX_FORWARD_DEPTH:
             inner_callee = evaluator.expr(inner.func, helper)
-            passed = {a.value.value for a in inner.args
-                      if isinstance(a.value, cst.Name) and a.value.value in bg_params}
-            if not isinstance(inner_callee, (Func, Bound)) or not passed:
+            passed_on = {a.value.value for a in inner.args
+                         if isinstance(a.value, cst.Name) and a.value.value in bg_params}
+            if not isinstance(inner_callee, (Func, Bound)) or not passed_on:
                 continue
             # the helper's own module reports the sites it can prove itself
-            proven_there = any(is_background_tasks(evaluator.name(name, helper)) for name in passed)
+            proven_there = any(is_background_tasks(evaluator.name(name, helper)) for name in passed_on)
             for site in forwarded_sites(inner, helper, inner_callee, evaluator, depth + 1,
                                         chain + (label,), frozenset(bg_params)):
                 chosen_here = passed_here = False

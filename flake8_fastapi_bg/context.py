@@ -15,7 +15,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import libcst as cst
 
 from .collect import TaskSite
-from .model import Where
+from .model import Located, Where
 from .scopes import FunctionScope, Scope, dotted
 from .syntax import walk
 
@@ -38,7 +38,7 @@ class Clue:
     scope: Scope
 
 
-def scheduling_functions(site: TaskSite, place: Callable[..., object]) -> Iterator[Tuple[str, str, object]]:
+def scheduling_functions(site: TaskSite, place: Callable[..., Located]) -> Iterator[Tuple[str, str, Located]]:
     """(label, name, where) of the functions that schedule a task: the functions holding the
     site, innermost first (a route when a route decorator says so), then the helpers it
     forwards through. `place(module, node, scope)` makes the `where` of a definition."""
@@ -92,8 +92,8 @@ def site_clues(site: TaskSite) -> Iterator[Clue]:
                     yield Clue("text", f"its argument {source} from {name}({given})", given,
                                inner, scope)
         for keyword, text, node in _strings(assigned):
-            inner = f"{keyword}={shorten(text)!r}" if keyword else repr(shorten(text))
-            yield Clue("text", f"its argument {source} ({inner})", text, node, scope)
+            shown = f"{keyword}={shorten(text)!r}" if keyword else repr(shorten(text))
+            yield Clue("text", f"its argument {source} ({shown})", text, node, scope)
 
 
 def body_clues(scope: FunctionScope) -> Iterator[Clue]:

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
 from .collect import bind_arguments
 from .scopes import FunctionScope, Scope, own_nodes
 from .values import Bound, CallResult, Cls, Evaluator, Ext, Func, Inst, PartialV, Value
+
+if TYPE_CHECKING:
+    from .knowledge import Offload
 
 # Calling the object these decorators make runs the function body in the calling process
 # (Celery `Task.__call__`, Dramatiq `Actor.__call__`, Taskiq `AsyncTaskiqDecoratedTask.__call__`,
@@ -124,7 +127,7 @@ def _def_of(func: Value) -> Optional[FunctionScope]:
 
 # -- decorators -----------------------------------------------------------------------------
 def decoration(scope: FunctionScope, evaluator: Evaluator) -> Decoration:
-    cached = scope.__dict__.get("_decoration")
+    cached: Optional[Decoration] = scope.__dict__.get("_decoration")
     if cached is not None:
         return cached
     scope.__dict__["_decoration"] = Decoration()  # a decorator decorating itself reads as plain
@@ -236,7 +239,7 @@ def _returned_defs(func: FunctionScope) -> List[FunctionScope]:
 # -- forwarders -----------------------------------------------------------------------------
 def forwarded_params(scope: FunctionScope, evaluator: Evaluator, depth: int = 0) -> Dict[str, str]:
     """Parameters of `scope` holding a callable that it runs, and how: CALL, THREAD, PROCESS."""
-    cached = scope.__dict__.get("_forwards")
+    cached: Optional[Dict[str, str]] = scope.__dict__.get("_forwards")
     if cached is not None:
         return cached
     if depth > _MAX_FORWARD or not isinstance(scope.node, cst.FunctionDef):
@@ -253,7 +256,7 @@ def forwarded_params(scope: FunctionScope, evaluator: Evaluator, depth: int = 0)
     return found
 
 
-def _names_in_calls(scope: FunctionScope) -> set:
+def _names_in_calls(scope: FunctionScope) -> Set[str]:
     """Plain names called, or passed to a call, in the function's own body: a cheap test before
     any evaluation."""
     names = set()
@@ -269,9 +272,9 @@ def _names_in_calls(scope: FunctionScope) -> set:
 
 
 def _calls(scope: FunctionScope) -> List[cst.Call]:
-    cached = scope.__dict__.get("_own_calls")
+    cached: Optional[List[cst.Call]] = scope.__dict__.get("_own_calls")
     if cached is None:
-        cached = own_nodes(scope.node, cst.Call)  # type: ignore[arg-type]
+        cached = own_nodes(scope.node, cst.Call)
         scope.__dict__["_own_calls"] = cached
     return cached
 
@@ -284,12 +287,12 @@ def _waited(scope: FunctionScope) -> Dict[int, str]:
     """Calls whose result the function waits for, by id: "await"ed, "return"ed to the caller,
     or submitted to a "pool" the function waits for (`pool.submit(f).result()`, a pool used in
     a `with` block or shut down, which waits for what it runs)."""
-    cached = scope.__dict__.get("_waited")
+    cached: Optional[Dict[int, str]] = scope.__dict__.get("_waited")
     if cached is None:
         node = scope.node
-        cached = {id(r.value): "return" for r in own_nodes(node, cst.Return)}  # type: ignore
-        cached.update({id(a.expression): "await" for a in own_nodes(node, cst.Await)})  # type: ignore
-        pools = {item.asname.name.value for w in own_nodes(node, cst.With)  # type: ignore[arg-type]
+        cached = {id(r.value): "return" for r in own_nodes(node, cst.Return)}
+        cached.update({id(a.expression): "await" for a in own_nodes(node, cst.Await)})
+        pools = {item.asname.name.value for w in own_nodes(node, cst.With)
                  for item in w.items
                  if item.asname is not None and isinstance(item.asname.name, cst.Name)}
         calls = _calls(scope)
@@ -391,7 +394,7 @@ def _skips_self(callee: Value) -> bool:
     return isinstance(callee, (Bound, Inst, Cls))
 
 
-def handed_argument(call: cst.Call, offload) -> Optional[cst.BaseExpression]:
+def handed_argument(call: cst.Call, offload: Offload) -> Optional[cst.BaseExpression]:
     """The callable argument of a library offload call (`to_thread(func, ...)`)."""
     if offload.callable_kw:
         for arg in call.args:
@@ -425,7 +428,7 @@ def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, evaluator: 
     return found
 
 
-def task_forwarded(func: FunctionScope, args, scope: Scope, evaluator: Evaluator,
+def task_forwarded(func: FunctionScope, args: Optional[Sequence[cst.Arg]], scope: Scope, evaluator: Evaluator,
                    callee: Value) -> List[Tuple[FunctionScope, str]]:
     """`add_task(run_async, heavy, x)`: the callables the task's own arguments make it run."""
     forwards = forwarded_params(func, evaluator)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .rules import REGISTRY, EngineRule, Rule
+from .rules import REGISTRY, EngineRule, Example, Rule
 from .settings import OPTIONS, PREFIX, OptionSpec, describe_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def _code_block(source: str, language: str = "python") -> str:
     return f"```{language}\n{source.rstrip()}\n```"
 
 
-def _example(example) -> str:
+def _example(example: Example) -> str:
     parts = [_code_block(example.source)]
     for path, source in example.files:
         parts.append(f"With `{path}`:\n\n{_code_block(source)}")

@@ -15,7 +15,7 @@ import ast
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import pragmas
 from .model import Finding
@@ -23,8 +23,13 @@ from .prefilter import may_schedule_tasks
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .analyse import Analyser, NodeWhere, ResolvedTask
+    from .collect import TaskSite
     from .facts.module import ModuleContext
-    from .rules.base import Verdict
+    from .knowledge import KnowledgeBase
+    from .model import Fix, TaskFacts
+    from .parsing import ModuleInfo
+    from .rules import TaskRule, Verdict
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
@@ -58,7 +63,7 @@ def _too_deep(source: str) -> bool:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return True  # flake8 reports E999
-    stack = [(tree, 0)]
+    stack: List[Tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > _DEEP:
@@ -78,21 +83,21 @@ def internal_error(exc: BaseException) -> Finding:
                    f"for background-task problems — please report it at {ISSUES_URL}")
 
 
-def _pragma_findings(source: str):
+def _pragma_findings(source: str) -> Iterator[Finding]:
     for line, col, word in pragmas.unknown_tags(source):
         yield Finding("FBG902", line, col,
                       f"unknown '# fastapi-bg:' tag '{word}'; known tags: {', '.join(pragmas.TAGS)}")
 
 
 def _unique_sorted(findings: Sequence[Finding]) -> List[Finding]:
-    seen = {}
+    seen: Dict[Tuple[int, int, str, str], Finding] = {}
     for finding in findings:
         seen.setdefault((finding.line, finding.col, finding.code, finding.message), finding)
     return [seen[k] for k in sorted(seen)]
 
 
 @lru_cache(maxsize=8)
-def knowledge_for(settings: Settings):
+def knowledge_for(settings: Settings) -> KnowledgeBase:
     from .knowledge import KnowledgeBase
 
     kb = KnowledgeBase.default()
@@ -105,10 +110,10 @@ def knowledge_for(settings: Settings):
 
 
 def inventory_source(display: str, source: str, settings: Settings,
-                     path: "Optional[Path | str]" = None) -> list:
+                     path: "Optional[Path | str]" = None) -> List[SiteFacts]:
     """Every task site of one file, for `--inventory`: a list of `SiteFacts`, from the same
     pipeline as `lint_source` (whose findings they carry). An internal error raises."""
-    sites: list = []
+    sites: List[SiteFacts] = []
     if may_schedule_tasks(source):
         try:
             _lint(display, source, settings, path, None, sites)
@@ -122,7 +127,8 @@ class SiteFacts:
     """One task site as the engine saw it: the module context, the site, the resolved task, its
     facts, where it is reported, and the findings on it (after redundant ones are dropped)."""
 
-    def __init__(self, context, site, task, facts, where, findings: List[Finding]) -> None:
+    def __init__(self, context: ModuleContext, site: TaskSite, task: ResolvedTask, facts: TaskFacts,
+                 where: NodeWhere, findings: List[Finding]) -> None:
         self.context, self.site, self.task, self.facts = context, site, task, facts
         self.where, self.findings = where, findings
 
@@ -131,7 +137,7 @@ class SiteFacts:
         return id(self.site.call) in self.context.never_runs
 
 
-def _contains(finding: Finding, here) -> bool:
+def _contains(finding: Finding, here: Tuple[int, int]) -> bool:
     """The finding's reported node spans the position `here` (line, col)."""
     if finding.end_line is None or finding.end_col is None:
         return False
@@ -139,7 +145,7 @@ def _contains(finding: Finding, here) -> bool:
 
 
 def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | str]",
-          tree: Optional[ast.Module] = None, inventory: Optional[list] = None) -> List[Finding]:
+          tree: Optional[ast.Module] = None, inventory: Optional[List[SiteFacts]] = None) -> List[Finding]:
     # libcst is imported only here, for files that passed the text test.
     import libcst as cst
 
@@ -162,10 +168,12 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
     exists = file_path if file_path.exists() else None
-    if module is None:
+    info: ModuleInfo
+    if tree is not None:
         # Only the statements that may hold a site are parsed with libcst, and what they use.
         info = project.adopt_sliced(name, exists, display, source, tree, is_package)
     else:
+        assert module is not None  # parsed whole above
         info = project.adopt(name, exists, display, module, is_package, source)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
@@ -174,13 +182,13 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if isinstance(r, rules.ModuleRule)]
     findings: List[Finding] = []
     context = ModuleContext(info, evaluator, analyser, settings)
-    reported = []  # (site, finding) of the task rules, until the module rules have run
+    reported: List[Tuple[TaskSite, Finding]] = []  # of the task rules, until the module rules have run
     for site in collect_sites(evaluator, info.scope):
         task = resolve(site, evaluator)
         context.sites.append((site, task))
         # Positioning costs a render of the statement: done only if a rule reports the site.
         where = NodeWhere(info, site.call, site.scope)
-        facts = analyser.facts(site, task, where)  # type: ignore[arg-type]
+        facts = analyser.facts(site, task, where)
         if inventory is not None:
             inventory.append(SiteFacts(context, site, task, facts, where, []))
         for rule in task_rules:
@@ -208,14 +216,15 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     return findings
 
 
-def _module_finding(code: str, verdict: "Verdict", context: "ModuleContext") -> Finding:
+def _module_finding(code: str, verdict: Verdict, context: ModuleContext) -> Finding:
     """A module rule's finding, spanning the node it is reported at."""
     scope = next((site.scope for site, _ in context.sites if site.call is verdict.node), None)  # a hint
     (line, col), (end_line, end_col) = context.info.span(verdict.node, scope)
     return Finding(code, line, col, verdict.message, verdict.fix, end_line=end_line, end_col=end_col)
 
 
-def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Finding:
+def _task_finding(rule: TaskRule, message: str, analyser: Analyser, site: TaskSite, task: ResolvedTask,
+                  facts: TaskFacts, where: NodeWhere) -> Finding:
     """A task rule's finding, with the end of the reported call and the evidence chain."""
     from .trail import hops_for
 
@@ -227,7 +236,7 @@ def _task_finding(rule, message: str, analyser, site, task, facts, where) -> Fin
                    evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
 
 
-def _plain_def_fix(info, task):
+def _plain_def_fix(info: ModuleInfo, task: ResolvedTask) -> Optional[Fix]:
     """FBG102's fix: the async task that never awaits becomes a plain def (see fixes.py)."""
     from .fixes import plain_def_fix
 

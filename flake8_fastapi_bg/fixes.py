@@ -18,17 +18,22 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
 from .model import Edit, Fix
 from .scopes import own_nodes
 
+if TYPE_CHECKING:
+    from .parsing import ModuleInfo
+    from .scopes import FunctionScope
+
 Whitespace = cst.BaseParenthesizableWhitespace
 
 
-def pass_function_instead(info, registration: cst.Call, inner: cst.Call, description: str) -> Optional[Fix]:
+def pass_function_instead(info: ModuleInfo, registration: cst.Call, inner: cst.Call,
+                          description: str) -> Optional[Fix]:
     """`registration(<wrapper of inner>)` -> `registration(inner.func, *inner.args)`.
 
     The registration must have exactly one argument, positional, that is `inner` itself,
@@ -72,13 +77,13 @@ def _unwraps_to(value: cst.BaseExpression, inner: cst.Call) -> bool:
 def _rebuilt_args(registration: cst.Call, outer: cst.Arg, inner: cst.Call) -> Optional[List[cst.Arg]]:
     delta = _indent_delta(registration.whitespace_before_args, inner.whitespace_before_args)
     dedent = _Dedent(delta)
-    inner_args: List[cst.Arg] = [a.visit(dedent) for a in inner.args]  # type: ignore[misc]
+    inner_args = [cst.ensure_type(a.visit(dedent), cst.Arg) for a in inner.args]
     if not inner_args:
         return [cst.Arg(value=inner.func, comma=outer.comma, whitespace_after_arg=outer.whitespace_after_arg)]
     opening = inner.whitespace_before_args.visit(dedent)
     if not isinstance(opening, cst.ParenthesizedWhitespace):
         opening = cst.SimpleWhitespace(" ")
-    first = cst.Arg(value=inner.func, comma=cst.Comma(whitespace_after=opening))  # type: ignore[arg-type]
+    first = cst.Arg(value=inner.func, comma=cst.Comma(whitespace_after=opening))
     last = inner_args[-1]
     closing = _closing(_before_close(last), _before_close(outer))
     if closing is None:
@@ -152,11 +157,11 @@ def _comments(node: Union[cst.CSTNode, Whitespace]) -> List[str]:
     return found
 
 
-def _replaced_text(info, old: cst.Call, new: cst.Call) -> str:
+def _replaced_text(info: ModuleInfo, old: cst.Call, new: cst.Call) -> str:
     """The text of `new` as it renders in place of `old` (block indentation included)."""
     module, shift = info.part_of(old)  # the statement group that holds it, or the whole module
     before = module.code
-    after = module.deep_replace(old, new).code  # type: ignore[union-attr]
+    after = cst.ensure_type(module.deep_replace(old, new), cst.Module).code
     (start_line, start_col), (end_line, end_col) = info.span(old)
     lines = before.splitlines(keepends=True)
     begin = _offset(lines, (start_line - shift, start_col))
@@ -180,7 +185,7 @@ _LOOP_BOUND = re.compile(r"\b(get_running_loop|get_event_loop|create_task|ensure
 _SKIPPED_DIRS = frozenset({"venv", "node_modules", "__pycache__", "build", "dist", "site-packages"})
 
 
-def plain_def_fix(info, scope, roots: Sequence[Path]) -> Optional[Fix]:
+def plain_def_fix(info: ModuleInfo, scope: FunctionScope, roots: Sequence[Path]) -> Optional[Fix]:
     """`async def task(...)` -> `def task(...)` for a task of the linted module that never
     awaits, needs no running loop, and that nothing in the project awaits or uses other than
     by registering it as a task: Starlette then runs it in the thread pool."""

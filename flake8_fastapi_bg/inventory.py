@@ -12,9 +12,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .engine import SiteFacts
+    from .model import Finding
+    from .settings import Settings
 
 CLASSES = ("broken", "critical", "cpu-heavy", "blocking", "long-running", "delayed", "fine")
 _BY_CODE = {"FBG101": "cpu-heavy", "FBG102": "blocking", "FBG103": "long-running",
@@ -32,20 +39,21 @@ class Entry:
     task: str  # qualified name, else the name as written
     runs_in: str  # "thread pool", "event loop", "unknown"
     classification: str  # one of CLASSES: the most serious of `classes`
-    classes: tuple
+    classes: Tuple[str, ...]
     evidence: str  # the strongest evidence: the first finding's message, or ""
-    codes: tuple  # the codes reported on the site
+    codes: Tuple[str, ...]  # the codes reported on the site
     resolution: str  # "resolved", or "unresolved: why"
 
 
-def entries_for(display: str, source: str, settings, path=None) -> List[Entry]:
+def entries_for(display: str, source: str, settings: Settings,
+                path: Optional[Path | str] = None) -> List[Entry]:
     """The inventory rows of one file."""
     from .engine import inventory_source
 
     return [_entry(record) for record in inventory_source(display, source, settings, path)]
 
 
-def _entry(record) -> Entry:
+def _entry(record: SiteFacts) -> Entry:
     facts, findings = record.facts, record.findings
     classes = [_BY_CODE[f.code] for f in findings if f.code in _BY_CODE]
     broken = record.never_runs or any(f.code.startswith("FBG2") for f in findings)
@@ -53,8 +61,7 @@ def _entry(record) -> Entry:
         classes.insert(0, "broken")
     ordered = tuple(c for c in CLASSES if c in classes) or ("fine",)
     first = next((f for f in findings if _class_of(f) == ordered[0]), None)
-    runs_in = {True: "event loop", False: "thread pool"}.get(facts.is_async,  # type: ignore[arg-type]
-                                                             "unknown")
+    runs_in = "event loop" if facts.is_async else "thread pool" if facts.is_async is False else "unknown"
     if facts.is_async is None and facts.library_callable:
         runs_in = "library callable"
     if facts.offloaded_via:
@@ -66,7 +73,7 @@ def _entry(record) -> Entry:
                  codes=tuple(sorted({f.code for f in findings})), resolution=_resolution(record))
 
 
-def _evidence(finding) -> str:
+def _evidence(finding: Finding) -> str:
     """The strongest evidence in a few words: the leaf of the chain (what was found, where),
     else the message without its advice."""
     leaf = finding.evidence[-1] if finding.evidence else None
@@ -76,11 +83,11 @@ def _evidence(finding) -> str:
     return f"{finding.code}: {finding.message.split('; ')[0]}"
 
 
-def _class_of(finding) -> str:
+def _class_of(finding: Finding) -> str:
     return _BY_CODE.get(finding.code, "broken" if finding.code.startswith("FBG2") else "")
 
 
-def _route(record) -> str:
+def _route(record: SiteFacts) -> str:
     try:
         facts = record.context.routes
         function = facts.enclosing_function(record.site.scope)
@@ -114,7 +121,7 @@ def _literal_path(call: cst.Call) -> str:
     return "?"
 
 
-def _resolution(record) -> str:
+def _resolution(record: SiteFacts) -> str:
     facts, site = record.facts, record.site
     if facts.resolved:
         return "resolved"

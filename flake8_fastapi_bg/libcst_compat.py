@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Dict, Iterator, Mapping, Optional, Sequence, Set
+from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Set
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -31,9 +31,10 @@ _lock = threading.Lock()
 _skipping: Set[int] = set()  # threads inside `unvalidated()`
 
 
-def _post_init_unless_skipping(self: cst.CSTNode, _ident=threading.get_ident, _skipping=_skipping) -> None:
+def _post_init_unless_skipping(self: cst.CSTNode, _ident: Callable[[], int] = threading.get_ident,
+                               _skipping: Set[int] = _skipping) -> None:
     if _ident() not in _skipping:  # called for every node built: the globals are bound above
-        _VALIDATE(self)  # type: ignore[misc]
+        _VALIDATE(self)  # type: ignore[misc]  # libcst: not None whenever this hook is installed
 
 
 @contextmanager
@@ -46,7 +47,8 @@ def unvalidated() -> Iterator[None]:
         return
     with _lock:
         if not _skipping:
-            cst.CSTNode.__post_init__ = _post_init_unless_skipping  # type: ignore[method-assign]
+            cst.CSTNode.__post_init__ = (  # type: ignore[method-assign]  # libcst: patched
+                _post_init_unless_skipping)
         _skipping.add(ident)
     try:
         yield
@@ -54,7 +56,7 @@ def unvalidated() -> Iterator[None]:
         with _lock:
             _skipping.discard(ident)
             if not _skipping:
-                cst.CSTNode.__post_init__ = _VALIDATE  # type: ignore[method-assign]
+                cst.CSTNode.__post_init__ = _VALIDATE  # type: ignore[method-assign]  # libcst: restored
 
 
 def parse_module_unvalidated(source: "str | bytes") -> cst.Module:
@@ -70,7 +72,7 @@ def positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
     try:
         provider._computed = {}
         provider._gen_impl(module)
-        found = provider._computed
+        found = provider._computed  # type: ignore[assignment]  # libcst: typed for any provider
     except Exception:
         found = None
     if not isinstance(found, dict) or (module.body and module.body[0] not in found):

@@ -7,7 +7,7 @@ over them and never walk syntax trees themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import FrozenSet, List, Optional, Protocol, Tuple
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,20 @@ class Where:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
+
+
+class Located(Protocol):
+    """Anything with a place: a `Where`, or an `analyse.NodeWhere` that computes its line and
+    column only when they are read."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def col(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -46,14 +60,14 @@ class Hop:
     `role` is `site` (the registration), `call` (a project function entered: `function` is its
     qualified name, `where` the call that entered it) or `leaf` (the matched call, loop or
     sleep: `function` is the function that holds it, `reason` what was found and why).
-    `where` is anything with `path`, `line` and `col` (a `Where`, or a lazily positioned
-    `analyse.NodeWhere`), or None when the place is not known.
+    `where` is a `Located` (a `Where`, or a lazily positioned `analyse.NodeWhere`), or None
+    when the place is not known.
     """
 
     function: str
     role: str
     reason: str = ""
-    where: Optional[Any] = None
+    where: Optional[Located] = None
 
     @property
     def path(self) -> Optional[str]:
@@ -105,7 +119,7 @@ class Evidence:
     kind: str
     subject: str  # what was found: a qualified call name, a function name, "time.sleep(600)"
     reason: str  # a short human reason: "image resampling", "sync HTTP"
-    where: Where
+    where: Located  # a `Where`, or an `analyse.NodeWhere` positioned when a message shows it
     awaited: bool = False
     on_loop: bool = False  # the call runs on the event loop (reached from an async task)
     off_loop: bool = False  # the call runs in a thread or process the task hands it to and waits for
@@ -132,13 +146,13 @@ class TaskFacts:
     """Everything known about one scheduled task, for the rules to judge."""
 
     site_kind: str  # "add_task", "BackgroundTask", "BackgroundTasks", "forwarded"
-    where: Where  # where the registration is reported
+    where: Located  # where the registration is reported
     name: str  # display name of the task: "resize_image", "EmailService.send", "<lambda>"
     qualname: Optional[str]  # project-qualified name when resolved
     resolved: bool  # the callable that will run is known (project code or a known library call)
     is_async: Optional[bool]  # True: runs on the event loop; False: in the thread pool
-    evidence: list = field(default_factory=list)  # list[Evidence]
-    tags: frozenset = frozenset()  # pragma tags on the task's own def
+    evidence: List[Evidence] = field(default_factory=list)
+    tags: FrozenSet[str] = frozenset()  # pragma tags on the task's own def
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)
     in_process: Optional[str] = None  # "a Celery task": a queue's task object, called here directly

@@ -76,11 +76,12 @@ def _json_edit(edit: Edit) -> Dict[str, Any]:
 
 
 def _json_hop(hop: Hop) -> Dict[str, Any]:
-    if hop.where is None:
+    where = hop.where
+    if where is None:
         return {"function": hop.function, "path": None, "line": None, "column": None,
                 "role": hop.role, "reason": hop.reason}
-    return {"function": hop.function, "path": hop.path, "line": hop.line,
-            "column": hop.col + 1, "role": hop.role, "reason": hop.reason}  # type: ignore[operator]
+    return {"function": hop.function, "path": where.path, "line": where.line,
+            "column": where.col + 1, "role": hop.role, "reason": hop.reason}
 
 
 def json_record(result: Result) -> Dict[str, Any]:
@@ -142,15 +143,16 @@ def _region(start: Sequence[int], end: Optional[Sequence[int]] = None) -> Dict[s
 
 def _finding_region(f: Finding) -> Dict[str, int]:
     end = (f.end_line, f.end_col) if f.end_line is not None and f.end_col is not None else None
-    return _region((f.line, f.col), end)  # type: ignore[arg-type]
+    return _region((f.line, f.col), end)
 
 
 def _hop_location(hop: Hop, base: Optional[Path], **extra: Any) -> Dict[str, Any]:
     location: Dict[str, Any] = dict(extra)
-    if hop.where is not None:
-        uri = artifact_uri(hop.path, base)  # type: ignore[arg-type]
+    where = hop.where
+    if where is not None:
+        uri = artifact_uri(where.path, base)
         location["physicalLocation"] = {"artifactLocation": {"uri": uri},
-                                        "region": _region((hop.line, hop.col))}  # type: ignore[arg-type]
+                                        "region": _region((where.line, where.col))}
     location["message"] = {"text": f"{hop.function}: {hop.reason}" if hop.reason else hop.function}
     return location
 

@@ -23,6 +23,7 @@ from .pragmas import attach_header_comments
 
 if TYPE_CHECKING:
     from .project import Project
+    from .scopes import ModuleScope, Scope
 
 
 def parse_trusted(source: "str | bytes") -> cst.Module:
@@ -46,21 +47,22 @@ def decode_source(data: bytes) -> str:
 class ModuleInfo:
     """One parsed module of the project, with lazily computed positions and scopes."""
 
-    def __init__(self, name: str, path: Optional[Path], display: str, module: cst.Module,
+    def __init__(self, name: str, path: Optional[Path], display: str, module: Optional[cst.Module],
                  is_package: bool, project: "Project", text: Optional[str] = None) -> None:
         self.name = name
         self.path = path
         self.display = display
-        self._module = module
+        self._module = module  # None: a `SlicedModuleInfo`, which assembles it when asked
         self.is_package = is_package
         self.project = project
         # Only `:=` binds a name inside an expression; without one the binder skips expressions.
         self.has_walrus = text is None or ":=" in text
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
-        self._scope = None
+        self._scope: Optional[ModuleScope] = None
 
     @property
     def module(self) -> cst.Module:
+        assert self._module is not None  # given, or assembled by `SlicedModuleInfo.module`
         return self._module
 
     @property
@@ -70,7 +72,7 @@ class ModuleInfo:
             return self.name
         return self.name.rpartition(".")[0]
 
-    def position(self, node: cst.CSTNode, scope=None) -> Tuple[int, int]:
+    def position(self, node: cst.CSTNode, scope: Optional[Scope] = None) -> Tuple[int, int]:
         """(1-based line, 0-based column) of `node`'s start; computed on first need.
 
         `scope` (a `scopes.Scope` of this module that holds `node`) is a hint: a module parsed
@@ -78,7 +80,8 @@ class ModuleInfo:
         wrong or useless hint costs a render of every parsed group."""
         return self.span(node, scope)[0]
 
-    def span(self, node: cst.CSTNode, scope=None) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    def span(self, node: cst.CSTNode, scope: Optional[Scope] = None
+             ) -> Tuple[Tuple[int, int], Tuple[int, int]]:
         """((line, col), (line, col)) of `node`'s start and end (end exclusive), as libcst
         computes them: by generating the code of the module, or of the group that holds it."""
         rng = self._range(node, top_node(scope, self))
@@ -121,7 +124,7 @@ class ModuleInfo:
         return [s for s in self.statements_assigning(pattern) if isinstance(s, cst.FunctionDef)]
 
     @property
-    def scope(self):  # -> scopes.ModuleScope (import cycle kept out of module import time)
+    def scope(self) -> ModuleScope:  # imported on first use: scopes imports this module
         if self._scope is None:
             from .scopes import ModuleScope
 
@@ -132,7 +135,7 @@ class ModuleInfo:
         return f"<ModuleInfo {self.name} {self.display}>"
 
 
-def top_node(scope, module: ModuleInfo) -> Optional[cst.CSTNode]:
+def top_node(scope: Optional[Scope], module: ModuleInfo) -> Optional[cst.CSTNode]:
     """The node of the outermost def or class around `scope` (a `scopes.Scope` of `module`):
     a top-level statement of the module unless that def sits in an `if` or `try`."""
     if scope is None or scope.module is not module or scope.parent is None:
@@ -146,5 +149,5 @@ def shift_into(positions: Dict[cst.CSTNode, CodeRange], found: Mapping[cst.CSTNo
                shift: int) -> None:
     """Add `found` to `positions`, `shift` lines further down."""
     for inner, where in found.items():
-        positions[inner] = CodeRange((where.start.line + shift, where.start.column),  # type: ignore[arg-type]
-                                     (where.end.line + shift, where.end.column))  # type: ignore[arg-type]
+        positions[inner] = CodeRange((where.start.line + shift, where.start.column),
+                                     (where.end.line + shift, where.end.column))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import ast
 import gc
 import multiprocessing
 import os
 import sys
-from typing import Any, ClassVar, Generator, List, Tuple, Type
+from typing import TYPE_CHECKING, ClassVar, Generator, List, Tuple, Type
 
 from . import __version__
 from .engine import knowledge_for, lint_source
 from .prefilter import may_schedule_tasks
 from .settings import OPTIONS, ConfigError, Settings, option_values, settings_from_env_and_pyproject
+
+if TYPE_CHECKING:
+    from flake8.options.manager import OptionManager
 
 
 class Plugin:
@@ -20,7 +25,7 @@ class Plugin:
     settings: ClassVar[Settings] = Settings()
     show_chain: ClassVar[bool] = False
 
-    def __init__(self, tree: Any, filename: str, lines: List[str]) -> None:
+    def __init__(self, tree: ast.Module, filename: str, lines: List[str]) -> None:
         # `tree` is flake8's ast; asking for it makes this a once-per-file plugin. The engine
         # parses with libcst itself, and only when the file can schedule a task; the ast tells
         # it where the top-level statements start, for the positions of findings.
@@ -29,7 +34,7 @@ class Plugin:
         self.lines = lines
 
     @classmethod
-    def add_options(cls, option_manager: Any) -> None:
+    def add_options(cls, option_manager: OptionManager) -> None:
         for spec in OPTIONS:
             kwargs = {"parse_from_config": True, "help": spec.help + " (flake8-fastapi-bg)"}
             if spec.kind == "globs":
@@ -41,7 +46,7 @@ class Plugin:
             "indented lines below it (flake8-fastapi-bg)")
 
     @classmethod
-    def parse_options(cls, options: Any) -> None:
+    def parse_options(cls, options: argparse.Namespace) -> None:
         cls.show_chain = bool(getattr(options, "fastapi_bg_show_chain", False))
         try:
             cls.settings = settings_from_env_and_pyproject(option_values(options))
@@ -94,7 +99,7 @@ def prepare(settings: Settings) -> None:
 _SCAN_LIMIT = 2000
 
 
-def _forks_workers(options: Any) -> bool:
+def _forks_workers(options: argparse.Namespace) -> bool:
     """flake8 will check files in worker processes forked from this one: `--jobs` above one,
     not stdin, the `fork` start method (Linux before Python 3.14), and this is not a worker
     that re-reads the options itself (the other start methods)."""
@@ -107,7 +112,7 @@ def _forks_workers(options: Any) -> bool:
     return count > 1 and method == "fork"
 
 
-def _files_passing_text_test(options: Any, wanted: int) -> bool:
+def _files_passing_text_test(options: argparse.Namespace, wanted: int) -> bool:
     """At least `wanted` of the files flake8 will check pass the engine's text test (of the
     first `_SCAN_LIMIT`). With one, a single worker would load the engine anyway."""
     from flake8.discover_files import expand_paths

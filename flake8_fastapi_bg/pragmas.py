@@ -8,7 +8,10 @@ light (not CPU-heavy, not long-running). Several are comma-separated.
 from __future__ import annotations
 
 import re
-from typing import FrozenSet, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # libcst is imported only where a file has a task site
+    import libcst as cst
 
 TAGS = ("best-effort", "cpu-heavy", "critical", "light", "long-running")
 PRAGMA = re.compile(r"#\s*fastapi-bg\s*:\s*(?P<tags>[^#]*)", re.IGNORECASE)
@@ -54,7 +57,7 @@ def unknown_tags(source: str) -> Iterator[Tuple[int, int, str]]:
         return
 
 
-def function_tags(node) -> FrozenSet[str]:
+def function_tags(node: cst.CSTNode) -> FrozenSet[str]:
     """The tags annotating a libcst FunctionDef (empty for lambdas)."""
     import libcst as cst
 
@@ -68,7 +71,7 @@ def function_tags(node) -> FrozenSet[str]:
     body = node.body
     if isinstance(body, cst.IndentedBlock):
         comments.append(body.header.comment.value if body.header.comment else None)
-    else:
+    elif isinstance(body, cst.SimpleStatementSuite):  # the only other suite
         trailing = body.trailing_whitespace.comment
         comments.append(trailing.value if trailing else None)
     tags: FrozenSet[str] = frozenset()
@@ -78,7 +81,7 @@ def function_tags(node) -> FrozenSet[str]:
     return tags
 
 
-def attach_header_comments(module):
+def attach_header_comments(module: cst.Module) -> cst.Module:
     """`module` with the comment lines directly above its first statement moved from
     `Module.header` to that statement's `leading_lines`.
 
@@ -101,7 +104,7 @@ def attach_header_comments(module):
     return module.with_changes(header=tuple(header[:split]), body=(moved, *module.body[1:]))
 
 
-def _adjacent_comments(lines) -> List[str]:
+def _adjacent_comments(lines: Sequence[cst.EmptyLine]) -> List[str]:
     """Comment lines directly above the next line: the run not broken by a blank line."""
     run: List[str] = []
     for line in lines:

@@ -167,8 +167,10 @@ class Project:
         bindings = info.scope.local(attr)
         if bindings:
             qualname = bindings[-1].qualname if bindings[-1].kind == "import" else None
-            return qualname is not None and "." in qualname \
-                and self.leads_to_tasks(*qualname.rsplit(".", 1), depth=depth + 1)
+            if qualname is None or "." not in qualname:
+                return False
+            base, _, name = qualname.rpartition(".")
+            return self.leads_to_tasks(base, name, depth=depth + 1)
         return any(self.leads_to_tasks(source, attr, depth + 1) for source, _ in info.scope.star_imports)
 
     def _words_of(self, module: str) -> Tuple[Optional[bool], bool]:

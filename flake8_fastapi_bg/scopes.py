@@ -10,13 +10,19 @@ modules that tasks reach, so a module is summarised the same way wherever it is 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar, Union,
+                    cast, overload)
 
 import libcst as cst
 
 from .syntax import walk
 
+if TYPE_CHECKING:
+    from .parsing import ModuleInfo
+    from .slicing import SlicedModuleInfo
+
 FuncNode = Union[cst.FunctionDef, cst.Lambda]
+NodeT = TypeVar("NodeT", bound=cst.CSTNode)
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,10 @@ def resolve_relative(package: str, level: int, module: Optional[str]) -> Optiona
     return ".".join(base) or None
 
 
-def own_nodes(node: FuncNode, kind: type) -> list:
+def own_nodes(node: cst.CSTNode, kind: Union[Type[NodeT], Tuple[Type[NodeT], ...]]) -> List[NodeT]:
     """The nodes of `kind` in a function's own body, in source order: not inside nested defs,
     lambdas or classes, whose code runs at another time."""
-    found: list = []
+    found: List[NodeT] = []
 
     class _Own(cst.CSTVisitor):
         def on_visit(self, inner: cst.CSTNode) -> bool:
@@ -82,7 +88,7 @@ class _Collector(cst.CSTVisitor):
         self.bindings: Dict[str, List[Binding]] = {}
         self.star_imports: List[Tuple[str, int]] = []  # (module, order)
         self.self_attrs: Dict[str, List[Binding]] = {}
-        self.declared_global: set = set()
+        self.declared_global: Set[str] = set()
         self.order = 0  # set by the scope before each body statement
         # Expressions bind names only through `:=`: without one in the module, the walk stops
         # at simple statements (most of the nodes of a body) once their targets are recorded.
@@ -193,7 +199,7 @@ class Scope:
     kind = "scope"
     self_name: Optional[str] = None
 
-    def __init__(self, node: cst.CSTNode, parent: Optional["Scope"], module, qualname: str) -> None:
+    def __init__(self, node: cst.CSTNode, parent: Optional[Scope], module: ModuleInfo, qualname: str) -> None:
         self.node = node
         self.parent = parent
         self.module = module  # parsing.ModuleInfo
@@ -226,7 +232,7 @@ class Scope:
         """`from m import *` in this body: (m, order), in source order."""
         return self._collect().star_imports
 
-    def declared_global(self) -> set:
+    def declared_global(self) -> Set[str]:
         return self._collect().declared_global
 
     def local(self, name: str) -> List[Binding]:
@@ -246,7 +252,19 @@ class Scope:
             scope = scope.parent
         return None
 
-    def child(self, node: cst.CSTNode) -> "Scope":
+    @overload
+    def child(self, node: cst.ClassDef) -> ClassScope: ...
+
+    @overload
+    def child(self, node: FuncNode) -> FunctionScope: ...
+
+    @overload
+    def child(self, node: Union[cst.ClassDef, FuncNode]) -> Union[ClassScope, FunctionScope]: ...
+
+    @overload
+    def child(self, node: cst.CSTNode) -> Scope: ...
+
+    def child(self, node: cst.CSTNode) -> Scope:
         """The scope of a def, lambda or class defined directly in this scope (cached)."""
         existing = self._children.get(node)
         if existing is not None:
@@ -284,7 +302,7 @@ class Scope:
 class ModuleScope(Scope):
     kind = "module"
 
-    def __init__(self, module) -> None:
+    def __init__(self, module: ModuleInfo) -> None:
         super().__init__(module.module, None, module, module.name)
 
     def _body(self) -> Sequence[cst.CSTNode]:
@@ -295,7 +313,9 @@ class SlicedModuleScope(ModuleScope):
     """The module scope of a reached module (`slicing.SlicedModuleInfo`): the bindings of a
     name come from parsing only the statements that may bind it."""
 
-    def __init__(self, module) -> None:
+    module: SlicedModuleInfo
+
+    def __init__(self, module: SlicedModuleInfo) -> None:
         Scope.__init__(self, cst.Module(body=[]), None, module, module.name)
         self._local: Dict[str, List[Binding]] = {}
         self._stars: Optional[List[Tuple[str, int]]] = None
@@ -326,23 +346,25 @@ class SlicedModuleScope(ModuleScope):
             self._stars = self._gather(self.module.star_groups()).star_imports
         return self._stars
 
-    def declared_global(self) -> set:
+    def declared_global(self) -> Set[str]:
         return set()
 
 
 class ClassScope(Scope):
     kind = "class"
+    node: cst.ClassDef  # `Scope.child` makes one for a ClassDef only
 
     def _body(self) -> Sequence[cst.CSTNode]:
-        body = self.node.body  # type: ignore[attr-defined]
+        body = self.node.body
         return body.body if isinstance(body, cst.IndentedBlock) else [body]
 
     @property
     def name(self) -> str:
-        return self.node.name.value  # type: ignore[attr-defined]
+        return self.node.name.value
 
     def methods(self) -> Dict[str, cst.FunctionDef]:
-        return {name: b[-1].node for name, b in self.bindings.items()  # type: ignore[misc]
+        # a "def" binding is a FunctionDef's
+        return {name: cast(cst.FunctionDef, b[-1].node) for name, b in self.bindings.items()
                 if b and b[-1].kind == "def"}
 
     def instance_attr(self, attr: str) -> List[Tuple[Binding, "FunctionScope"]]:
@@ -360,14 +382,15 @@ class ClassScope(Scope):
 
 class FunctionScope(Scope):
     kind = "function"
+    node: FuncNode
 
-    def __init__(self, node: FuncNode, parent: Optional[Scope], module, qualname: str) -> None:
+    def __init__(self, node: FuncNode, parent: Optional[Scope], module: ModuleInfo, qualname: str) -> None:
         super().__init__(node, parent, module, qualname)
         self.self_name = self._self_param()
 
     @property
     def func(self) -> FuncNode:
-        return self.node  # type: ignore[return-value]
+        return self.node
 
     @property
     def name(self) -> str:
@@ -409,7 +432,7 @@ class FunctionScope(Scope):
         return positional[0].name.value
 
     def params(self) -> cst.Parameters:
-        return self.node.params  # type: ignore[attr-defined]
+        return self.node.params
 
     def all_params(self) -> List[cst.Param]:
         p = self.params()

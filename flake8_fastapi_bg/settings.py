@@ -7,8 +7,10 @@ the pyproject.toml reader and the generated configuration reference all read `OP
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -185,10 +187,10 @@ def load_pyproject(path: Optional[Path]) -> Settings:
     """Settings from `[tool.flake8-fastapi-bg]` in a pyproject.toml (empty when absent)."""
     if path is None:
         return Settings()
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[no-redef]
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -246,7 +248,7 @@ def settings_from_env_and_pyproject(overrides: Optional[Mapping[str, Any]] = Non
     return base.merged(Settings.from_values(overrides))
 
 
-def option_values(namespace: Any) -> Dict[str, Any]:
+def option_values(namespace: argparse.Namespace) -> Dict[str, Any]:
     """Raw option values from an argparse/flake8 namespace, keyed by pyproject name."""
     values: Dict[str, Any] = {}
     for spec in OPTIONS:

@@ -14,7 +14,8 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple,
+                    Union)
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -25,6 +26,7 @@ from .prefilter import may_schedule_tasks
 
 if TYPE_CHECKING:
     from .project import Project
+    from .scopes import SlicedModuleScope
 
 
 _IDENTIFIER = re.compile(r"\w+")
@@ -50,7 +52,8 @@ class SlicedModuleInfo(ModuleInfo):
 
     def __init__(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
                  is_package: bool, project: "Project", linted: bool = False) -> None:
-        super().__init__(name, path, display, None, is_package, project)  # type: ignore[arg-type]
+        super().__init__(name, path, display, None, is_package, project)
+        self._scope: Optional[SlicedModuleScope] = None
         # The linted file: its classes are parsed whole (its site groups are walked, and the
         # per-module checks may read the whole module), and the groups that may hold a site
         # are found from the text (`site_groups`).
@@ -159,7 +162,10 @@ class SlicedModuleInfo(ModuleInfo):
             base = resolve_relative(self.package, statement.level, statement.module)
             if any(alias.name == "*" for alias in statement.names):
                 return None if base is not None and self.project.leads_to_tasks(base, None) else set()
-            leads = (lambda name: base is not None and self.project.leads_to_tasks(base, name))
+
+            def leads(name: str) -> bool:
+                return base is not None and self.project.leads_to_tasks(base, name)
+
             return {alias.asname or alias.name for alias in statement.names
                     if _spells(alias) or leads(alias.name)} \
                 or (_bound_names(statement)[0] if spells else set())  # a comment says what they are
@@ -204,7 +210,7 @@ class SlicedModuleInfo(ModuleInfo):
         """A source-order key of group `index` (its first line)."""
         return self._groups[index][0]
 
-    def statements(self, index: int) -> Sequence[cst.BaseStatement]:
+    def statements(self, index: int) -> Sequence[Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]]:
         """The libcst statements of group `index`, parsed on first use."""
         parsed = self._parsed.get(index)
         if parsed is None:
@@ -265,18 +271,18 @@ class SlicedModuleInfo(ModuleInfo):
         found: Optional[cst.CSTNode] = None
         try:
             parsed = parse_trusted("class _:\n" + self._source(method.start, method.end))
-            found = parsed.body[0].body.body[0]  # type: ignore[attr-defined]
+            found = _class_body(parsed)[0]
             shift = method.start - 2
         except Exception:
             pass
         if not isinstance(found, cst.FunctionDef) or found.name.value != method.name:
             # Not seen on real code; the whole class parsed before, so take the method from it.
             parsed = parse_trusted(self._source(*self._groups[index]))
-            found = [s for s in parsed.body[0].body.body  # type: ignore[attr-defined]
+            found = [s for s in _class_body(parsed)
                      if isinstance(s, cst.FunctionDef)][self._methods[index].index(method)]
             shift = self._groups[index][0] - 1
         self._pieces.append((parsed, shift, index))
-        return found  # type: ignore[return-value]
+        return found
 
     def may_assign_attr(self, node: cst.CSTNode, attr: str) -> bool:
         """False when a stubbed method assigns no attribute named `attr`, so that a class's
@@ -328,12 +334,17 @@ class SlicedModuleInfo(ModuleInfo):
             shift_into(self._positions, libcst_compat.positions(piece[0]), piece[1])
 
     @property
-    def scope(self):
+    def scope(self) -> SlicedModuleScope:
         if self._scope is None:
             from .scopes import SlicedModuleScope
 
             self._scope = SlicedModuleScope(self)
         return self._scope
+
+
+def _class_body(parsed: cst.Module) -> Sequence[cst.BaseStatement]:
+    """The statements of the class that `parsed` holds first (ValueError if it does not)."""
+    return cst.ensure_type(cst.ensure_type(parsed.body[0], cst.ClassDef).body, cst.IndentedBlock).body
 
 
 # A class is parsed with stubbed method bodies when that leaves out at least this many lines.

@@ -19,7 +19,7 @@ The tests compare this walk with libcst's own on real code, node by node.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -119,12 +119,13 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     if plans is None:
         plans = _PLANS[visitor_cls] = {}
     # The stack holds nodes to visit and (leave hook, node) pairs to leave.
-    stack: List[object] = [root]
+    stack: List[Union[cst.CSTNode, Tuple[Callable[[cst.CSTVisitor, cst.CSTNode], object], cst.CSTNode]]]
+    stack = [root]
     pop, push = stack.pop, stack.append
     while stack:
         node = pop()
-        if type(node) is tuple:
-            node[0](visitor, node[1])  # type: ignore[index]
+        if isinstance(node, tuple):  # a CSTNode is never a tuple
+            node[0](visitor, node[1])
             continue
         kind = type(node)
         plan = plans.get(kind)
@@ -133,9 +134,9 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         visit, leave, fields = plan
         if leave is not None:
             push((leave, node))
-        if visit is not None and visit(visitor, node) is False:  # type: ignore[arg-type]
+        if visit is not None and visit(visitor, node) is False:
             continue
         found: List[cst.CSTNode] = []
-        _add_children(node, fields, found)  # type: ignore[arg-type]
+        _add_children(node, fields, found)
         found.reverse()
         stack.extend(found)

@@ -10,12 +10,21 @@ function. Positions stay lazy: only an output that shows them renders them.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
-from .model import Evidence, Hop, TaskFacts
+from .model import Evidence, Hop, Located, TaskFacts
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from .analyse import Analyser, ResolvedTask
+    from .collect import TaskSite
+    from .scopes import FunctionScope
+    from .values import Inst
 
 
-def hops_for(analyser, site, task, facts: TaskFacts, where, leaf: Optional[Evidence]) -> Tuple[Hop, ...]:
+def hops_for(analyser: Analyser, site: TaskSite, task: ResolvedTask, facts: TaskFacts, where: Located,
+             leaf: Optional[Evidence]) -> Tuple[Hop, ...]:
     """The hops of a finding about `facts`, whose message names `leaf` (None: the site only)."""
     found: List[Hop] = [Hop(_site_function(site), "site", _scheduled(facts), where)]
     if leaf is None:
@@ -28,7 +37,7 @@ def hops_for(analyser, site, task, facts: TaskFacts, where, leaf: Optional[Evide
     return tuple(found)
 
 
-def _site_function(site) -> str:
+def _site_function(site: TaskSite) -> str:
     scope = site.scope
     return getattr(scope, "qualname", None) or getattr(scope.module, "name", "") or "<module>"
 
@@ -40,7 +49,7 @@ def _scheduled(facts: TaskFacts) -> str:
     return text + (" (event loop)" if facts.is_async else " (thread pool)" if facts.is_async is False else "")
 
 
-def _rebuilt(analyser, task, chain: Tuple[str, ...]) -> List[Hop]:
+def _rebuilt(analyser: Analyser, task: ResolvedTask, chain: Tuple[str, ...]) -> List[Hop]:
     """Hops for the labels of `chain`, located at the calls that enter each function."""
     try:
         return _follow(analyser, task, chain)
@@ -48,7 +57,7 @@ def _rebuilt(analyser, task, chain: Tuple[str, ...]) -> List[Hop]:
         return [Hop(label, "call", f"calls {label}") for label in chain]
 
 
-def _follow(analyser, task, chain: Tuple[str, ...]) -> List[Hop]:
+def _follow(analyser: Analyser, task: ResolvedTask, chain: Tuple[str, ...]) -> List[Hop]:
     from .analyse import NodeWhere, _label, _receiver
 
     hops: List[Hop] = []
@@ -60,7 +69,7 @@ def _follow(analyser, task, chain: Tuple[str, ...]) -> List[Hop]:
         target = None
         if scope is not None:
             target = next((c for c in analyser.summary(scope, mine).callees if _label(c) == label), None)
-        if target is None:
+        if scope is None or target is None:
             hops += [Hop(rest, "call", f"calls {rest}") for rest in chain[index:]]
             break
         call = _entering_call(analyser, scope, target, mine)
@@ -70,14 +79,15 @@ def _follow(analyser, task, chain: Tuple[str, ...]) -> List[Hop]:
     return hops
 
 
-def _entering_call(analyser, scope, target, receiver):
+def _entering_call(analyser: Analyser, scope: FunctionScope, target: FunctionScope,
+                   receiver: Optional[Inst]) -> Optional[cst.Call]:
     """The first call in `scope` whose callee is the project function `target`."""
     from .analyse import _calls
     from .values import options
 
     evaluator = analyser.evaluator
 
-    def find():
+    def find() -> Optional[cst.Call]:
         for site in _calls(scope):
             callee = evaluator.expr(site.node.func, scope)
             if any(analyser._project_target(option) is target for option in options(callee)):
@@ -94,6 +104,7 @@ def chain_lines(hops: Tuple[Hop, ...], indent: str = "    ") -> List[str]:
     """The hops as indented text lines, for `--show-chain`: role, function, place, reason."""
     lines = []
     for hop in hops:
-        place = f"{hop.path}:{hop.line}:{hop.col + 1}" if hop.where is not None else "(place unknown)"
+        where = hop.where
+        place = f"{where.path}:{where.line}:{where.col + 1}" if where is not None else "(place unknown)"
         lines.append(f"{indent}{hop.role:<4} {place} {hop.function}: {hop.reason}")
     return lines

@@ -12,13 +12,17 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple,
+                    Union, cast)
 
 import libcst as cst
 
 from .knowledge import KnowledgeBase
 from .project import Project, iter_ancestors
 from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted, own_nodes
+
+if TYPE_CHECKING:
+    from .parsing import ModuleInfo
 
 
 class Value:
@@ -49,7 +53,7 @@ class ExtInstance(Value):
 
 @dataclass(frozen=True, eq=False)
 class ModuleV(Value):
-    module: object  # parsing.ModuleInfo
+    module: ModuleInfo
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,9 +111,9 @@ class OneOf(Value):
 _MAX_OPTIONS = 4
 
 
-def one_of(values) -> Value:
+def one_of(values: Iterable[Value]) -> Value:
     """The union of `values` that say something; one value stands for itself."""
-    options: list = []
+    options: List[Value] = []
     for value in values:
         for option in value.options if isinstance(value, OneOf) else (value,):
             if _is_known(option) and not any(_same(option, o) for o in options):
@@ -242,7 +246,7 @@ class Evaluator:
             value = self._set_globally(where, name) or value
         return value
 
-    def _first_known(self, bindings, where: Scope, name: str) -> Value:
+    def _first_known(self, bindings: Sequence[Binding], where: Scope, name: str) -> Value:
         """What a name bound by several statements holds: flow-insensitively, the last binding
         that says something (`img = img.convert(...)` after `with Image.open(p) as img`; a
         `try: import a except ImportError: a = None`; `client = None` before `client = X()`).
@@ -263,7 +267,7 @@ class Evaluator:
             self._names[memo] = value
         return value
 
-    def _known_of(self, bindings, where: Scope, name: str) -> Value:
+    def _known_of(self, bindings: Sequence[Binding], where: Scope, name: str) -> Value:
         value: Value = UNKNOWN
         # A bare declaration states the type for every assignment (`if TYPE_CHECKING: app:
         # ForgeApp` beside `app = Proxy()`), as a type checker reads it.
@@ -322,9 +326,9 @@ class Evaluator:
     def binding(self, binding: Binding, where: Scope, name: str) -> Value:
         kind = binding.kind
         if kind == "def":
-            return Func(where.child(binding.node))  # type: ignore[arg-type]
+            return Func(cast(FunctionScope, where.child(binding.node)))  # a "def" binding is a FunctionDef's
         if kind == "class":
-            return Cls(where.child(binding.node))  # type: ignore[arg-type]
+            return Cls(cast(ClassScope, where.child(binding.node)))  # a "class" binding is a ClassDef's
         if kind == "import":
             return self.qualified(binding.qualname or "")
         if kind == "param":
@@ -334,7 +338,8 @@ class Evaluator:
                 annotated = self.annotation(binding.annotation, where)
                 if not isinstance(annotated, Unknown):
                     return annotated
-            return self._guarded(binding.value, where, lambda: self.expr(binding.value, where))
+            assigned = binding.value
+            return self._guarded(assigned, where, lambda: self.expr(assigned, where))
         if kind == "annotated" and binding.annotation is not None:
             return self.annotation(binding.annotation, where)
         if kind == "with" and binding.value is not None:
@@ -374,7 +379,8 @@ class Evaluator:
             return UNKNOWN
         if isinstance(expr, cst.SimpleString):
             try:
-                inner = cst.parse_expression(expr.evaluated_value)  # type: ignore[arg-type]
+                source = expr.evaluated_value  # bytes for b"...": parse_expression takes both
+                inner = cst.parse_expression(source)  # type: ignore[arg-type]  # libcst: typed str only
             except Exception:
                 return UNKNOWN
             return self.annotation(inner, scope, depth + 1)
@@ -424,8 +430,8 @@ class Evaluator:
         elif isinstance(expr, cst.Attribute):
             base = self.expr(expr.value, scope)
             if isinstance(base, ModuleV):
-                bindings = base.module.scope.local(expr.attr.value)  # type: ignore[attr-defined]
-                found = (bindings[-1], base.module.scope) if bindings else None  # type: ignore[attr-defined]
+                bindings = base.module.scope.local(expr.attr.value)
+                found = (bindings[-1], base.module.scope) if bindings else None
         if found is None:
             return None
         binding, where = found
@@ -472,11 +478,11 @@ class Evaluator:
                 return value
         return self._all_of(_return_values(node), func.scope)
 
-    def _all_of(self, expressions, scope: Scope) -> Value:
+    def _all_of(self, expressions: Iterable[cst.BaseExpression], scope: Scope) -> Value:
         """The union of what `expressions` evaluate to (the first few that say something)."""
         found = []
         for expression in expressions:
-            value = self._guarded(expression, scope, lambda e=expression: self.expr(e, scope))
+            value = self._guarded(expression, scope, lambda: self.expr(expression, scope))
             if _is_known(value):
                 found.append(value)
                 if len(found) >= _MAX_OPTIONS:
@@ -503,10 +509,10 @@ class Evaluator:
                         return value
         return self._first_of(_yield_values(node), func.scope)
 
-    def _first_of(self, expressions, scope: Scope) -> Value:
+    def _first_of(self, expressions: Iterable[cst.BaseExpression], scope: Scope) -> Value:
         """The first of `expressions` whose value is known (`return None` early exits aside)."""
         for expression in expressions:
-            value = self._guarded(expression, scope, lambda e=expression: self.expr(e, scope))
+            value = self._guarded(expression, scope, lambda: self.expr(expression, scope))
             if _is_known(value):
                 return value
         return UNKNOWN
@@ -542,7 +548,7 @@ class Evaluator:
             inner = self.expr(node.expression, scope)
             return self.awaited(inner)
         if isinstance(node, cst.Lambda):
-            return Func(scope.child(node))  # type: ignore[arg-type]
+            return Func(scope.child(node))
         if isinstance(node, cst.Subscript):  # `Provide[Container.service]`
             if ext_name(self.expr(node.value, scope)) in DI_PROVIDE and len(node.slice) == 1 \
                     and isinstance(node.slice[0].slice, cst.Index):
@@ -573,7 +579,7 @@ class Evaluator:
         if isinstance(base, AppState):
             return self._app_state(attr)
         if isinstance(base, ModuleV):
-            return self.qualified(f"{base.module.name}.{attr}")  # type: ignore[attr-defined]
+            return self.qualified(f"{base.module.name}.{attr}")
         if isinstance(base, Ext):
             return Ext(f"{base.qualname}.{attr}")
         if isinstance(base, ExtInstance):
@@ -589,7 +595,7 @@ class Evaluator:
             if bindings:
                 binding = bindings[-1]
                 if binding.kind == "def":
-                    method = Func(klass.child(binding.node))  # type: ignore[arg-type]
+                    method = Func(cast(FunctionScope, klass.child(binding.node)))  # a FunctionDef's
                     if isinstance(owner, Inst) and self._is_property(method):
                         return self.returns(method)
                     if method.scope.is_static():
@@ -609,9 +615,9 @@ class Evaluator:
             if isinstance(owner, Inst):
                 # `self.x = ...` in any method, the constructor's parameters included; a class
                 # annotation without a value (`client: OpenAI | None = None`) came first.
-                value = self._instance_value(klass, owner, attr)
-                if value is not None or bindings:
-                    return value or UNKNOWN
+                assigned = self._instance_value(klass, owner, attr)
+                if assigned is not None or bindings:
+                    return assigned or UNKNOWN
         for base in self.external_bases(cls):
             return Ext(f"{base}.{attr}")
         return UNKNOWN
@@ -679,7 +685,7 @@ class Evaluator:
                 return True
         return False
 
-    def mro(self, cls: ClassScope, depth: int = 0, seen: Optional[set] = None):
+    def mro(self, cls: ClassScope, depth: int = 0, seen: Optional[Set[int]] = None) -> Iterator[ClassScope]:
         """The class and its project base classes, depth first, each once (good enough for
         lookups; a diamond or a wide lattice is walked once, not along every path)."""
         seen = set() if seen is None else seen
@@ -689,13 +695,13 @@ class Evaluator:
         yield cls
         if depth > 10:
             return
-        for arg in cls.node.bases:  # type: ignore[attr-defined]
+        for arg in cls.node.bases:
             base = self.expr(arg.value, cls.parent or cls)
             if isinstance(base, Cls):
                 yield from self.mro(base.scope, depth + 1, seen)
 
-    def external_bases(self, cls: ClassScope):
-        for arg in cls.node.bases:  # type: ignore[attr-defined]
+    def external_bases(self, cls: ClassScope) -> Iterator[str]:
+        for arg in cls.node.bases:
             base = self.expr(arg.value, cls.parent or cls)
             if isinstance(base, Ext):
                 yield base.qualname
@@ -776,8 +782,8 @@ class Evaluator:
                         return returned
             return value
         if isinstance(value, ExtInstance):
-            entered = self.kb.returns(f"{value.type}.__enter__")
-            return ExtInstance(entered) if entered else value
+            entered_type = self.kb.returns(f"{value.type}.__enter__")
+            return ExtInstance(entered_type) if entered_type else value
         return value
 
     # -- qualified names across the project --------------------------------------------------
@@ -801,7 +807,7 @@ class Evaluator:
         """`module.attr`, computed once per module and name (star imports and re-exports can
         reach the same pair along many paths; a pair being computed reads as unknown)."""
         module = module_value.module
-        key = (module.name, attr)  # type: ignore[attr-defined]
+        key = (module.name, attr)
         cached = self._members.get(key)
         if cached is not None and cached[0] is module:
             return cached[1]
@@ -810,7 +816,7 @@ class Evaluator:
         self._members[key] = (module, value)
         return value
 
-    def _member_of(self, module, attr: str, depth: int) -> Value:
+    def _member_of(self, module: ModuleInfo, attr: str, depth: int) -> Value:
         scope: ModuleScope = module.scope
         bindings = scope.local(attr)
         if bindings:
@@ -820,12 +826,12 @@ class Evaluator:
                 return later
             if binding.kind == "import":
                 target = binding.qualname or ""
-                if target == f"{module.name}.{attr}":  # type: ignore[attr-defined]
+                if target == f"{module.name}.{attr}":
                     return UNKNOWN
                 return self.qualified(target, depth + 1)
             value = self._first_known(bindings, scope, attr)
             return value if _is_known(value) else self._set_globally(scope, attr) or value
-        submodule = f"{module.name}.{attr}"  # type: ignore[attr-defined]
+        submodule = f"{module.name}.{attr}"
         loaded = self.project.module(submodule)
         if loaded is not None:
             return ModuleV(loaded)
@@ -853,13 +859,13 @@ class Evaluator:
                 continue
             for statement in module.statements_assigning(pattern):
                 for expr, scope in _state_assignments(statement, module.scope, attr):
-                    value = self._guarded(expr, scope, lambda e=expr, s=scope: self.expr(e, s))
+                    value = self._guarded(expr, scope, lambda: self.expr(expr, scope))
                     if _is_known(value):
                         return value
         return UNKNOWN
 
     # -- helpers -----------------------------------------------------------------------------
-    def _guarded(self, node: cst.CSTNode, scope: Scope, compute) -> Value:
+    def _guarded(self, node: cst.CSTNode, scope: Scope, compute: Callable[[], Value]) -> Value:
         key = (id(node), id(scope))
         if key in self._active or len(self._active) > _MAX_EVAL_DEPTH:
             return UNKNOWN
@@ -898,11 +904,12 @@ def _is_application(value: Value) -> bool:
     return name.endswith(".app") and name[:-4] in CONNECTIONS
 
 
-def _state_assignments(node: cst.CSTNode, scope: Scope, attr: str):
+def _state_assignments(node: cst.CSTNode, scope: Scope, attr: str
+                       ) -> Iterator[Tuple[cst.BaseExpression, Scope]]:
     """`(value, scope)` of each `<x>.state.<attr> = value` in `node`, with the scope it runs in."""
     if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
         inner = scope.child(node)
-        body = inner.node.body  # type: ignore[attr-defined]
+        body = inner.node.body
         for statement in getattr(body, "body", ()):
             yield from _state_assignments(statement, inner, attr)
         return
@@ -949,7 +956,7 @@ def _is_generator(node: cst.FunctionDef) -> bool:
     return bool(own_nodes(node, cst.Yield))
 
 
-def _yield_values(node: cst.FunctionDef):
+def _yield_values(node: cst.FunctionDef) -> List[cst.BaseExpression]:
     return [y.value for y in own_nodes(node, cst.Yield)
             if y.value is not None and not isinstance(y.value, cst.From)]
 
@@ -961,7 +968,7 @@ def _looks_like_class(qualname: str) -> bool:
     return bool(last) and last[0].isupper()
 
 
-def _return_values(node: cst.FunctionDef):
+def _return_values(node: cst.FunctionDef) -> List[cst.BaseExpression]:
     """The expressions of `return <value>` statements directly in a function (not nested)."""
     return [ret.value for ret in own_nodes(node, cst.Return) if ret.value is not None]
 

@@ -7,7 +7,7 @@ Each check is a pure function of the task's facts and the settings; it returns t
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from ..model import Evidence, TaskFacts
 from ..settings import Settings
@@ -19,10 +19,12 @@ FASTAPI_BG = ("FastAPI: Background Tasks", "https://fastapi.tiangolo.com/tutoria
 
 
 def _matches(name: Optional[str], globs: Iterable[str]) -> bool:
-    return bool(name) and any(fnmatchcase(name, g) for g in globs)  # type: ignore[arg-type]
+    if not name:
+        return False
+    return any(fnmatchcase(name, g) for g in globs)
 
 
-def strongest(evidence: Iterable[Evidence], kind: str, **conditions) -> Optional[Evidence]:
+def strongest(evidence: Iterable[Evidence], kind: str, **conditions: object) -> Optional[Evidence]:
     """The most convincing evidence of `kind`: seen in code over annotated over named,
     then the fewest calls away from the task, then the first found."""
     candidates = [e for e in evidence if e.kind == kind and
@@ -43,7 +45,7 @@ def _is_light(facts: TaskFacts, settings: Settings) -> bool:
     return "light" in facts.tags or _matches(facts.qualname, settings.light)
 
 
-def _witness(kind: str, **conditions):
+def _witness(kind: str, **conditions: object) -> Callable[[TaskFacts], Optional[Evidence]]:
     def witness(facts: TaskFacts) -> Optional[Evidence]:
         return strongest(facts.evidence, kind, **conditions)
     return witness
