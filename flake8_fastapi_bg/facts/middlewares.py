@@ -38,8 +38,9 @@ import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple, Union
 
+from .. import deps
 from ..knowledge import split_words
 from ..parsing import decode_source
 from ..project import Project, display_path
@@ -70,7 +71,9 @@ class StateCloser:
     kind: str = "middleware"  # or "dependency": a dependency with `yield` closes it after the yield
 
 
-_PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Dict[str, StateCloser]]" = weakref.WeakKeyDictionary()
+# Per project: the closers found, and the file-system dependencies of the scan (`deps`).
+_PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Tuple[Dict[str, StateCloser], deps.Deps]]" = \
+    weakref.WeakKeyDictionary()
 
 
 def closing_middlewares(info: "ModuleInfo") -> Dict[str, StateCloser]:
@@ -89,7 +92,7 @@ def closing_middlewares(info: "ModuleInfo") -> Dict[str, StateCloser]:
 def _text_of(info: "ModuleInfo") -> Optional[str]:
     if info.path is not None:
         try:
-            return decode_source(Path(info.path).read_bytes())
+            return decode_source(deps.read(info.path) or b"")
         except (OSError, SyntaxError, LookupError, ValueError):
             return None
     lines = getattr(info, "_lines", None)  # a sliced module without a file: its own text
@@ -97,27 +100,54 @@ def _text_of(info: "ModuleInfo") -> Optional[str]:
 
 
 def _project_closers(project: Project) -> Dict[str, StateCloser]:
-    found = _PROJECT_CACHE.get(project)
-    if found is None:
-        found = {}
+    memo = _PROJECT_CACHE.get(project)
+    if memo is not None:
+        deps.replay(memo[1])
+        return memo[0]
+    found: Dict[str, StateCloser] = {}
+    deps.frame()
+    try:
         for path in _middleware_files(project):
-            try:
-                text = decode_source(path.read_bytes())
-            except (OSError, SyntaxError, LookupError, ValueError):
-                continue
-            for closer in closers_in(text, display_path(path)).values():
+            status = deps.status_of(path)
+            closers = _closers_of(str(path))
+            deps.scanned("closers", "", path, _facts(closers), status)
+            for closer in closers:
                 _add(found, closer)
-        _PROJECT_CACHE[project] = found
+    finally:
+        used = deps.end_frame()
+    _PROJECT_CACHE[project] = (found, used)
     return found
 
 
+def _closers_of(path: str) -> List[StateCloser]:
+    """The closers of the project file at `path` (none unless its text says `.state.` and
+    `call_next` or `yield`)."""
+    try:
+        data = deps.read(path, _MAX_BYTES, record=False)
+        if data is None or b".state." not in data or (b"call_next" not in data and b"yield" not in data):
+            return []
+        text = decode_source(data)
+    except (OSError, SyntaxError, LookupError, ValueError):
+        return []
+    return list(closers_in(text, display_path(Path(path))).values())
+
+
+def _facts(closers: List[StateCloser]) -> str:
+    return repr([(c.attr, c.middleware, c.where, c.kind) for c in closers])
+
+
+def closer_facts(arg: str, path: str) -> str:
+    """What the project scan takes from the file at `path` (a scanner of `deps.SCANNERS`)."""
+    return _facts(_closers_of(path))
+
+
 def _middleware_files(project: Project) -> Iterator[Path]:
-    """The project's .py files (tests and environments skipped) whose text says `call_next`."""
+    """The project's .py files (tests and environments skipped) that may hold a middleware."""
     seen: Set[str] = set()
     budget = _MAX_FILES
     directories = _MAX_DIRECTORIES
     for root in project.roots:
-        for directory, dirs, files in os.walk(root):
+        for directory, dirs, files in deps.walk(root):
             directories -= 1
             if directories < 0:
                 return
@@ -137,15 +167,6 @@ def _middleware_files(project: Project) -> Iterator[Path]:
                 budget -= 1
                 if budget < 0:
                     return
-                try:
-                    if os.path.getsize(path) > _MAX_BYTES:
-                        continue
-                    with open(path, "rb") as handle:
-                        data = handle.read()
-                    if b".state." not in data or (b"call_next" not in data and b"yield" not in data):
-                        continue
-                except OSError:
-                    continue
                 yield Path(path)
 
 
