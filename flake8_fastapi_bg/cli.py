@@ -21,17 +21,21 @@ import sys
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
 from flake8.utils import parse_comma_separated_list
 
 from . import __version__
+from .cache import Cache
 from .edits import apply_fixes
 from .engine import lint_source
 from .model import Finding
 from .output import FORMATS, Result, render
-from .rules import REGISTRY, Rule
+from .output import registry
+
+if TYPE_CHECKING:
+    from .rules import Rule
 from .settings import OPTIONS, PREFIX, ConfigError, Settings, settings_from_env_and_pyproject
 
 PROG = "flake8-fastapi-bg"
@@ -205,9 +209,11 @@ def check_code_prefix(flag: str, code: str) -> None:
     """A `--select`/`--ignore` value must be a code prefix that matches at least one rule: a
     typo must not silently turn a CI gate off (or select nothing)."""
     valid = VALID_CODE_PREFIX.match(code) is not None
-    if valid and any(rule.startswith(code) for rule in REGISTRY):
+    if valid and "FBG".startswith(code):  # every code starts with FBG: no need to load the rules
         return
-    close = difflib.get_close_matches(code.upper(), sorted(REGISTRY), n=1)
+    if valid and any(rule.startswith(code) for rule in registry()):
+        return
+    close = difflib.get_close_matches(code.upper(), sorted(registry()), n=1)
     guess = f"did you mean {close[0]}? " if close else ""
     problem = "matches no rule" if valid else "is not a code prefix"
     raise UsageError(f"{flag} {code!r} {problem}",
@@ -252,6 +258,9 @@ def is_noqa(finding: Finding, line_text: str) -> bool:
 # --- linting ------------------------------------------------------------------------------------------
 
 
+_FLAKE8_WORD = re.compile("flake8", re.I)  # `# flake8: noqa` needs it: most files are passed at once
+
+
 @dataclass
 class FileReport:
     display: str
@@ -269,13 +278,16 @@ class Linter:
     selector: Selector = field(default_factory=Selector)
     disable_noqa: bool = False
     fix: bool = False
+    cache: Optional[Cache] = None  # the persistent cache (none while fixing)
 
     def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
         lines = physical_lines(text)
-        if not self.disable_noqa and any(NOQA_FILE.match(line) for line in lines):
+        if not self.disable_noqa and _FLAKE8_WORD.search(text) \
+                and any(NOQA_FILE.match(line) for line in lines):
             return []  # `# flake8: noqa` skips the whole file
-        findings = [f for f in lint_source(display, text, self.settings, path)
-                    if self.selector(f.code)]
+        found = (self.cache.lint(display, text, path) if self.cache is not None
+                 else lint_source(display, text, self.settings, path))
+        findings = [f for f in found if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings
         mapping = noqa_lines(text)
@@ -370,8 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--isolated", action="store_true",
                      help="ignore setup.cfg, tox.ini, .flake8 and pyproject.toml")
     for spec in OPTIONS:
+        flags = [spec.flag]
+        if spec.kind in ("path", "flag"):  # the cache's: --cache-dir, --no-cache
+            flags.insert(0, f"--{spec.name}")
+        if spec.kind == "flag":
+            cfg.add_argument(*flags, dest=spec.dest, action="store_true", default=None, help=spec.help)
+            continue
         extra: Dict[str, Any] = {"action": "append"} if spec.kind == "globs" else {}
-        cfg.add_argument(spec.flag, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
+        cfg.add_argument(*flags, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
     info = parser.add_argument_group("information")
     info.add_argument("--inventory", action="store_true",
                       help="list every background task site (route, task, where it runs, class, "
@@ -379,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--explain", metavar="RULE",
                       help="print the documentation of a rule, by code or name (FBG104, critical-task)")
     info.add_argument("--list-rules", action="store_true", help="list every rule")
+    info.add_argument("--verbose", "-v", action="store_true",
+                      help="print what the persistent cache did to standard error "
+                      "(cache: N hits, N misses (N files analysed))")
     info.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -393,16 +414,18 @@ def _cli_values(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def _list_rules() -> str:
-    width = max((len(r.name) for r in REGISTRY.values()), default=0)
-    return "".join(f"{code}  {REGISTRY[code].name:<{width}}  {REGISTRY[code].summary}"
-                   f"{'  [fix]' if REGISTRY[code].fixable else ''}\n" for code in sorted(REGISTRY))
+    rules = registry()
+    width = max((len(r.name) for r in rules.values()), default=0)
+    return "".join(f"{code}  {rules[code].name:<{width}}  {rules[code].summary}"
+                   f"{'  [fix]' if rules[code].fixable else ''}\n" for code in sorted(rules))
 
 
-def find_rule(code_or_name: str) -> Optional[Rule]:
+def find_rule(code_or_name: str) -> Optional["Rule"]:
     """The rule with this code (any case) or name (`critical-task`, `critical_task`)."""
     key = code_or_name.strip()
-    by_name = {rule.name: rule for rule in REGISTRY.values()}
-    return REGISTRY.get(key.upper()) or by_name.get(key.lower().replace("_", "-"))
+    rules = registry()
+    by_name = {rule.name: rule for rule in rules.values()}
+    return rules.get(key.upper()) or by_name.get(key.lower().replace("_", "-"))
 
 
 def _explain(code_or_name: str) -> str:
@@ -410,7 +433,8 @@ def _explain(code_or_name: str) -> str:
 
     rule = find_rule(code_or_name)
     if rule is None:
-        choices = {name.lower(): name for name in (*(r.name for r in REGISTRY.values()), *REGISTRY)}
+        rules = registry()
+        choices = {name.lower(): name for name in (*(r.name for r in rules.values()), *rules)}
         close = [choices[c] for c in difflib.get_close_matches(code_or_name.strip().lower(), choices, n=1)]
         guess = f"did you mean {close[0]}? " if close else ""
         raise UsageError(f"--explain: no rule is called {code_or_name!r}",
@@ -478,7 +502,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "markdown":
         raise UsageError("--format markdown is for --inventory",
                          "the findings come as text, json, sarif or github")
-    linter = Linter(settings, selector, args.disable_noqa, fix=args.fix or args.diff)
+    fixing = bool(args.fix or args.diff)
+    # Fixing rewrites files between analyses: it runs without the cache.
+    cache = None if fixing else Cache(settings)
+    linter = Linter(settings, selector, args.disable_noqa, fix=fixing, cache=cache)
     exclude = [p for group in args.exclude for p in group]
     results: List[Result] = []
     failed = changed = fixed = 0
@@ -498,6 +525,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             elif path is not None:
                 path.write_bytes(source.encode(report.fixed_text))
         results += [Result(display, f) for f in report.findings]
+    if cache is not None:
+        cache.close()
+        if args.verbose:
+            print(cache.stats.line(), file=sys.stderr)
     if args.diff:
         return 1 if (changed or failed) and not args.exit_zero else 0
     color = args.color == "always" or (args.color == "auto" and args.output_file is None

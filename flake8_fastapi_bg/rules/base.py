@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..model import Evidence, Fix, TaskFacts
     from ..settings import Settings
 
-DOCS_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/blob/main/docs/rules/{code}.md"
+from .. import DOCS_URL
 
 TaskCheck = Callable[["TaskFacts", "Settings"], Optional[str]]
 Witness = Callable[["TaskFacts"], Optional["Evidence"]]
