@@ -188,12 +188,22 @@ def is_dir(path: "os.PathLike[str] | str") -> bool:
     return found
 
 
-def walk(root: "os.PathLike[str] | str") -> Iterator[Tuple[str, List[str], List[str]]]:
-    """`os.walk(root)`, recording the names of each directory it lists (prune `dirs` in place,
-    as with `os.walk`)."""
+def walk(root: "os.PathLike[str] | str", scanner: str,
+         arg: str = "") -> Iterator[Tuple[str, List[str], List[str]]]:
+    """`os.walk(root)` for the scan `scanner` (of `SCANNERS`), recording the names of each
+    directory it lists (prune `dirs` in place, as with `os.walk`). A `.py` file added later
+    breaks the dependency only if the scanner takes facts from it (a new module that sets
+    no `.state.x` leaves the state scan's result as it was); a directory added or removed
+    always does."""
     for directory, dirs, files in os.walk(root):
-        _note(("dir", os.path.abspath(directory)), _listing(dirs, files))
+        _note(("dir", scanner, arg, os.path.abspath(directory)), _listing(dirs, files))
         yield directory, dirs, files
+
+
+def unsure() -> None:
+    """What was read depends on more than the dependencies say (a scan stopped at its budget):
+    the result must not be reused."""
+    _note(("unsure", ""), True)
 
 
 def scanned(scanner: str, arg: str, path: "os.PathLike[str] | str", facts: str,
@@ -226,8 +236,10 @@ def status_of(path: "os.PathLike[str] | str") -> Optional[os.stat_result]:
 
 
 def _listing(dirs: List[str], files: List[str]) -> str:
-    shown = sorted(dirs) + ["/"] + sorted(f for f in files if f.endswith(".py") or f == "pyvenv.cfg")
-    return _sha("\0".join(shown).encode("utf-8", "surrogateescape"))
+    """The names of a directory that a scan may use: its subdirectories, then (after a `/`)
+    its `.py` files and a `pyvenv.cfg` (a scan skips a virtual environment)."""
+    shown = sorted(f for f in files if f.endswith(".py") or f == "pyvenv.cfg")
+    return "\0".join(sorted(dirs)) + "/" + "\0".join(shown)  # "/" is in no file name
 
 
 def _sha(data: bytes) -> str:
@@ -275,10 +287,22 @@ def _holds(key: Key, value: Any) -> bool:
     if kind == "dir":
         dirs: List[str] = []
         files: List[str] = []
-        with os.scandir(key[1]) as entries:
+        _, scanner, arg, directory = key
+        with os.scandir(directory) as entries:
             for entry in entries:
                 (dirs if entry.is_dir() else files).append(entry.name)
-        return bool(_listing(dirs, files) == value)
+        now = _listing(dirs, files)
+        if now == value:
+            return True
+        before_dirs, _, before_files = str(value).partition("/")
+        now_dirs, _, now_files = now.partition("/")
+        if before_dirs != now_dirs or scanner not in SCANNERS:
+            return False
+        old = set(before_files.split("\0"))
+        added = [name for name in now_files.split("\0") if name and name not in old]
+        # A file gone: the scan's facts from it are checked as its own dependency.
+        return all(name.endswith(".py") and _scanner(scanner)(arg, os.path.join(directory, name)) == ""
+                   for name in added)
     if kind == "scan":
         _, scanner, arg, path = key
         size, mtime, facts = value

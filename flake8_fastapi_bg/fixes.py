@@ -223,7 +223,7 @@ _SCHEDULING = re.compile(r"\b(add_task|BackgroundTask)\s*\(")
 def _only_scheduled(name: str, roots: Sequence[Path]) -> bool:
     """Every use of `name` in the project's files (tests included) is its `def`, an import, or
     a line that registers a task; none awaits it."""
-    for path in _project_paths(tuple(roots)):
+    for path in _project_paths(tuple(roots), name):
         status = deps.status_of(path)
         facts = use_facts(name, path)
         deps.scanned("uses", name, path, facts, status)
@@ -260,9 +260,9 @@ def use_facts(name: str, path: str) -> str:
     return ""
 
 
-def _project_paths(roots: Tuple[Path, ...]) -> Iterator[str]:
+def _project_paths(roots: Tuple[Path, ...], name: str) -> Iterator[str]:
     for root in roots:
-        for directory, subdirs, files in deps.walk(root):
+        for directory, subdirs, files in deps.walk(root, "uses", name):
             subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
             for file in files:
                 if file.endswith(".py"):

@@ -70,7 +70,7 @@ _NOT_APP_DIRS = frozenset({".git", ".hg", ".tox", ".nox", ".venv", "venv", "env"
 
 def _project_files(root: Path) -> Iterator[Path]:
     """The project's own `.py` files under `root`: no tests, environments or build output."""
-    for directory, subdirs, files in deps.walk(root):
+    for directory, subdirs, files in deps.walk(root, "state"):
         subdirs[:] = [d for d in subdirs if d not in _NOT_APP_DIRS and not d.startswith(".")]
         for file in files:
             if file.endswith(".py") and not file.startswith("test_") and file != "conftest.py":

@@ -244,6 +244,13 @@ def test_the_scan_for_state_setters_depends_on_what_it_took_from_each_file(proje
     assert scanner.state_setters("llm") == []
     used = deps.finish()
     edit(project / "app/jobs.py", "def tidy():\n    return 1  # another body, no state\n")
+    write(project, {"app/new_module.py": "VALUE = 1\n"})  # a new file the scan takes nothing from
+    deps.forget()
+    assert deps.all_hold(used)
+    write(project, {"app/settings.py": "def configure(app):\n    app.state.llm = object()\n"})
+    deps.forget()
+    assert not deps.all_hold(used)
+    (project / "app/settings.py").unlink()
     deps.forget()
     assert deps.all_hold(used)
     edit(project / "app/main.py",
@@ -253,6 +260,12 @@ def test_the_scan_for_state_setters_depends_on_what_it_took_from_each_file(proje
 
 
 # --- where, and what is never cached ---------------------------------------------------------------
+
+
+def test_a_new_module_that_nothing_reaches_invalidates_nothing(project, capsys, monkeypatch) -> None:
+    run(project, capsys, monkeypatch)
+    write(project, {"app/unrelated.py": "def helper():\n    return 1\n"})
+    assert run(project, capsys, monkeypatch)[1] == (2, 0, 0)
 
 
 def test_the_default_cache_is_at_the_project_root_tagged_and_ignored_by_git(

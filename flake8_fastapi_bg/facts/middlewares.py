@@ -133,7 +133,8 @@ def _closers_of(path: str) -> List[StateCloser]:
 
 
 def _facts(closers: List[StateCloser]) -> str:
-    return repr([(c.attr, c.middleware, c.where, c.kind) for c in closers])
+    """The closers as text: empty for none (as `deps.SCANNERS` expects of a file without facts)."""
+    return repr([(c.attr, c.middleware, c.where, c.kind) for c in closers]) if closers else ""
 
 
 def closer_facts(arg: str, path: str) -> str:
@@ -147,9 +148,10 @@ def _middleware_files(project: Project) -> Iterator[Path]:
     budget = _MAX_FILES
     directories = _MAX_DIRECTORIES
     for root in project.roots:
-        for directory, dirs, files in deps.walk(root):
+        for directory, dirs, files in deps.walk(root, "closers"):
             directories -= 1
             if directories < 0:
+                deps.unsure()  # where the scan stops moves as files come and go
                 return
             if os.path.exists(os.path.join(directory, "pyvenv.cfg")):
                 dirs[:] = []
@@ -166,6 +168,7 @@ def _middleware_files(project: Project) -> Iterator[Path]:
                 seen.add(real)
                 budget -= 1
                 if budget < 0:
+                    deps.unsure()
                     return
                 yield Path(path)
 
