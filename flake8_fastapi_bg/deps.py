@@ -16,8 +16,12 @@ What the analysis derives from a module (scopes, per-function summaries, decorat
 on the module object and may rest on other modules, read while an earlier file was analysed.
 Rather than tag every such memo, the modules a file touches are put in one group with the
 dependencies of that analysis (a union-find): a later file that touches any of them depends on
-the whole group. That over-approximates (files that share a module invalidate together) and
-can never miss a dependency that flows through derived data kept on a module.
+the whole group. A module is touched when the project hands it out (`Project.module`, the
+linted file) and whenever derived data on it is computed or read (the evaluator's `expr`, the
+per-function memos of analyse.py and decorators.py): a memo that keeps something derived from a
+module must touch it (a new one too). That over-approximates (files that share a module
+invalidate together) and never misses a dependency that flows through derived data kept on a
+module, however the file got to that module (an earlier summary can point straight at it).
 
 Nothing here imports the analysis: the warm path of the cache checks dependencies without it.
 """

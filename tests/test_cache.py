@@ -169,6 +169,35 @@ def test_editing_a_helper_three_modules_away_re_analyses_only_the_route_that_rea
     assert codes(quiet_again) == [] and stats == (1, 1, 1)
 
 
+REFUNDS = """\
+from fastapi import APIRouter, BackgroundTasks
+
+from app.services.audit import record
+
+router = APIRouter()
+
+
+@router.post("/refunds/{order_id}")
+def refund(order_id: int, background_tasks: BackgroundTasks):
+    background_tasks.add_task(record, order_id)
+    return {}
+"""
+
+
+def test_a_summary_computed_for_an_earlier_file_carries_its_dependencies(
+        project, capsys, monkeypatch) -> None:
+    """app/refunds.py is linted first and summarises audit.record (which calls the helper);
+    app/routes.py reaches record through orders and reuses that summary without looking at
+    the helper's module itself. Its entry must still depend on the helper: the module groups
+    of deps.py see to it (with `deps.touch` made a no-op, this run reports only refunds.py)."""
+    write(project, {"app/refunds.py": REFUNDS})
+    run(project, capsys, monkeypatch)
+    edit(project / "app/lib/helpers.py", STRIPE_HELPER)
+    found, stats = run(project, capsys, monkeypatch)
+    assert codes(found) == [("app/refunds.py", 10, "FBG104"), ("app/routes.py", 10, "FBG104")]
+    assert stats == (1, 2, 2)
+
+
 def test_creating_a_module_that_was_looked_for_invalidates(project, capsys, monkeypatch) -> None:
     (project / "app/services/orders.py").write_text(
         "from app.services.payments import settle\n\n\ndef finish_order(order_id):\n    settle(order_id)\n",
