@@ -486,6 +486,26 @@ def test_flake8_warm_runs_follow_an_edit_three_modules_away(project, jobs) -> No
 
 
 @pytest.mark.slow
+def test_flake8_warm_runs_follow_new_modules_settings_and_damage(project) -> None:
+    orders = project / "app/services/orders.py"
+    orders.write_text("from app.services.payments import settle\n\n\ndef finish_order(order_id):\n"
+                      "    settle(order_id)\n", encoding="utf-8")
+    assert _flake8(project) == []
+    write(project, {"app/services/payments.py": "import stripe\n\n\ndef settle(order_id):\n"
+                                                "    stripe.Refund.create(payment_intent=order_id)\n"})
+    loud = _flake8(project)
+    assert len(loud) == 1 and "FBG104" in loud[0]
+    for option in (("--fastapi-bg-max-depth", "0"), ("--fastapi-bg-fastapi-version", "0.110"),
+                   ("--fastapi-bg-critical", "app.jobs.*")):
+        assert _flake8(project, *option) == _flake8(project, "--fastapi-bg-no-cache", *option), option
+    assert _flake8(project, "--fastapi-bg-max-depth", "0") == []
+    assert any("other.py" in line for line in _flake8(project, "--fastapi-bg-critical", "app.jobs.*"))
+    _garbage(_database())
+    assert _flake8(project) == loud
+    assert _flake8(project) == loud
+
+
+@pytest.mark.slow
 def test_the_standalone_command_warm_runs_follow_an_edit_and_never_load_libcst(project) -> None:
     cold, stats = _standalone(project)
     assert cold == [] and stats == "cache: 0 hits, 2 misses (2 files analysed)"
