@@ -88,13 +88,13 @@ class Cache:
         deps.forget()  # a new run: files may have changed since another run in this process
 
     def lint(self, display: str, source: str, path: "Optional[Path | str]", *,
-             tree: Any = None) -> List[Finding]:
+             tree: Any = None, cacheable: bool = True) -> List[Finding]:
         """`engine.lint_source(display, source, settings, path, tree=...)`, from the cache when
-        it holds an answer."""
+        it holds an answer. `cacheable=False`: standard input."""
         from . import engine
 
         passes = may_schedule_tasks(source)
-        if path is None or not passes:
+        if path is None or not passes or not cacheable:
             self.stats.analysed += passes
             return engine.lint_source(display, source, self.settings, path, tree=tree)
         name = os.path.abspath(path)

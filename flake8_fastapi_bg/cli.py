@@ -279,13 +279,14 @@ class Linter:
     disable_noqa: bool = False
     fix: bool = False
     cache: Optional[Cache] = None  # the persistent cache (none while fixing)
+    stdin: bool = False  # the file comes from standard input: never cached
 
     def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
         lines = physical_lines(text)
         if not self.disable_noqa and _FLAKE8_WORD.search(text) \
                 and any(NOQA_FILE.match(line) for line in lines):
             return []  # `# flake8: noqa` skips the whole file
-        found = (self.cache.lint(display, text, path) if self.cache is not None
+        found = (self.cache.lint(display, text, path, cacheable=not self.stdin) if self.cache is not None
                  else lint_source(display, text, self.settings, path))
         findings = [f for f in found if self.selector(f.code)]
         if self.disable_noqa or not findings:
@@ -516,6 +517,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{PROG}: cannot read {given}: {exc}", file=sys.stderr)
             failed += 1
             continue
+        linter.stdin = given == "-"
         report = linter.check(display, source, path)
         if report.fixed_text is not None:
             changed += 1

@@ -29,6 +29,7 @@ class Plugin:
     settings: ClassVar[Settings] = Settings()
     show_chain: ClassVar[bool] = False
     cache: ClassVar[Optional["Cache"]] = None  # set by parse_options
+    reads_stdin: ClassVar[bool] = False
 
     def __init__(self, tree: ast.Module, filename: str, lines: List[str]) -> None:
         # `tree` is flake8's ast; asking for it makes this a once-per-file plugin. The engine
@@ -65,6 +66,8 @@ class Plugin:
         from .cache import Cache
 
         cls.cache = Cache(cls.settings)
+        # Standard input is never cached, whatever `--stdin-display-name` calls it.
+        cls.reads_stdin = "-" in list(getattr(options, "filenames", None) or ())
         try:
             if _forks_workers(options) and _files_passing_text_test(options, 2, cls.cache):
                 prepare(cls.settings)
@@ -77,7 +80,8 @@ class Plugin:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
         if self.cache is not None:
-            findings = self.cache.lint(self.filename, source, path, tree=self.tree)
+            findings = self.cache.lint(self.filename, source, path, tree=self.tree,
+                                       cacheable=not self.reads_stdin)
         else:
             findings = lint_source(self.filename, source, self.settings, path, tree=self.tree)
         for finding in findings:

@@ -343,9 +343,9 @@ def test_standard_input_is_never_cached(project, capsys, monkeypatch) -> None:
 
     support.forget_projects()
     monkeypatch.chdir(project)
-    for _ in range(2):
+    for args in (["-"], ["-"], ["--stdin-display-name", "app/routes.py", "-"]):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(ROUTES.encode())))
-        assert main(["--verbose", "-"]) in (0, 1)
+        assert main(["--verbose", *args]) in (0, 1)
         assert "cache: 0 hits, 0 misses (1 file analysed)" in capsys.readouterr().err
     assert not (Path(os.environ[cache_module.ENV_DIR]) / cache_module.DATABASE_NAME).exists()
 
@@ -503,6 +503,15 @@ def test_flake8_warm_runs_follow_new_modules_settings_and_damage(project) -> Non
     _garbage(_database())
     assert _flake8(project) == loud
     assert _flake8(project) == loud
+
+
+@pytest.mark.slow
+def test_flake8_never_caches_standard_input(project) -> None:
+    done = subprocess.run([sys.executable, "-m", "flake8", "--select", "FBG", "--stdin-display-name",
+                           "app/routes.py", "-"], cwd=project, input=ROUTES, capture_output=True, text=True,
+                          env=support.clean_env(), timeout=300)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    assert not _database().exists()
 
 
 @pytest.mark.slow
