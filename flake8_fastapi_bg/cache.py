@@ -98,11 +98,9 @@ class Cache:
             self.stats.analysed += passes
             return engine.lint_source(display, source, self.settings, path, tree=tree)
         name = os.path.abspath(path)
-        store, fingerprint = self._place(name) if self.enabled else (None, "")
+        store, fingerprint, digest = self._entry(name, display, source) if self.enabled else (None, "", "")
         if store is not None and not store.usable():
             store = None
-        # The display name is part of the result: messages name the linted file as it is shown.
-        digest = hashlib.sha256(f"{display}\0{source}".encode("utf-8", "surrogatepass")).hexdigest()
         if store is not None:
             found = store.get(name, fingerprint, digest)
             if found is not None:
@@ -130,8 +128,7 @@ class Cache:
         if not self.enabled:
             return False
         name = os.path.abspath(path)
-        store, fingerprint = self._place(name)
-        digest = hashlib.sha256(f"{display}\0{source}".encode("utf-8", "surrogatepass")).hexdigest()
+        store, fingerprint, digest = self._entry(name, display, source)
         return store is not None and store.get(name, fingerprint, digest) is not None
 
     def files_written(self) -> None:
@@ -145,6 +142,15 @@ class Cache:
             store.close()
 
     # -- where --------------------------------------------------------------------------------
+    def _entry(self, name: str, display: str, source: str) -> Tuple[Optional["Store"], str, str]:
+        """The store, the key's fingerprint and the text digest of the file `name` shown as
+        `display`. The display name is part of the result (messages name the linted file as it
+        is shown: `./app/x.py` by flake8, `app/x.py` by the standalone command), so each
+        display gets its own entry and the two tools do not overwrite each other's."""
+        store, fingerprint = self._place(name)
+        fingerprint = hashlib.sha256(f"{fingerprint}\0{display}".encode("utf-8", "surrogatepass")).hexdigest()
+        return store, fingerprint, hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
     def _place(self, name: str) -> Tuple[Optional[Store], str]:
         directory = os.path.dirname(name)
         place = self._places.get(directory)

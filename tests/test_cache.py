@@ -506,6 +506,17 @@ def test_flake8_warm_runs_follow_new_modules_settings_and_damage(project) -> Non
 
 
 @pytest.mark.slow
+def test_flake8_and_the_standalone_command_keep_their_own_entries(project) -> None:
+    """They show the linted file differently (`./app/x.py`, `app/x.py`): one entry each."""
+    edit(project / "app/lib/helpers.py", STRIPE_HELPER)
+    plugin = _flake8(project)
+    alone, stats = _standalone(project)
+    assert stats == "cache: 0 hits, 2 misses (2 files analysed)"
+    assert _flake8(project) == plugin
+    assert _standalone(project) == (alone, "cache: 2 hits, 0 misses (0 files analysed)")
+
+
+@pytest.mark.slow
 def test_flake8_never_caches_standard_input(project) -> None:
     done = subprocess.run([sys.executable, "-m", "flake8", "--select", "FBG", "--stdin-display-name",
                            "app/routes.py", "-"], cwd=project, input=ROUTES, capture_output=True, text=True,
