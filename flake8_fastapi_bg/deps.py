@@ -32,6 +32,7 @@ import hashlib
 import importlib
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 Key = Tuple[str, ...]
@@ -157,13 +158,14 @@ def read(path: "os.PathLike[str] | str", limit: Optional[int] = None, record: bo
     """The bytes of the file at `path`, None when it is larger than `limit`. Raises OSError.
     `record=False`: a scanner's read, whose dependency is the facts it takes (`scanned`)."""
     name = os.path.abspath(path)
-    with open(name, "rb") as handle:
-        status = os.fstat(handle.fileno())
-        if limit is not None and status.st_size > limit:
-            if record:
-                _note(("f", name), (*_stamp(status), ""))
-            return None
-        data = handle.read()
+    # The stamp is taken before the read: a change in between leaves a stamp that no longer
+    # matches, and the content then decides.
+    status = os.stat(name)
+    if limit is not None and status.st_size > limit:
+        if record:
+            _note(("f", name), (*_stamp(status), ""))
+        return None
+    data = Path(name).read_bytes()
     if record and _frames:
         _note(("f", name), (*_stamp(status), _sha(data)))
     return data
