@@ -362,8 +362,7 @@ class Store:
             rows = db.execute(f"SELECT id, deps FROM chunks WHERE id IN ({','.join('?' * len(part))})",
                               part).fetchall()
             for chunk, text in rows:
-                used = deps.decode(json.loads(text))
-                self._valid[chunk] = used is not None and deps.all_hold(used)
+                self._valid[chunk] = deps.rows_hold(json.loads(text))
         return all(self._valid.get(i, False) for i in ids)
 
     def put(self, path: str, fingerprint: str, digest: str, findings: List[Finding],

@@ -14,6 +14,7 @@ import argparse
 import configparser
 import difflib
 import fnmatch
+import functools
 import io
 import os
 import re
@@ -162,8 +163,25 @@ def decode_source(data: bytes) -> SourceFile:
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
     name = os.path.basename(os.path.normpath(path))
     full = os.path.abspath(path)
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(full, os.path.abspath(p))
-               or fnmatch.fnmatch(os.path.normpath(path), os.path.normpath(p)) for p in patterns)
+    here = os.getcwd()
+    return any(_matches(name, p) or _matches(full, _absolute(p, here))
+               or _matches(os.path.normpath(path), os.path.normpath(p)) for p in patterns)
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """`fnmatch.fnmatch`, with a pattern without wildcards compared as it is (most are)."""
+    if not _WILDCARD.search(pattern):
+        return os.path.normcase(name) == os.path.normcase(pattern)
+    return fnmatch.fnmatch(name, pattern)
+
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+@functools.lru_cache(maxsize=256)
+def _absolute(pattern: str, here: str) -> str:
+    """An exclude pattern as an absolute path from `here` (asked for every file: computed once)."""
+    return os.path.normpath(os.path.join(here, pattern))
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str], base: Path) -> Iterator[str]:

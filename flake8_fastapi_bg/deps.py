@@ -254,7 +254,7 @@ def _sha(data: bytes) -> str:
 
 # --- checking -------------------------------------------------------------------------------
 
-_held: Dict[Tuple[Key, str], bool] = {}  # this process's answers: the files do not change during a run
+_held: Dict[Tuple[Key, Any], bool] = {}  # this process's answers: the files do not change during a run
 
 
 def forget() -> None:
@@ -264,7 +264,7 @@ def forget() -> None:
 
 def holds(key: Key, value: Any) -> bool:
     """The dependency `key` still sees `value`. Never raises."""
-    memo = (key, repr(value))
+    memo = (key, value)
     found = _held.get(memo)
     if found is None:
         try:
@@ -330,17 +330,18 @@ def encode(deps: Deps) -> List[List[Any]]:
     return [[*key, value] for key, value in sorted(deps.items(), key=lambda item: item[0])]
 
 
-def decode(rows: Any) -> Optional[Deps]:
-    """`encode`'s output back; None for anything else."""
+def rows_hold(rows: Any) -> bool:
+    """Every dependency in `encode`'s output still holds; False for anything malformed."""
     if not isinstance(rows, list):
-        return None
-    deps: Deps = {}
-    for row in rows:
-        if not isinstance(row, list) or len(row) < 3 or not all(isinstance(p, str) for p in row[:-1]):
-            return None
-        value = row[-1]
-        deps[tuple(row[:-1])] = tuple(value) if isinstance(value, list) else value
-    return deps
+        return False
+    try:
+        for row in rows:
+            value = row[-1]
+            if not holds(tuple(row[:-1]), tuple(value) if isinstance(value, list) else value):
+                return False
+    except (TypeError, IndexError, KeyError, ValueError):  # a damaged entry: unhashable, short rows
+        return False
+    return True
 
 
 def all_hold(deps: Deps) -> bool:
