@@ -38,7 +38,7 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import __version__, deps
 from .model import Edit, Finding, Fix, Hop, Where
@@ -247,6 +247,8 @@ class Store:
         self._broken = False
         self._failures = 0
         self._valid: Dict[str, bool] = {}  # chunk id -> its dependencies hold (this process)
+        self._stored: Set[str] = set()  # chunk ids this process wrote
+        self._encoded: Dict[str, Tuple[deps.Deps, str, str]] = {}  # directory -> last chunk, id, text
 
     # -- connection ---------------------------------------------------------------------------
     def usable(self) -> bool:
@@ -256,6 +258,7 @@ class Store:
     def _db(self) -> Optional[sqlite3.Connection]:
         if self._pid != os.getpid():  # a forked worker: its own connection, never the parent's
             self._connection, self._pid, self._valid = None, os.getpid(), {}
+            self._stored = set()
             if not self._broken:
                 self._connection = self._open(retry=True)
         return self._connection
@@ -371,12 +374,12 @@ class Store:
         if db is None:
             return
         try:
-            chunks = [(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), text)
-                      for text in _chunks(used)]
+            chunks = self._chunks(used)
+            fresh = [(chunk, text) for chunk, text in chunks if chunk not in self._stored]
             stored = json.dumps(encode_findings(findings), separators=(",", ":"))
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany("INSERT OR IGNORE INTO chunks VALUES (?, ?)", chunks)
+                db.executemany("INSERT OR IGNORE INTO chunks VALUES (?, ?)", fresh)
                 db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
                            (path, fingerprint, digest, stored, json.dumps([c for c, _ in chunks]),
                             int(time.time())))
@@ -386,8 +389,26 @@ class Store:
                 raise
             for chunk, _ in chunks:
                 self._valid[chunk] = True
+                self._stored.add(chunk)
         except (sqlite3.Error, ValueError, TypeError):
             self._failed()
+
+    def _chunks(self, used: deps.Deps) -> List[Tuple[str, str]]:
+        """The dependencies as (id, JSON text) chunks, one per directory: the analyses of one
+        project share most of them, stored and checked once (`_holds`). The files of one run
+        mostly repeat the previous file's chunks: those are not encoded again."""
+        by_directory: Dict[str, deps.Deps] = {}
+        for key, value in used.items():
+            by_directory.setdefault(os.path.dirname(key[-1]), {})[key] = value
+        chunks = []
+        for directory, part in sorted(by_directory.items()):
+            last = self._encoded.get(directory)
+            if last is None or last[0] != part:
+                text = json.dumps(deps.encode(part), separators=(",", ":"))
+                last = self._encoded[directory] = (part, hashlib.sha256(
+                    text.encode("utf-8", "surrogatepass")).hexdigest()[:32], text)
+            chunks.append((last[1], last[2]))
+        return chunks
 
     def _failed(self) -> None:
         """A locked or damaged database: after a few failures, leave it alone for this run."""
@@ -428,15 +449,6 @@ class Store:
         except sqlite3.Error:
             connection.execute("ROLLBACK")
             raise
-
-
-def _chunks(used: deps.Deps) -> List[str]:
-    """The dependencies as JSON texts, one per directory: the analyses of one project share
-    most of them, stored and checked once (`Store._holds`)."""
-    by_directory: Dict[str, deps.Deps] = {}
-    for key, value in used.items():
-        by_directory.setdefault(os.path.dirname(key[-1]), {})[key] = value
-    return [json.dumps(deps.encode(part), separators=(",", ":")) for _, part in sorted(by_directory.items())]
 
 
 def _ids(text: Any) -> List[str]:

@@ -184,14 +184,21 @@ def note_file(path: "os.PathLike[str] | str", data: bytes) -> None:
 
 def is_file(path: "os.PathLike[str] | str") -> bool:
     found = os.path.isfile(path)
-    _note(("isfile", os.path.abspath(path)), found)
+    if _frames:
+        _note(("isfile", _absolute(path)), found)
     return found
 
 
 def is_dir(path: "os.PathLike[str] | str") -> bool:
     found = os.path.isdir(path)
-    _note(("isdir", os.path.abspath(path)), found)
+    if _frames:
+        _note(("isdir", _absolute(path)), found)
     return found
+
+
+def _absolute(path: "os.PathLike[str] | str") -> str:
+    name = os.fspath(path)
+    return name if os.path.isabs(name) and "/." not in name and "//" not in name else os.path.abspath(name)
 
 
 def walk(root: "os.PathLike[str] | str", scanner: str,
