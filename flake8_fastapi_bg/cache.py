@@ -43,7 +43,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from . import __version__, deps
 from .model import Edit, Finding, Fix, Hop, Where
 from .prefilter import may_schedule_tasks
-from .roots import marker_root, roots_for
+from .roots import directory_of, marker_root, roots_for
 from .settings import Settings
 
 FORMAT = 1  # of the database and its values: another format is dropped and started afresh
@@ -154,8 +154,8 @@ class Cache:
     def _place(self, name: str) -> Tuple[Optional[Store], str]:
         directory = os.path.dirname(name)
         place = self._places.get(directory)
-        if place is None:
-            place = self._places[directory] = self._locate(Path(directory))
+        if place is None:  # the directory as the engine finds it: symbolic links resolved
+            place = self._places[directory] = self._locate(directory_of(Path(name)))
         return place
 
     def _locate(self, directory: Path) -> Tuple[Optional["Store"], str]:

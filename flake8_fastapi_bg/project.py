@@ -113,6 +113,7 @@ class Project:
         self._texts: "OrderedDict[str, Tuple[Optional[str], deps.Deps]]" = OrderedDict()
         self._state: Optional[Dict[str, List[str]]] = None  # attr -> modules setting app.state.attr
         self._state_deps: deps.Deps = {}
+        self._loaded_from: Dict[str, deps.Deps] = {}  # what loading each cached module read
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -279,7 +280,7 @@ class Project:
         info = self._modules.get(name)
         if info is not None:
             self._modules.move_to_end(name)
-            deps.replay(getattr(info, "loaded_from", None))
+            deps.replay(self._loaded_from.get(name))
             deps.touch(info)
             return info
         if name in self._absent:
@@ -297,9 +298,8 @@ class Project:
             while len(self._absent) > _ABSENT_SIZE:
                 self._absent.popitem(last=False)
             return None
-        info.loaded_from = used  # type: ignore[attr-defined]
         deps.touch(info)
-        self._remember(name, info)
+        self._remember(name, info, used)
         return info
 
     def adopt(self, name: str, path: Optional[Path], display: str, module: cst.Module,
@@ -320,12 +320,19 @@ class Project:
         self._remember(name, info)
         return info
 
-    def _remember(self, name: str, info: ModuleInfo) -> None:
+    def _remember(self, name: str, info: ModuleInfo, read: Optional[deps.Deps] = None) -> None:
+        """Keep `info`, and what loading it `read` (none for a linted file: the host gave its
+        text)."""
         self._absent.pop(name, None)
         self._modules[name] = info
         self._modules.move_to_end(name)
+        if read is None:
+            self._loaded_from.pop(name, None)
+        else:
+            self._loaded_from[name] = read
         while len(self._modules) > _CACHE_SIZE:
-            self._modules.popitem(last=False)
+            evicted, _ = self._modules.popitem(last=False)
+            self._loaded_from.pop(evicted, None)
 
     def _load(self, name: str) -> Optional[ModuleInfo]:
         found = self.find(name)
