@@ -246,6 +246,7 @@ class Store:
         self._pid = -1
         self._broken = False
         self._failures = 0
+        self._writable = True
         self._valid: Dict[str, bool] = {}  # chunk id -> its dependencies hold (this process)
         self._stored: Set[str] = set()  # chunk ids this process wrote
         self._encoded: Dict[str, Tuple[deps.Deps, str, str]] = {}  # directory -> last chunk, id, text
@@ -279,7 +280,10 @@ class Store:
                 connection.close()
                 self._broken = True
                 return None
-            self._prune(connection)
+            try:
+                self._prune(connection)
+            except sqlite3.Error:  # a read-only or busy database: pruning waits for another run
+                self._writable = False
             return connection
         except sqlite3.DatabaseError as exc:
             if connection is not None:
@@ -298,7 +302,11 @@ class Store:
         return None
 
     def _schema_ready(self, connection: sqlite3.Connection) -> bool:
-        """The tables exist in this format; a database of another format is emptied."""
+        """The tables exist in this format; a database of another format is emptied. A ready
+        database is only read here: a read-only one (a cache baked into a CI image) still
+        answers."""
+        if self._format_of(connection) == (str(FORMAT), True):
+            return True
         connection.execute("BEGIN IMMEDIATE")
         try:
             listed = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -319,6 +327,15 @@ class Store:
         except sqlite3.Error:
             connection.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _format_of(connection: sqlite3.Connection) -> Tuple[Optional[str], bool]:
+        """The database's format, and whether all the tables are there."""
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            return None, False
+        row = connection.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        return (str(row[0]) if row else None), {"meta", "entries", "chunks"} <= tables
 
     def close(self) -> None:
         """Close the connection (it opens again on the next use)."""
@@ -347,9 +364,12 @@ class Store:
             if findings is None:
                 return None
             now = int(time.time())
-            if not isinstance(row[3], int) or row[3] < now - _DAY:  # a hit writes at most once a day
-                db.execute("UPDATE entries SET used=? WHERE path=? AND fingerprint=?",
-                           (now, path, fingerprint))
+            if self._writable and (not isinstance(row[3], int) or row[3] < now - _DAY):
+                try:  # a hit writes at most once a day
+                    db.execute("UPDATE entries SET used=? WHERE path=? AND fingerprint=?",
+                               (now, path, fingerprint))
+                except sqlite3.Error:
+                    self._writable = False
             return findings
         except (sqlite3.Error, ValueError, TypeError, KeyError, IndexError):
             self._failed()
@@ -371,7 +391,7 @@ class Store:
     def put(self, path: str, fingerprint: str, digest: str, findings: List[Finding],
             used: deps.Deps) -> None:
         db = self._db()
-        if db is None:
+        if db is None or not self._writable:
             return
         try:
             chunks = self._chunks(used)
@@ -390,6 +410,11 @@ class Store:
             for chunk, _ in chunks:
                 self._valid[chunk] = True
                 self._stored.add(chunk)
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc).replace("-", "").replace(" ", "").lower():
+                self._writable = False  # read-only: answers, but stores nothing more
+            else:
+                self._failed()
         except (sqlite3.Error, ValueError, TypeError):
             self._failed()
 

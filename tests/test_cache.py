@@ -418,6 +418,23 @@ def test_a_read_only_cache_directory_turns_the_cache_off(project, tmp_path, caps
         where.chmod(0o700)
 
 
+def test_a_database_that_cannot_be_written_still_answers(project, capsys, monkeypatch) -> None:
+    """What a read-only directory does to SQLite, without needing one (the tests may run as
+    root, who writes anywhere): every write fails, reads work, the results stay right."""
+    run(project, capsys, monkeypatch)
+    connect = sqlite3.connect
+
+    def read_only(path, *args, **kwargs):
+        return connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+    monkeypatch.setattr(cache_module.sqlite3, "connect", read_only)
+    assert run(project, capsys, monkeypatch)[1] == (2, 0, 0)
+    edit(project / "app/lib/helpers.py", STRIPE_HELPER)
+    for _ in range(2):
+        found, stats = run(project, capsys, monkeypatch)
+        assert codes(found) == [("app/routes.py", 10, "FBG104")] and stats[0] == 1
+
+
 def test_old_entries_are_pruned_and_hits_refresh_rarely(project, capsys, monkeypatch) -> None:
     run(project, capsys, monkeypatch)
     old = int(time.time()) - (cache_module.MAX_AGE_DAYS + 1) * 86400
