@@ -131,12 +131,6 @@ class Cache:
         store, fingerprint, digest = self._entry(name, display, source)
         return store is not None and store.get(name, fingerprint, digest) is not None
 
-    def files_written(self) -> None:
-        """The caller rewrote files (`--fix`): check every dependency afresh."""
-        deps.forget()
-        for store in self._stores.values():
-            store.forget()
-
     def close(self) -> None:
         for store in self._stores.values():
             store.close()
@@ -345,9 +339,6 @@ class Store:
             except sqlite3.Error:
                 pass
         self._connection, self._pid = None, -1
-
-    def forget(self) -> None:
-        self._valid.clear()
 
     # -- entries ------------------------------------------------------------------------------
     def get(self, path: str, fingerprint: str, digest: str) -> Optional[List[Finding]]:

@@ -265,7 +265,7 @@ _held: Dict[Tuple[Key, Any], bool] = {}  # this process's answers: the files do 
 
 
 def forget() -> None:
-    """Files were written (`--fix`): check everything again."""
+    """A new run (or files were written): check everything again."""
     _held.clear()
 
 
