@@ -39,6 +39,7 @@ Key = Tuple[str, ...]
 Deps = Dict[Key, Any]
 
 # The scans whose per-file facts are dependencies: name -> "module:function(arg, path) -> str".
+# A scanner returns "" for a file it takes nothing from (a new such file breaks no dependency).
 SCANNERS: Dict[str, str] = {
     "state": "flake8_fastapi_bg.project:state_facts",
     "closers": "flake8_fastapi_bg.facts.middlewares:closer_facts",
@@ -48,10 +49,6 @@ SCANNERS: Dict[str, str] = {
 _frames: List[Deps] = []  # open frames: the linted file's (when recording), then memos' ones
 _file: List[bool] = [False]  # the first frame is a linted file's
 _touched: Dict[int, object] = {}  # modules the linted file's analysis used, by id
-
-
-def recording() -> bool:
-    return _file[0]
 
 
 def start() -> None:
