@@ -572,3 +572,12 @@ def test_parallel_flake8_runs_never_corrupt_the_cache(project) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 22
     assert sorted(_flake8(project)) == sorted(outputs[0][0].splitlines())
+
+
+def test_every_scanner_named_in_deps_exists(tmp_path) -> None:
+    """deps.SCANNERS names functions by module path: a module moved without it would break
+    every dependency on that scan (they would never hold again), silently."""
+    empty = tmp_path / "empty.py"
+    empty.write_text("VALUE = 1\n", encoding="utf-8")
+    for name in deps.SCANNERS:
+        assert deps._scanner(name)("x", str(empty)) == "", name
