@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set,
 
 import libcst as cst
 
-from . import context, pragmas
+from . import context, deps, pragmas
 from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
                          handed_argument, task_forwarded, waits_for)
@@ -522,6 +522,7 @@ class Analyser:
 
     # -- one function ------------------------------------------------------------------------
     def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
+        deps.touch(scope.module)  # kept on the module for later files: see deps.py
         cache: Dict[Tuple[int, int], Tuple[KnowledgeBase, Optional[Inst], Summary]]
         cache = scope.__dict__.setdefault("_summaries", {})
         key = (id(self.kb), id(receiver))

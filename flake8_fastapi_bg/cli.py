@@ -22,18 +22,22 @@ import sys
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
 from flake8.utils import parse_comma_separated_list
 
 from . import __version__
+from .cache import Cache
 from .collector import analysing
 from .edits import apply_fixes
 from .engine import lint_source
 from .model import Finding
 from .output import FORMATS, Result, render
-from .rules import REGISTRY, Rule
+from .output import registry
+
+if TYPE_CHECKING:
+    from .rules import Rule
 from .settings import OPTIONS, PREFIX, ConfigError, Settings, settings_from_env_and_pyproject
 
 PROG = "flake8-fastapi-bg"
@@ -163,16 +167,25 @@ def _excluded(path: str, patterns: Sequence[str]) -> bool:
     normal = os.path.normpath(path)
     name = os.path.basename(normal)
     full = os.path.abspath(path)
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(full, absolute)
-               or fnmatch.fnmatch(normal, relative)
-               for p, absolute, relative in _pattern_forms(tuple(patterns), os.getcwd()))
+    here = os.getcwd()
+    return any(_matches(name, p) or _matches(full, _absolute(p, here))
+               or _matches(os.path.normpath(path), os.path.normpath(p)) for p in patterns)
 
 
-@functools.lru_cache(maxsize=16)
-def _pattern_forms(patterns: Tuple[str, ...], cwd: str) -> Tuple[Tuple[str, str, str], ...]:
-    """Each exclude pattern as given, made absolute (`cwd` is part of the cache key), and
-    normalised: worked out once per run, not once per file and directory."""
-    return tuple((p, os.path.abspath(p), os.path.normpath(p)) for p in patterns)
+def _matches(name: str, pattern: str) -> bool:
+    """`fnmatch.fnmatch`, with a pattern without wildcards compared as it is (most are)."""
+    if not _WILDCARD.search(pattern):
+        return os.path.normcase(name) == os.path.normcase(pattern)
+    return fnmatch.fnmatch(name, pattern)
+
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+@functools.lru_cache(maxsize=256)
+def _absolute(pattern: str, here: str) -> str:
+    """An exclude pattern as an absolute path from `here` (asked for every file: computed once)."""
+    return os.path.normpath(os.path.join(here, pattern))
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str], base: Path) -> Iterator[str]:
@@ -218,18 +231,15 @@ def check_code_prefix(flag: str, code: str) -> None:
     """A `--select`/`--ignore` value must be a code prefix that matches at least one rule: a
     typo must not silently turn a CI gate off (or select nothing)."""
     valid = VALID_CODE_PREFIX.match(code) is not None
-    if valid and any(rule.startswith(code) for rule in REGISTRY):
+    if valid and "FBG".startswith(code):  # every code starts with FBG: no need to load the rules
         return
-    close = difflib.get_close_matches(code.upper(), sorted(REGISTRY), n=1)
+    if valid and any(rule.startswith(code) for rule in registry()):
+        return
+    close = difflib.get_close_matches(code.upper(), sorted(registry()), n=1)
     guess = f"did you mean {close[0]}? " if close else ""
     problem = "matches no rule" if valid else "is not a code prefix"
     raise UsageError(f"{flag} {code!r} {problem}",
                      f"{guess}'{PROG} --list-rules' lists the codes; prefixes like FBG or FBG1 work")
-
-
-# Every line `NOQA_FILE` matches holds this: one search of the text spares splitting it into
-# lines and matching each one, for the files (nearly all) without it.
-_FILE_NOQA_HINT = re.compile(r"flake8[:=]", re.IGNORECASE)
 
 
 def physical_lines(text: str) -> List[str]:
@@ -270,6 +280,9 @@ def is_noqa(finding: Finding, line_text: str) -> bool:
 # --- linting ------------------------------------------------------------------------------------------
 
 
+_FLAKE8_WORD = re.compile("flake8", re.I)  # `# flake8: noqa` needs it: most files are passed at once
+
+
 @dataclass
 class FileReport:
     display: str
@@ -287,13 +300,17 @@ class Linter:
     selector: Selector = field(default_factory=Selector)
     disable_noqa: bool = False
     fix: bool = False
+    cache: Optional[Cache] = None  # the persistent cache (none while fixing)
+    stdin: bool = False  # the file comes from standard input: never cached
 
     def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
-        if not self.disable_noqa and _FILE_NOQA_HINT.search(text) is not None \
-                and any(NOQA_FILE.match(line) for line in physical_lines(text)):
+        lines = physical_lines(text)
+        if not self.disable_noqa and _FLAKE8_WORD.search(text) \
+                and any(NOQA_FILE.match(line) for line in lines):
             return []  # `# flake8: noqa` skips the whole file
         with analysing(text):
-            found = lint_source(display, text, self.settings, path)
+            found = (self.cache.lint(display, text, path, cacheable=not self.stdin) if self.cache is not None
+                     else lint_source(display, text, self.settings, path))
         findings = [f for f in found if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings
@@ -390,8 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--isolated", action="store_true",
                      help="ignore setup.cfg, tox.ini, .flake8 and pyproject.toml")
     for spec in OPTIONS:
+        flags = [spec.flag]
+        if spec.kind in ("path", "flag"):  # the cache's: --cache-dir, --no-cache
+            flags.insert(0, f"--{spec.name}")
+        if spec.kind == "flag":
+            cfg.add_argument(*flags, dest=spec.dest, action="store_true", default=None, help=spec.help)
+            continue
         extra: Dict[str, Any] = {"action": "append"} if spec.kind == "globs" else {}
-        cfg.add_argument(spec.flag, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
+        cfg.add_argument(*flags, dest=spec.dest, metavar=spec.metavar, help=spec.help, **extra)
     info = parser.add_argument_group("information")
     info.add_argument("--inventory", action="store_true",
                       help="list every background task site (route, task, where it runs, class, "
@@ -399,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--explain", metavar="RULE",
                       help="print the documentation of a rule, by code or name (FBG104, critical-task)")
     info.add_argument("--list-rules", action="store_true", help="list every rule")
+    info.add_argument("--verbose", "-v", action="store_true",
+                      help="print what the persistent cache did to standard error "
+                      "(cache: N hits, N misses (N files analysed))")
     info.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -413,16 +439,18 @@ def _cli_values(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def _list_rules() -> str:
-    width = max((len(r.name) for r in REGISTRY.values()), default=0)
-    return "".join(f"{code}  {REGISTRY[code].name:<{width}}  {REGISTRY[code].summary}"
-                   f"{'  [fix]' if REGISTRY[code].fixable else ''}\n" for code in sorted(REGISTRY))
+    rules = registry()
+    width = max((len(r.name) for r in rules.values()), default=0)
+    return "".join(f"{code}  {rules[code].name:<{width}}  {rules[code].summary}"
+                   f"{'  [fix]' if rules[code].fixable else ''}\n" for code in sorted(rules))
 
 
-def find_rule(code_or_name: str) -> Optional[Rule]:
+def find_rule(code_or_name: str) -> Optional["Rule"]:
     """The rule with this code (any case) or name (`critical-task`, `critical_task`)."""
     key = code_or_name.strip()
-    by_name = {rule.name: rule for rule in REGISTRY.values()}
-    return REGISTRY.get(key.upper()) or by_name.get(key.lower().replace("_", "-"))
+    rules = registry()
+    by_name = {rule.name: rule for rule in rules.values()}
+    return rules.get(key.upper()) or by_name.get(key.lower().replace("_", "-"))
 
 
 def _explain(code_or_name: str) -> str:
@@ -430,7 +458,8 @@ def _explain(code_or_name: str) -> str:
 
     rule = find_rule(code_or_name)
     if rule is None:
-        choices = {name.lower(): name for name in (*(r.name for r in REGISTRY.values()), *REGISTRY)}
+        rules = registry()
+        choices = {name.lower(): name for name in (*(r.name for r in rules.values()), *rules)}
         close = [choices[c] for c in difflib.get_close_matches(code_or_name.strip().lower(), choices, n=1)]
         guess = f"did you mean {close[0]}? " if close else ""
         raise UsageError(f"--explain: no rule is called {code_or_name!r}",
@@ -498,7 +527,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "markdown":
         raise UsageError("--format markdown is for --inventory",
                          "the findings come as text, json, sarif or github")
-    linter = Linter(settings, selector, args.disable_noqa, fix=args.fix or args.diff)
+    fixing = bool(args.fix or args.diff)
+    # Fixing rewrites files between analyses: it runs without the cache.
+    cache = None if fixing else Cache(settings)
+    linter = Linter(settings, selector, args.disable_noqa, fix=fixing, cache=cache)
     exclude = [p for group in args.exclude for p in group]
     results: List[Result] = []
     failed = changed = fixed = 0
@@ -509,6 +541,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{PROG}: cannot read {given}: {exc}", file=sys.stderr)
             failed += 1
             continue
+        linter.stdin = given == "-"
         report = linter.check(display, source, path)
         if report.fixed_text is not None:
             changed += 1
@@ -518,6 +551,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             elif path is not None:
                 path.write_bytes(source.encode(report.fixed_text))
         results += [Result(display, f) for f in report.findings]
+    if cache is not None:
+        cache.close()
+        if args.verbose:
+            print(cache.stats.line(), file=sys.stderr)
     if args.diff:
         return 1 if (changed or failed) and not args.exit_zero else 0
     color = args.color == "always" or (args.color == "auto" and args.output_file is None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
+from . import deps
 from .collect import bind_arguments
 from .scopes import FunctionScope, Scope, own_nodes
 from .values import Bound, CallResult, Cls, Evaluator, Ext, Func, Inst, PartialV, Value
@@ -127,6 +128,7 @@ def _def_of(func: Value) -> Optional[FunctionScope]:
 
 # -- decorators -----------------------------------------------------------------------------
 def decoration(scope: FunctionScope, evaluator: Evaluator) -> Decoration:
+    deps.touch(scope.module)  # kept on the module for later files: see deps.py
     cached: Optional[Decoration] = scope.__dict__.get("_decoration")
     if cached is not None:
         return cached
@@ -239,6 +241,7 @@ def _returned_defs(func: FunctionScope) -> List[FunctionScope]:
 # -- forwarders -----------------------------------------------------------------------------
 def forwarded_params(scope: FunctionScope, evaluator: Evaluator, depth: int = 0) -> Dict[str, str]:
     """Parameters of `scope` holding a callable that it runs, and how: CALL, THREAD, PROCESS."""
+    deps.touch(scope.module)  # kept on the module for later files: see deps.py
     cached: Optional[Dict[str, str]] = scope.__dict__.get("_forwards")
     if cached is not None:
         return cached

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .rules import REGISTRY, Example, Rule
+from .rules import REGISTRY, EngineRule, Example, Rule
 from .settings import OPTIONS, PREFIX, OptionSpec, describe_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +32,12 @@ _SAMPLES: Dict[str, object] = {
     "light": ("app.media.make_thumbnail",),
     "fastapi-version": "0.115",
     "max-depth": 10,
+    "cache-dir": ".cache/fastapi-bg",
+    "no-cache": True,
 }
 _KIND_SAMPLES: Dict[str, object] = {"globs": ("app.jobs.*",), "version": "0.115"}
 _KIND_TEXT = {"globs": "comma-separated qualified-name globs", "version": "a FastAPI version",
-              "int": "a whole number"}
+              "int": "a whole number", "path": "a directory", "flag": "true or false"}
 
 
 def rules() -> List[Rule]:
@@ -52,6 +54,8 @@ def sample_value(spec: OptionSpec) -> object:
 
 def ini_value(spec: OptionSpec, value: object) -> str:
     """`value` written for a `[flake8]` section."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return ", ".join(value) if isinstance(value, tuple) else str(value)
 
 
@@ -61,6 +65,8 @@ def toml_value(spec: OptionSpec, value: object) -> str:
         return "[" + ", ".join(f'"{v}"' for v in value) + "]"
     if spec.kind == "int":
         return str(value)
+    if spec.kind == "flag":
+        return "true" if value else "false"
     return f'"{value}"'
 
 
@@ -93,7 +99,7 @@ def rule_page(rule: Rule) -> str:
     if rule.fixable:
         sections.append("**Fix available**: `flake8-fastapi-bg --fix` rewrites the unambiguous cases.")
     sections += [f"## What it does\n\n{rule.what}", f"## Why is this bad?\n\n{rule.why}"]
-    if rule.level != "engine":
+    if not isinstance(rule, EngineRule):
         sections += [f"## Example\n\n{_example(rule.bad)}",
                      f"## Use instead\n\n{rule.fix}\n\n{_example(rule.good)}"]
     else:
@@ -134,7 +140,7 @@ def configuration_page() -> str:
             spec.help,
             f"- Type: {_KIND_TEXT.get(spec.kind, spec.kind)}\n"
             f"- Default: {describe_defaults(spec)}\n"
-            f"- Command line: `{spec.flag} {spec.metavar}`\n"
+            f"- Command line: `{f'{spec.flag} {spec.metavar}'.rstrip()}`\n"
             f"- Rules: {_rules_using(spec)}",
             "In `setup.cfg`, `tox.ini` or `.flake8`:",
             _code_block(f"[flake8]\n{PREFIX}{spec.name} = {ini_value(spec, value)}", "ini"),
@@ -169,7 +175,8 @@ def _command(args: Sequence[str], cwd: Path) -> str:
     that paths are relative to `cwd` as a user sees them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAKE8", "PYTHON"))}
     env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), NO_COLOR="1")
-    done = subprocess.run([sys.executable, "-m", "flake8_fastapi_bg", "--color", "never", *args],
+    command = [sys.executable, "-m", "flake8_fastapi_bg", "--color", "never", "--no-cache", *args]
+    done = subprocess.run(command,
                           cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode not in (0, 1) or done.stderr:
         raise RuntimeError(f"flake8-fastapi-bg {' '.join(args)} failed: {done.stderr.strip()}")

@@ -1,7 +1,9 @@
 """The engine: one linted file in, findings out. The flake8 plugin and the standalone command
 are thin adapters over `lint_source`.
 
-collect (task sites) -> resolve (the callable that runs) -> analyse (evidence) -> judge (rules).
+text test (`prefilter`) -> parse -> collect the task sites -> resolve each task (the callable
+that runs) -> analyse it (`TaskFacts`, judged by the `TaskRule`s) -> the module's `ModuleFacts`
+(gathered by `facts/` when a `ModuleRule` asks, judged into `Verdict`s) -> findings.
 Nothing raises out of `lint_source`: an internal error becomes an FBG901 finding on the file.
 The engine changes no process-wide state of its host; what a process loads before forking
 workers is the flake8 adapter's decision (`plugin.prepare`).
@@ -13,7 +15,7 @@ import ast
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import pragmas
 from .model import Finding
@@ -23,11 +25,11 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .analyse import Analyser, NodeWhere, ResolvedTask
     from .collect import TaskSite
+    from .facts.module import ModuleContext
     from .knowledge import KnowledgeBase
     from .model import Fix, TaskFacts
     from .parsing import ModuleInfo
-    from .rules import Rule
-    from .values import Evaluator
+    from .rules import TaskRule, Verdict
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
@@ -150,6 +152,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from . import rules
     from .analyse import Analyser, NodeWhere, resolve
     from .collect import collect_sites
+    from .facts.module import ModuleContext, ModuleFacts
     from .parsing import parse, parse_is_bounded
     from .project import project_for
     from .values import Evaluator
@@ -177,10 +180,10 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)
-    task_rules = [(r, r.check) for _, r in sorted(rules.REGISTRY.items()) if r.level == "task" and r.check]
-    module_checks = [r.check for _, r in sorted(rules.REGISTRY.items()) if r.level == "module" and r.check]
+    task_rules = [r for _, r in sorted(rules.REGISTRY.items()) if isinstance(r, rules.TaskRule)]
+    module_rules = [r for _, r in sorted(rules.REGISTRY.items()) if isinstance(r, rules.ModuleRule)]
     findings: List[Finding] = []
-    context = ModuleContext(info, evaluator, analyser, settings, [])
+    context = ModuleContext(info, evaluator, analyser, settings)
     reported: List[Tuple[TaskSite, Finding]] = []  # of the task rules, until the module rules have run
     for site in collect_sites(evaluator, info.scope):
         task = resolve(site, evaluator)
@@ -190,12 +193,15 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         facts = analyser.facts(site, task, where)
         if inventory is not None:
             inventory.append(SiteFacts(context, site, task, facts, where, []))
-        for rule, check in task_rules:
-            message = check(facts, settings)
+        for rule in task_rules:
+            message = rule.check(facts, settings)
             if message:
                 reported.append((site, _task_finding(rule, message, analyser, site, task, facts, where)))
-    for module_check in module_checks:
-        findings.extend(module_check(context))
+    module_facts = ModuleFacts(context)
+    for module_rule in module_rules:
+        for verdict in module_rule.check(module_facts, settings):
+            context.never_runs.update(id(node) for node in verdict.never_run)
+            findings.append(_module_finding(module_rule.code, verdict, context))
     # A task that never runs (FBG204-FBG207) does none of its work: say only that.
     findings.extend(f for site, f in reported if id(site.call) not in context.never_runs)
     if inventory is not None:  # each site gets the findings reported at it, or about its task
@@ -212,7 +218,14 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     return findings
 
 
-def _task_finding(rule: Rule, message: str, analyser: Analyser, site: TaskSite, task: ResolvedTask,
+def _module_finding(code: str, verdict: Verdict, context: ModuleContext) -> Finding:
+    """A module rule's finding, spanning the node it is reported at."""
+    scope = next((site.scope for site, _ in context.sites if site.call is verdict.node), None)  # a hint
+    (line, col), (end_line, end_col) = context.info.span(verdict.node, scope)
+    return Finding(code, line, col, verdict.message, verdict.fix, end_line=end_line, end_col=end_col)
+
+
+def _task_finding(rule: TaskRule, message: str, analyser: Analyser, site: TaskSite, task: ResolvedTask,
                   facts: TaskFacts, where: NodeWhere) -> Finding:
     """A task rule's finding, with the end of the reported call and the evidence chain."""
     from .trail import hops_for
@@ -259,16 +272,3 @@ def _whole_parse_is_bounded(source: str, bounded: Callable[[str, BaseException],
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         return bounded(source, error)
     return True
-
-
-class ModuleContext:
-    """What the per-module checks (FBG2xx) receive: the module, its sites, the engine parts."""
-
-    def __init__(self, info: ModuleInfo, evaluator: Evaluator, analyser: Analyser, settings: Settings,
-                 sites: List[Tuple[TaskSite, ResolvedTask]]) -> None:
-        self.info = info
-        self.evaluator = evaluator
-        self.analyser = analyser
-        self.settings = settings
-        self.sites = sites  # list of (TaskSite, ResolvedTask)
-        self.never_runs: Set[int] = set()  # ids of site calls whose tasks never run (FBG204-207)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
+from . import deps
 from .model import Edit, Fix
 from .scopes import own_nodes
 
@@ -222,37 +223,47 @@ _SCHEDULING = re.compile(r"\b(add_task|BackgroundTask)\s*\(")
 def _only_scheduled(name: str, roots: Sequence[Path]) -> bool:
     """Every use of `name` in the project's files (tests included) is its `def`, an import, or
     a line that registers a task; none awaits it."""
-    word = re.compile(rf"(?<![\w.])(?:[\w.]+\.)?{re.escape(name)}\b")
-    awaited = re.compile(rf"\bawait\s+(?:[\w.]+\.)?{re.escape(name)}\s*\(")
-    definition = re.compile(rf"(async\s+)?def\s+{re.escape(name)}\b")
-    for text in _project_texts(tuple(roots)):
-        if name not in text:
-            continue
-        if awaited.search(text):
-            return False
-        for line in text.splitlines():
-            if not word.search(line):
-                continue
-            stripped = line.strip()
-            if stripped.startswith(("#", "import ", "from ")) or definition.match(stripped):
-                continue
-            if _SCHEDULING.search(line):
-                continue
-            if re.fullmatch(rf"[\w.]*\s*{re.escape(name)}\s*,?\)?,?", stripped):
-                continue  # an import list's line, or an argument on a line of its own
+    for path in _project_paths(tuple(roots), name):
+        status = deps.status_of(path)
+        facts = use_facts(name, path)
+        deps.scanned("uses", name, path, facts, status)
+        if facts == "no":
             return False
     return True
 
 
-def _project_texts(roots: Tuple[Path, ...]) -> List[str]:
-    texts = []
+def use_facts(name: str, path: str) -> str:
+    """How the file at `path` uses `name`: "" not at all or only as `_only_scheduled` allows,
+    "no" otherwise (a scanner of `deps.SCANNERS`)."""
+    try:
+        text = (deps.read(path, record=False) or b"").decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    if name not in text:
+        return ""
+    word = re.compile(rf"(?<![\w.])(?:[\w.]+\.)?{re.escape(name)}\b")
+    awaited = re.compile(rf"\bawait\s+(?:[\w.]+\.)?{re.escape(name)}\s*\(")
+    definition = re.compile(rf"(async\s+)?def\s+{re.escape(name)}\b")
+    if awaited.search(text):
+        return "no"
+    for line in text.splitlines():
+        if not word.search(line):
+            continue
+        stripped = line.strip()
+        if stripped.startswith(("#", "import ", "from ")) or definition.match(stripped):
+            continue
+        if _SCHEDULING.search(line):
+            continue
+        if re.fullmatch(rf"[\w.]*\s*{re.escape(name)}\s*,?\)?,?", stripped):
+            continue  # an import list's line, or an argument on a line of its own
+        return "no"
+    return ""
+
+
+def _project_paths(roots: Tuple[Path, ...], name: str) -> Iterator[str]:
     for root in roots:
-        for directory, subdirs, files in os.walk(root):
+        for directory, subdirs, files in deps.walk(root, "uses", name):
             subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
             for file in files:
                 if file.endswith(".py"):
-                    try:
-                        texts.append(Path(directory, file).read_text(encoding="utf-8", errors="replace"))
-                    except OSError:
-                        continue
-    return texts
+                    yield os.path.join(directory, file)

@@ -88,10 +88,8 @@ def _class_of(finding: Finding) -> str:
 
 
 def _route(record: SiteFacts) -> str:
-    from .routes import facts_for
-
     try:
-        facts = facts_for(record.context)
+        facts = record.context.routes
         function = facts.enclosing_function(record.site.scope)
         route = facts.route(function) if function is not None else None
     except Exception:  # the inventory never fails over a route

@@ -13,13 +13,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 from urllib.parse import quote
 
-from . import __version__
+from . import DOCS_URL, __version__
 from .model import Edit, Finding, Hop
-from .rules import REGISTRY, Rule
-from .rules.base import DOCS_URL
+
+if TYPE_CHECKING:
+    from .rules import Rule
 
 HOME_URL = DOCS_URL.split("/blob/", 1)[0]
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -36,8 +37,16 @@ class Result:
     finding: Finding
 
 
-def rule_for(code: str) -> Optional[Rule]:
-    return REGISTRY.get(code)
+def registry() -> Dict[str, "Rule"]:
+    """The rules, imported on first need: they load libcst, which a run answered from the
+    persistent cache never needs."""
+    from .rules import REGISTRY
+
+    return REGISTRY
+
+
+def rule_for(code: str) -> Optional["Rule"]:
+    return registry().get(code)
 
 
 def rule_name(code: str) -> str:
@@ -202,7 +211,7 @@ def _sarif_result(result: Result, index: int, uri: str, base: Optional[Path] = N
 
 def sarif_log(results: Sequence[Result], base: Optional[Path] = None) -> Dict[str, Any]:
     """The SARIF 2.1.0 log: every registered rule, and one result per finding."""
-    codes = sorted(set(REGISTRY) | {r.finding.code for r in results})
+    codes = sorted(set(registry()) | {r.finding.code for r in results})
     index = {code: i for i, code in enumerate(codes)}
     seen: Dict[str, int] = {}
     return {

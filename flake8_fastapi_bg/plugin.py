@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import ast
 import gc
+import io
 import multiprocessing
 import os
 import sys
-from typing import TYPE_CHECKING, ClassVar, Generator, List, Tuple, Type
+import tokenize
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Generator, List, Optional, Tuple, Type
 
 from . import __version__
 from .collector import analysing
@@ -19,12 +21,16 @@ from .settings import OPTIONS, ConfigError, Settings, option_values, settings_fr
 if TYPE_CHECKING:
     from flake8.options.manager import OptionManager
 
+    from .cache import Cache
+
 
 class Plugin:
     name = "flake8-fastapi-bg"
     version = __version__
     settings: ClassVar[Settings] = Settings()
     show_chain: ClassVar[bool] = False
+    cache: ClassVar[Optional["Cache"]] = None  # set by parse_options
+    reads_stdin: ClassVar[bool] = False
 
     def __init__(self, tree: ast.Module, filename: str, lines: List[str]) -> None:
         # `tree` is flake8's ast; asking for it makes this a once-per-file plugin. The engine
@@ -37,10 +43,14 @@ class Plugin:
     @classmethod
     def add_options(cls, option_manager: OptionManager) -> None:
         for spec in OPTIONS:
-            kwargs = {"parse_from_config": True, "help": spec.help + " (flake8-fastapi-bg)"}
+            kwargs: Dict[str, Any] = {"parse_from_config": True, "help": spec.help + " (flake8-fastapi-bg)"}
             if spec.kind == "globs":
                 kwargs["comma_separated_list"] = True
-            option_manager.add_option(spec.flag, metavar=spec.metavar, default=None, **kwargs)
+            if spec.kind == "flag":
+                kwargs["action"] = "store_true"
+            else:
+                kwargs["metavar"] = spec.metavar
+            option_manager.add_option(spec.flag, default=None, **kwargs)
         option_manager.add_option(
             "--fastapi-bg-show-chain", action="store_true", default=False, parse_from_config=True,
             help="print each FBG finding's evidence chain (site, project calls, evidence) on "
@@ -54,17 +64,28 @@ class Plugin:
         except ConfigError as exc:
             print(f"flake8-fastapi-bg: invalid configuration: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        from .cache import Cache
+
+        cls.cache = Cache(cls.settings)
+        # Standard input is never cached, whatever `--stdin-display-name` calls it.
+        cls.reads_stdin = "-" in list(getattr(options, "filenames", None) or ())
         try:
-            if _forks_workers(options) and _files_passing_text_test(options, 2):
+            if _forks_workers(options) and _files_passing_text_test(options, 2, cls.cache):
                 prepare(cls.settings)
         except Exception:  # only an optimisation: without it each worker loads what it needs
             pass
+        finally:
+            cls.cache.close()  # the workers open their own connection: none crosses a fork
 
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
         with analysing(source):
-            findings = lint_source(self.filename, source, self.settings, path, tree=self.tree)
+            if self.cache is not None:
+                findings = self.cache.lint(self.filename, source, path, tree=self.tree,
+                                           cacheable=not self.reads_stdin)
+            else:
+                findings = lint_source(self.filename, source, self.settings, path, tree=self.tree)
         for finding in findings:
             text = finding.text
             if self.show_chain and len(finding.evidence) > 1:
@@ -115,9 +136,11 @@ def _forks_workers(options: argparse.Namespace) -> bool:
     return count > 1 and method == "fork"
 
 
-def _files_passing_text_test(options: argparse.Namespace, wanted: int) -> bool:
+def _files_passing_text_test(options: argparse.Namespace, wanted: int,
+                             cache: Optional["Cache"] = None) -> bool:
     """At least `wanted` of the files flake8 will check pass the engine's text test (of the
-    first `_SCAN_LIMIT`). With one, a single worker would load the engine anyway."""
+    first `_SCAN_LIMIT`) and are not answered by the persistent cache. With one, a single
+    worker would load the engine anyway."""
     from flake8.discover_files import expand_paths
 
     files = expand_paths(paths=options.filenames, stdin_display_name=options.stdin_display_name,
@@ -129,11 +152,23 @@ def _files_passing_text_test(options: argparse.Namespace, wanted: int) -> bool:
             break
         try:
             with open(name, "rb") as handle:
-                text = handle.read().decode("latin-1")  # the test's words are ASCII
+                data = handle.read()
         except OSError:
             continue
-        if may_schedule_tasks(text):
+        if may_schedule_tasks(data.decode("latin-1")):  # the test's words are ASCII
+            if cache is not None and cache.holds(name, _as_flake8_reads(data), name):
+                continue
             found += 1
             if found >= wanted:
                 return True
     return False
+
+
+def _as_flake8_reads(data: bytes) -> str:
+    """The text flake8 hands the plugin for a file of `data` (its lines, joined): decoded as
+    the coding cookie says, universal newlines. A mismatch only costs a prepared engine."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return ""

@@ -21,15 +21,16 @@ import re
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
+from . import deps
 from .parsing import ModuleInfo, decode_source, parse, parse_is_bounded
 from .prefilter import may_schedule_tasks
+from .roots import directory_of, roots_for
 from .slicing import SlicedModuleInfo
 
-_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not task logic
 _CACHE_SIZE = 512  # parsed modules kept per project
 _ABSENT_SIZE = 8192  # names known not to be project modules
@@ -69,11 +70,24 @@ _NOT_APP_DIRS = frozenset({".git", ".hg", ".tox", ".nox", ".venv", "venv", "env"
 
 def _project_files(root: Path) -> Iterator[Path]:
     """The project's own `.py` files under `root`: no tests, environments or build output."""
-    for directory, subdirs, files in os.walk(root):
+    for directory, subdirs, files in deps.walk(root, "state"):
         subdirs[:] = [d for d in subdirs if d not in _NOT_APP_DIRS and not d.startswith(".")]
         for file in files:
             if file.endswith(".py") and not file.startswith("test_") and file != "conftest.py":
                 yield Path(directory, file)
+
+
+def state_facts(arg: str, path: str) -> str:
+    """What `Project.state_setters` takes from the file at `path`: the attributes `x` it assigns
+    as `<y>.state.x = ...`, comma-separated, sorted (a scanner of `deps.SCANNERS`)."""
+    try:
+        data = deps.read(path, _MAX_MODULE_BYTES, record=False)
+    except OSError:
+        return ""
+    text = data.decode("latin-1") if data is not None else ""
+    if ".state." not in text:
+        return ""
+    return ",".join(sorted(set(_STATE_ASSIGNMENT.findall(text))))
 
 
 def display_path(path: Path) -> str:
@@ -90,16 +104,19 @@ class Project:
     def __init__(self, roots: Tuple[Path, ...]) -> None:
         self.roots = roots
         self._modules: "OrderedDict[str, ModuleInfo]" = OrderedDict()
-        self._absent: "OrderedDict[str, None]" = OrderedDict()
+        self._absent: "OrderedDict[str, deps.Deps]" = OrderedDict()
         # For `leads_to_tasks`: answers, and what it read of modules (few texts are kept).
-        self._leads: "OrderedDict[Tuple[str, Optional[str]], bool]" = OrderedDict()
-        self._words: "OrderedDict[str, Tuple[Optional[bool], bool]]" = OrderedDict()
-        self._texts: "OrderedDict[str, Optional[str]]" = OrderedDict()
+        # Each memo keeps the file-system dependencies it was computed with (`deps`), handed to
+        # every linted file that uses it.
+        self._leads: "OrderedDict[Tuple[str, Optional[str]], Tuple[bool, deps.Deps]]" = OrderedDict()
+        self._words: "OrderedDict[str, Tuple[Optional[bool], bool, deps.Deps]]" = OrderedDict()
+        self._texts: "OrderedDict[str, Tuple[Optional[str], deps.Deps]]" = OrderedDict()
         self._state: Optional[Dict[str, List[str]]] = None  # attr -> modules setting app.state.attr
         # Modules left unanalysed because libcst's parse of them would not be bounded
         # (`parsing.parse_is_bounded`): name -> file.
         self.skipped: Dict[str, Path] = {}
-        self._entries: Dict[Path, Optional[FrozenSet[str]]] = {}  # root -> its entries, lower case
+        self._state_deps: deps.Deps = {}
+        self._loaded_from: Dict[str, deps.Deps] = {}  # what loading each cached module read
 
     def module_name_for(self, path: Path) -> Tuple[str, bool]:
         """The dotted name of the file at `path`, and whether it is a package `__init__`.
@@ -127,29 +144,12 @@ class Project:
         if not all(p.isidentifier() for p in parts):
             return None
         for root in self.roots:
-            if not self._may_hold(root, parts[0]):
-                continue  # most names asked about are libraries': no stat calls for them
             base = root.joinpath(*parts)
             for candidate, is_pkg in ((base / "__init__.py", True), (base.with_suffix(".py"), False),
                                       (base / "__init__.pyi", True), (base.with_suffix(".pyi"), False)):
-                if candidate.is_file():
+                if deps.is_file(candidate):
                     return candidate, is_pkg
         return None
-
-    def _may_hold(self, root: Path, top: str) -> bool:
-        """False when `root` has no entry that could be the package, module or stub `top` (its
-        listing is read once, names compared without case, so that no file the `is_file` checks
-        of `find` would accept is ever left out)."""
-        if root not in self._entries:
-            try:
-                self._entries[root] = frozenset(entry.lower() for entry in os.listdir(root))
-            except OSError:
-                self._entries[root] = None  # unlistable: let `find` look
-        entries = self._entries[root]
-        if entries is None:
-            return True
-        low = top.lower()
-        return low in entries or f"{low}.py" in entries or f"{low}.pyi" in entries
 
     def leads_to_tasks(self, module: str, attr: Optional[str], depth: int = 0) -> bool:
         """`attr` imported from project module `module` (the module itself for None) may hold,
@@ -158,13 +158,19 @@ class Project:
         Cached: the linted files of a package import the same names. A "no" reached inside
         a chain may only be the depth limit, so only the first question's "no" is kept."""
         key = (module, attr)
-        found = self._leads.get(key)
-        if found is None:
+        memo = self._leads.get(key)
+        if memo is not None:
+            deps.replay(memo[1])
+            return memo[0]
+        deps.frame()
+        try:
             found = self._leads_uncached(module, attr, depth)
-            if found or depth == 0:
-                self._leads[key] = found
-                while len(self._leads) > _ABSENT_SIZE:
-                    self._leads.popitem(last=False)
+        finally:
+            used = deps.end_frame()
+        if found or depth == 0:
+            self._leads[key] = (found, used)
+            while len(self._leads) > _ABSENT_SIZE:
+                self._leads.popitem(last=False)
         return found
 
     def _leads_uncached(self, module: str, attr: Optional[str], depth: int) -> bool:
@@ -198,21 +204,30 @@ class Project:
         """Whether project module `module`'s text passes the text test (None: not a project
         module, or unreadable), and whether it may have submodules (a package, or a namespace
         package). Cached; the text itself is kept only in the small `_text_of` cache."""
-        found = self._words.get(module)
-        if found is None:
+        memo = self._words.get(module)
+        if memo is not None:
+            deps.replay(memo[2])
+            return memo[0], memo[1]
+        deps.frame()
+        try:
             where = self.find(module)
             text = self._read(module, where[0] if where is not None else None)
             has_submodules = where[1] if where is not None else self.is_package_dir(module)
-            found = self._words[module] = (None if text is None else may_schedule_tasks(text), has_submodules)
-            while len(self._words) > _ABSENT_SIZE:
-                self._words.popitem(last=False)
+        finally:
+            used = deps.end_frame()
+        found = (None if text is None else may_schedule_tasks(text), has_submodules)
+        self._words[module] = (*found, used)
+        while len(self._words) > _ABSENT_SIZE:
+            self._words.popitem(last=False)
         return found
 
     def _text_of(self, module: str) -> Optional[str]:
         """The text of project module `module`, None if it is not one or cannot be read."""
         if module in self._texts:
             self._texts.move_to_end(module)
-            return self._texts[module]
+            text, used = self._texts[module]
+            deps.replay(used)
+            return text
         where = self.find(module)
         return self._read(module, where[0] if where is not None else None)
 
@@ -220,12 +235,16 @@ class Project:
         if path is None:  # not a project module: nothing to keep (names of libraries are many)
             return None
         text = None
+        deps.frame()
         try:
-            if path.stat().st_size <= _MAX_MODULE_BYTES:
-                text = path.read_bytes().decode("latin-1")  # the test's words are ASCII
+            self.find(module)  # where it was found is a dependency of the text kept
+            data = deps.read(path, _MAX_MODULE_BYTES)
+            text = data.decode("latin-1") if data is not None else None  # the test's words are ASCII
         except OSError:
             pass
-        self._texts[module] = text
+        finally:
+            used = deps.end_frame()
+        self._texts[module] = (text, used)
         while len(self._texts) > _TEXTS_SIZE:
             self._texts.popitem(last=False)
         return text
@@ -235,44 +254,55 @@ class Project:
         app's shared objects are set up (`app.state.llm = ...` in a lifespan). One scan of the
         source roots on the first question, kept for the project's life."""
         if self._state is None:
-            self._state = {}
-            for root in self.roots:
-                for path in _project_files(root):
-                    try:
-                        if path.stat().st_size > _MAX_MODULE_BYTES:
-                            continue
-                        text = path.read_bytes().decode("latin-1")
-                    except OSError:
-                        continue
-                    if ".state." not in text:
-                        continue
-                    name, _ = self.module_name_for(path)
-                    for found in set(_STATE_ASSIGNMENT.findall(text)):
-                        self._state.setdefault(found, []).append(name)
+            state: Dict[str, List[str]] = {}
+            deps.frame()
+            try:
+                for root in self.roots:
+                    for path in _project_files(root):
+                        status = deps.status_of(path)
+                        facts = state_facts("", str(path))
+                        deps.scanned("state", "", path, facts, status)
+                        if facts:
+                            name, _ = self.module_name_for(path)
+                            for found in facts.split(","):
+                                state.setdefault(found, []).append(name)
+            finally:
+                self._state_deps = deps.end_frame()
+            self._state = state
+        else:
+            deps.replay(self._state_deps)
         return self._state.get(attr, [])
 
     def is_package_dir(self, name: str) -> bool:
         """True for a namespace package: a directory under a root with no `__init__.py`."""
         parts = name.split(".")
-        return any(root.joinpath(*parts).is_dir() for root in self.roots)
+        return any(deps.is_dir(root.joinpath(*parts)) for root in self.roots)
 
     def module(self, name: str) -> Optional[ModuleInfo]:
         """The parsed module `name` of this project, parsing it on first use."""
         info = self._modules.get(name)
         if info is not None:
             self._modules.move_to_end(name)
+            deps.replay(self._loaded_from.get(name))
+            deps.touch(info)
             return info
         if name in self._absent:
+            deps.replay(self._absent[name])
             return None
-        info = self._load(name)
+        deps.frame()
+        try:
+            info = self._load(name)
+        finally:
+            used = deps.end_frame()
         if info is None:
             # Names that are not project modules (libraries, attributes) are remembered apart,
             # so that they cannot push parsed modules out of the cache.
-            self._absent[name] = None
+            self._absent[name] = used
             while len(self._absent) > _ABSENT_SIZE:
                 self._absent.popitem(last=False)
             return None
-        self._remember(name, info)
+        deps.touch(info)
+        self._remember(name, info, used)
         return info
 
     def adopt(self, name: str, path: Optional[Path], display: str, module: cst.Module,
@@ -280,6 +310,7 @@ class Project:
         """Register the linted file's own whole parse (a file this Python's `ast` cannot read)
         so that no task reaching it parses it again."""
         info = ModuleInfo(name, path, display, module, is_package, self, text)
+        deps.touch(info)
         self._remember(name, info)
         return info
 
@@ -288,15 +319,23 @@ class Project:
         """Register the linted file from its `ast` (`tree`, of `text`): libcst parses only the
         statement groups that may hold a site, and those that a lookup follows."""
         info = SlicedModuleInfo(name, path, display, text, tree, is_package, self, linted=True)
+        deps.touch(info)
         self._remember(name, info)
         return info
 
-    def _remember(self, name: str, info: ModuleInfo) -> None:
+    def _remember(self, name: str, info: ModuleInfo, read: Optional[deps.Deps] = None) -> None:
+        """Keep `info`, and what loading it `read` (none for a linted file: the host gave its
+        text)."""
         self._absent.pop(name, None)
         self._modules[name] = info
         self._modules.move_to_end(name)
+        if read is None:
+            self._loaded_from.pop(name, None)
+        else:
+            self._loaded_from[name] = read
         while len(self._modules) > _CACHE_SIZE:
-            self._modules.popitem(last=False)
+            evicted, _ = self._modules.popitem(last=False)
+            self._loaded_from.pop(evicted, None)
 
     def _load(self, name: str) -> Optional[ModuleInfo]:
         found = self.find(name)
@@ -304,9 +343,9 @@ class Project:
             return None
         path, is_package = found
         try:
-            if path.stat().st_size > _MAX_MODULE_BYTES:
+            source = deps.read(path, _MAX_MODULE_BYTES)
+            if source is None:
                 return None
-            source = path.read_bytes()
             text = decode_source(source)
         except (OSError, SyntaxError, LookupError, ValueError):  # unreadable, bad encoding
             return None
@@ -325,58 +364,11 @@ class Project:
             return None
 
 
-def _package_root(directory: Path) -> Path:
-    """The directory above the topmost `__init__.py` package that contains `directory`.
-
-    A folder without `__init__.py` inside a package (an implicit namespace subpackage:
-    `app/` package, `app/features/` folder, `app/features/x.py`) does not end the chain:
-    the modules are still imported as `app.features.x`. The walk stops at the project's
-    marker directory (`pyproject.toml`, `.git`, ...)."""
-    top = current = directory
-    for _ in range(_MAX_PACKAGE_DEPTH):
-        if (current / "__init__.py").is_file():
-            top = current.parent
-        if current.parent == current or any((current / marker).exists() for marker in _MARKERS):
-            break
-        current = current.parent
-    return top
-
-
-_MAX_PACKAGE_DEPTH = 16
-
-
-def _marker_root(directory: Path) -> Optional[Path]:
-    for candidate in (directory, *directory.parents):
-        if any((candidate / marker).exists() for marker in _MARKERS):
-            return candidate
-    return None
-
-
 @lru_cache(maxsize=64)
 def _project_for_dir(directory: Path) -> Project:
-    """Roots in priority order: the top of a real package chain, the project's `src/` and
-    marker directory, then — for a loose script, outside any package — its own directory."""
-    roots = []
-    package_root = _package_root(directory)
-    if package_root != directory:
-        roots.append(package_root)
-    marker = _marker_root(directory)
-    if marker is not None:
-        for extra in (marker / "src", marker):
-            if extra.is_dir() and extra not in roots and _is_within(directory, extra):
-                roots.append(extra)
-    if package_root == directory and directory not in roots:
-        roots.append(directory)  # a loose script imports its neighbours by name
+    """The project of the files in `directory` (see `roots.roots_for`)."""
     # Files of one package share one Project, so a module they all reach is parsed once.
-    return _project_for_roots(tuple(roots))
-
-
-def _is_within(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
+    return _project_for_roots(roots_for(directory))
 
 
 @lru_cache(maxsize=64)
@@ -386,11 +378,7 @@ def _project_for_roots(roots: Tuple[Path, ...]) -> Project:
 
 def project_for(path: Path) -> Project:
     """The project a linted file belongs to (one shared object per set of roots)."""
-    try:
-        directory = path.resolve().parent if path.exists() else path.absolute().parent
-    except (OSError, RuntimeError):  # symlink loops
-        directory = Path.cwd()
-    return _project_for_dir(directory)
+    return _project_for_dir(directory_of(path))
 
 
 def iter_ancestors(name: str) -> Iterator[str]:

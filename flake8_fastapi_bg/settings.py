@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class OptionSpec:
     name: str  # key without the prefix, as in pyproject.toml
-    kind: str  # "globs", "version", "int"
+    kind: str  # "globs", "version", "int", "path", "flag"
     default: Any
     help: str
     metavar: str = ""
@@ -62,6 +62,11 @@ OPTIONS: Tuple[OptionSpec, ...] = (
                "else the newest known.", "VERSION"),
     OptionSpec("max-depth", "int", 8,
                "How many call levels to follow from a task into project code.", "N"),
+    OptionSpec("cache-dir", "path", None,
+               "Directory of the persistent cache of findings. Default: .fastapi_bg_cache at the "
+               "project root, or the FLAKE8_FASTAPI_BG_CACHE_DIR environment variable.", "DIR"),
+    OptionSpec("no-cache", "flag", False,
+               "Neither read nor write the persistent cache of findings."),
 )
 
 NEWEST_KNOWN_FASTAPI = (0, 165, 0)
@@ -78,6 +83,8 @@ class Settings:
     light: Tuple[str, ...] = ()
     fastapi_version: Optional[Tuple[int, ...]] = None
     max_depth: int = 8
+    cache_dir: Optional[str] = None  # the persistent cache's (cache.py): no effect on findings
+    no_cache: bool = False
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -132,6 +139,20 @@ def _convert(spec: OptionSpec, raw: Any) -> Any:
         if not 0 <= number <= 50:
             raise ConfigError(f"{where}: {number} is out of range (0 to 50)")
         return number
+    if spec.kind == "path":
+        text = str(raw).strip()
+        if not text:
+            raise ConfigError(f"{where}: an empty path")
+        return text
+    if spec.kind == "flag":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: {raw!r} is not true or false")
     raise AssertionError(spec.kind)
 
 
@@ -214,7 +235,7 @@ def load_pyproject(path: Optional[Path]) -> Settings:
 
 
 _TOML_TYPES = {"globs": "a list of strings", "version": "a string (like \"0.115\")",
-               "int": "a whole number"}
+               "int": "a whole number", "path": "a string", "flag": "true or false"}
 
 
 def _check_toml_type(path: Path, spec: OptionSpec, value: Any) -> None:
@@ -222,8 +243,10 @@ def _check_toml_type(path: Path, spec: OptionSpec, value: Any) -> None:
     globs, `0.120` read as the float 0.12, `true` as a depth)."""
     if spec.kind == "globs":
         ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-    elif spec.kind == "version":
+    elif spec.kind in ("version", "path"):
         ok = isinstance(value, str)
+    elif spec.kind == "flag":
+        ok = isinstance(value, bool)
     else:
         ok = isinstance(value, int) and not isinstance(value, bool)
     if not ok:
@@ -253,7 +276,7 @@ def option_values(namespace: argparse.Namespace) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
     for spec in OPTIONS:
         raw = getattr(namespace, spec.dest, None)
-        if raw is None or raw == [] or raw == "":
+        if raw is None or raw is False or raw == [] or raw == "":
             continue
         if spec.kind == "globs" and isinstance(raw, (list, tuple)):
             raw = ",".join(str(r) for r in raw)
@@ -266,6 +289,10 @@ def describe_defaults(spec: OptionSpec) -> str:
         return "installed FastAPI, else newest"
     if spec.kind == "globs":
         return "(none)"
+    if spec.kind == "path":
+        return "`.fastapi_bg_cache` at the project root"
+    if spec.kind == "flag":
+        return "off"
     return str(spec.default)
 
 

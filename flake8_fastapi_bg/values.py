@@ -17,6 +17,7 @@ from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Opt
 
 import libcst as cst
 
+from . import deps
 from .knowledge import KnowledgeBase
 from .project import Project, iter_ancestors
 from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted, own_nodes
@@ -532,6 +533,7 @@ class Evaluator:
 
     # -- expressions -------------------------------------------------------------------------
     def expr(self, node: cst.BaseExpression, scope: Scope) -> Value:
+        deps.touch(scope.module)  # what is derived from a module may rest on others: see deps.py
         try:
             return self._expr(node, scope)
         except RecursionError:

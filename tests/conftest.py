@@ -21,6 +21,15 @@ def pytest_collection_modifyitems(items: list) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _cache_outside_the_repository(tmp_path_factory, monkeypatch):
+    """The persistent cache of every run a test makes, in this process or in a subprocess
+    (which inherits the environment), goes to a temporary directory: the test suite never
+    leaves a `.fastapi_bg_cache` in the checkout or in a fixture project. Each test starts
+    with an empty one, so a test never gets another test's answers."""
+    monkeypatch.setenv("FLAKE8_FASTAPI_BG_CACHE_DIR", str(tmp_path_factory.mktemp("fbg-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _thaw_after_each_test():
     """`plugin.prepare` freezes what is loaded before flake8 forks; a test that runs it in this
     process hands everything back to the collector, so the session's garbage is collected."""

@@ -11,8 +11,11 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 
 def clean_env() -> Dict[str, str]:
-    """This environment without the caller's FLAKE8_* settings, and without colour."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAKE8")}
+    """This environment without the caller's FLAKE8_* settings, and without colour. The
+    persistent cache's directory is kept: the test session points it at a temporary one
+    (conftest.py), so that no run leaves a cache in the checkout."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FLAKE8") or k == "FLAKE8_FASTAPI_BG_CACHE_DIR"}
     env["NO_COLOR"] = "1"
     return env
 

@@ -10,9 +10,9 @@ import libcst as cst
 import pytest
 
 from flake8_fastapi_bg import rules
-from flake8_fastapi_bg.callables import CallShape, bind_problem, task_shape
+from flake8_fastapi_bg.facts.callables import CallShape, bind_problem, task_shape
 from flake8_fastapi_bg.engine import lint_source
-from flake8_fastapi_bg.flow import FunctionFlow
+from flake8_fastapi_bg.facts.flow import FunctionFlow
 from flake8_fastapi_bg.model import Finding
 from flake8_fastapi_bg.settings import Settings
 
@@ -39,7 +39,7 @@ def _lint(source: str, tmp_path: Path, files=(), settings: Settings = Settings()
 @pytest.mark.parametrize("code", CODES)
 def test_rule_record_is_complete(code: str) -> None:
     rule = rules.REGISTRY[code]
-    assert rule.level == "module" and rule.check is not None
+    assert isinstance(rule, rules.ModuleRule) and callable(rule.check)
     for text in (rule.summary, rule.what, rule.why, rule.fix):
         assert text.strip() and "\n" not in text.strip()
     assert rule.references and all(url.startswith("https://") for _, url in rule.references)
@@ -321,14 +321,14 @@ def test_fbg203_middleware_anywhere_in_the_project(where: str, flagged: bool, tm
      "        return await call_next(request)", False),
 ])
 def test_middleware_closers(body: str, closed: bool) -> None:
-    from flake8_fastapi_bg.middlewares import closers_in
+    from flake8_fastapi_bg.facts.middlewares import closers_in
 
     source = f"async def middleware(request, call_next):\n    {body}\n"
     assert bool(closers_in(source, "m.py")) == closed
 
 
 def test_yield_dependency_closers_are_marked_as_such() -> None:
-    from flake8_fastapi_bg.middlewares import closers_in
+    from flake8_fastapi_bg.facts.middlewares import closers_in
 
     source = ("def attach(request: Request):\n    request.state.db = make()\n    try:\n        yield\n"
               "    finally:\n        request.state.db.close()\n\n\n"

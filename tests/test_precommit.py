@@ -27,7 +27,8 @@ except ImportError:  # Python < 3.11
 ROOT = Path(__file__).resolve().parent.parent
 HOOK_ID = "flake8-fastapi-bg"
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", "build",
-                                     "dist", ".pytest_cache", ".hypothesis", "out", ".tox")
+                                     "dist", ".pytest_cache", ".hypothesis", "out", ".tox",
+                                     ".fastapi_bg_cache")
 
 
 def hooks() -> List[dict]:

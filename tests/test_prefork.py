@@ -65,11 +65,25 @@ def libcst_imports(result: subprocess.CompletedProcess) -> int:
 def test_forked_workers_share_the_main_process_import(tmp_path: Path) -> None:
     tree = make_tree(tmp_path, sites=3)
     two = flake8(tree, "-j2")
-    one = flake8(tree, "-j1")
+    one = flake8(tree, "-j1", "--fastapi-bg-no-cache")
     assert libcst_imports(two) == 1  # in the main process, not once per worker
     assert libcst_imports(one) == 1
     assert two.stdout.count("FBG101") == 3
     assert sorted(two.stdout.splitlines()) == sorted(one.stdout.splitlines())
+
+
+@pytest.mark.skipif(not FORKS, reason="workers are forked only with the 'fork' start method")
+def test_a_warm_cache_loads_libcst_in_no_process(tmp_path: Path) -> None:
+    """The main process loads the engine only for files the persistent cache cannot answer."""
+    tree = make_tree(tmp_path, sites=3)
+    cold = flake8(tree, "-j2")
+    warm = flake8(tree, "-j2")
+    assert libcst_imports(cold) == 1 and libcst_imports(warm) == 0
+    assert sorted(warm.stdout.splitlines()) == sorted(cold.stdout.splitlines())
+    (tree / "site_1.py").write_text(SITE.replace("{i}", "1").replace("n, n", "n, 2 * n"))
+    edited = flake8(tree, "-j2")
+    assert libcst_imports(edited) == 1  # one file to analyse: its worker loads the engine
+    assert edited.stdout.count("FBG101") == 3
 
 
 @pytest.mark.skipif(not FORKS, reason="workers are forked only with the 'fork' start method")

@@ -49,7 +49,8 @@ CI_COMMAND = ('python -m venv .venv && .venv/bin/pip install -e ".[test]" && '
               '.venv/bin/python -m pytest -q -m "slow or not slow"')
 PINNED_COMMIT = "<commit sha>"  # the README's placeholder for a commit of this repository
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", "build",
-                                     "dist", ".pytest_cache", ".hypothesis", "out", ".tox")
+                                     "dist", ".pytest_cache", ".hypothesis", "out", ".tox",
+                                     ".fastapi_bg_cache")
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\n", re.M | re.S)
 DIRECTIVE = re.compile(r"<!-- readme-test: (?P<kind>[\w-]+)(?P<args>[^>]*)-->\s*$")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .base import Example, Rule, register
+from .base import EngineRule, Example, register
 
 _NONE = Example("")
 
-register(Rule(
-    code="FBG901", name="internal-error", level="engine",
+register(EngineRule(
+    code="FBG901", name="internal-error",
     summary="The linter failed while analysing this file; the file was not checked.",
     what=("Reported on line 1 of a file when flake8-fastapi-bg hits an internal error while "
           "analysing it. The message names the exception and where it was raised. The rest of "
@@ -19,8 +19,8 @@ register(Rule(
          "Until it is fixed, `# noqa: FBG901` on line 1 or `--extend-ignore FBG901` silences it."),
 ))
 
-register(Rule(
-    code="FBG902", name="unknown-pragma-tag", level="engine",
+register(EngineRule(
+    code="FBG902", name="unknown-pragma-tag",
     summary="A `# fastapi-bg:` comment names a tag that does not exist.",
     what=("Flags a `# fastapi-bg:` pragma comment with a tag other than `cpu-heavy`, "
           "`long-running`, `critical`, `best-effort` or `light` (a typo such as `cpu_heavy`)."),

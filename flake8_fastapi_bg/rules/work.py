@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Optional
 
 from ..model import Evidence, TaskFacts
 from ..settings import Settings
-from .base import Example, Rule, register
+from .base import Example, TaskRule, register
 
 QUEUES = "a worker queue (Celery, Arq, RQ, Dramatiq, Taskiq, SAQ)"
 STARLETTE_BG = ("Starlette: Background Tasks", "https://www.starlette.io/background/")
@@ -114,7 +114,7 @@ def check_delayed(facts: TaskFacts, settings: Settings) -> Optional[str]:
             f"use a scheduler (APScheduler) or a queue with ETA/countdown")
 
 
-register(Rule(
+register(TaskRule(
     code="FBG101", name="cpu-heavy-task",
     summary="A background task does CPU-bound work (images, PDFs, ML, compression, KDFs, data crunching).",
     what=("Flags a task that resizes images, renders PDFs, runs a model, compresses data, hashes "
@@ -172,7 +172,7 @@ def upload(file: UploadFile, background_tasks: BackgroundTasks):
     check=check_cpu_heavy, witness=_witness("cpu"),
 ))
 
-register(Rule(
+register(TaskRule(
     code="FBG102", name="blocking-call-in-async-task",
     summary="An `async def` background task makes a blocking call on the event loop.",
     what=("Flags an `async def` task that calls blocking I/O without awaiting it: `time.sleep`, "
@@ -222,7 +222,7 @@ async def webhook(payload: dict, background_tasks: BackgroundTasks):
     check=check_blocking_in_async, fixable=True, witness=_witness("blocking", on_loop=True, awaited=False),
 ))
 
-register(Rule(
+register(TaskRule(
     code="FBG103", name="long-running-task",
     summary=("A background task runs long: polling or retry loops, long sleeps, subprocesses, "
              "LLM calls, crawls, big transfers."),
@@ -279,7 +279,7 @@ def start_export(background_tasks: BackgroundTasks):
     check=check_long_running, witness=_witness("long"),
 ))
 
-register(Rule(
+register(TaskRule(
     code="FBG104", name="critical-task",
     summary=("A background task does work that must not be lost: payments, refunds, orders, "
              "password resets, verification, ledger writes."),
@@ -332,7 +332,7 @@ def checkout(background_tasks: BackgroundTasks):
     check=check_critical, witness=_witness("critical"),
 ))
 
-register(Rule(
+register(TaskRule(
     code="FBG105", name="delayed-task",
     summary="A background task sleeps first to run later (reminders, delayed follow-ups).",
     what=("Flags a task whose first action is a sleep of 5 seconds or more, or of a computed "

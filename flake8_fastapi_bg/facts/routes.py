@@ -4,24 +4,26 @@ The FBG2xx rules need to know which functions FastAPI itself calls and with what
 (`@app.get(...)`, `@router.websocket(...)`, `app.add_api_route(path, endpoint)`) on a value
 the evaluator proves is a `FastAPI`/`APIRouter`; a dependency (`Depends(dep)`, `Security(dep)`),
 with its `scope=`; the injected parameters (`BackgroundTasks`, `Response`, `UploadFile`,
-yield-dependency values). One `ModuleFacts` per linted module gathers the syntax once, in a
+yield-dependency values). One `RouteFacts` per linted module gathers the syntax once, in a
 single pass without evaluation; evaluation (which may load other project modules) happens on
 demand, only for the functions a rule asks about.
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
 from .flow import FunctionFlow, flow_of, sub_blocks
-from .scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
-from .syntax import walk
-from .values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
-                     ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
+from ..scopes import ClassScope, FunctionScope, Scope, dotted, own_nodes
+from ..syntax import walk
+from ..values import (BACKGROUND_TASK, BACKGROUND_TASKS, DEPENDS, Bound, Cls, Evaluator, Ext,
+                      ExtInstance, Func, Inst, Value, ext_name, is_background_tasks)
+
+if TYPE_CHECKING:
+    from .module import ModuleContext
 
 APP_TYPES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI", "fastapi.APIRouter",
                        "fastapi.routing.APIRouter"})
@@ -113,9 +115,10 @@ class _FunctionGatherer(cst.CSTVisitor):
 class _ModuleGatherer(cst.CSTVisitor):
     """Module-wide facts: every `Depends(...)`/`Security(...)` call and every called name."""
 
-    def __init__(self, facts: "ModuleFacts", module_scope: Scope) -> None:
-        self.facts = facts
+    def __init__(self, module_scope: Scope) -> None:
         self.scopes: List[Scope] = [module_scope]
+        self.dependency_calls: List[Tuple[cst.Call, Scope]] = []
+        self.called_names: Set[str] = set()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.scopes.append(self.scopes[-1].child(node))
@@ -140,12 +143,12 @@ class _ModuleGatherer(cst.CSTVisitor):
         last = name.rpartition(".")[2]
         scope = self.scopes[-1]
         if last in ("Depends", "Security") or _imported_as(scope, name, DEPENDENCY_MARKERS):
-            self.facts._dependency_calls.append((node, scope))
+            self.dependency_calls.append((node, scope))
         if last:
-            self.facts._called_names.add(last)
+            self.called_names.add(last)
 
 
-def _imported_as(scope: Scope, name: str, qualnames: frozenset) -> bool:
+def _imported_as(scope: Scope, name: str, qualnames: FrozenSet[str]) -> bool:
     """`name` is a plain name imported under an alias of one of `qualnames` (cheap: no loads)."""
     if not name or "." in name:
         return False
@@ -172,7 +175,8 @@ def _registration_calls(statements: Sequence[cst.CSTNode], scope: Scope) -> Iter
                 yield from _registration_calls(block, scope)
 
 
-def _decorated_functions(statements, scope: Scope, method: str) -> Iterator[FunctionScope]:
+def _decorated_functions(statements: Iterable[cst.CSTNode], scope: Scope,
+                         method: str) -> Iterator[FunctionScope]:
     """Functions decorated with `@<x>.<method>(...)`, in any block of the module (statements
     only: expressions are not entered)."""
     for statement in statements:
@@ -194,38 +198,35 @@ def _decorated_functions(statements, scope: Scope, method: str) -> Iterator[Func
                 yield from _decorated_functions(block, scope, method)
 
 
-class ModuleFacts:
+class RouteFacts:
     """Routes, dependencies and per-function syntax of one linted module, computed on demand."""
 
-    def __init__(self, context) -> None:
+    def __init__(self, context: "ModuleContext") -> None:
         self.context = context
         self.info = context.info
         self.evaluator: Evaluator = context.evaluator
         self._syntax: Dict[int, FunctionSyntax] = {}
-        self._dependency_calls: List[Tuple[cst.Call, Scope]] = []
-        self._called_names: Set[str] = set()
-        self._gathered = False
+        self._module: Optional[_ModuleGatherer] = None
         self._flows: Dict[int, FunctionFlow] = {}
         self._routes: Dict[int, Optional[Route]] = {}
         self._registered: Optional[Dict[int, Route]] = None
         self._dependencies: Optional[List[Dependency]] = None
 
     # -- module-wide syntax (one walk of the module, on first need) ---------------------------
-    def _gather(self) -> None:
-        if not self._gathered:
-            self._gathered = True
-            walk(self.info.module, _ModuleGatherer(self, self.info.scope))
+    def _gathered(self) -> _ModuleGatherer:
+        if self._module is None:
+            self._module = _ModuleGatherer(self.info.scope)
+            walk(self.info.module, self._module)
+        return self._module
 
     @property
     def dependency_calls(self) -> List[Tuple[cst.Call, Scope]]:
-        self._gather()
-        return self._dependency_calls
+        return self._gathered().dependency_calls
 
     @property
     def called_names(self) -> Set[str]:
         """The last names of everything called in the module (`f` for `a.f(...)`)."""
-        self._gather()
-        return self._called_names
+        return self._gathered().called_names
 
     # -- functions ---------------------------------------------------------------------------
     def function(self, scope: Scope) -> Optional[FunctionSyntax]:
@@ -282,12 +283,12 @@ class ModuleFacts:
         # `app.add_api_websocket_route(path, endpoint)` names the endpoint, which names
         # `BackgroundTasks`: the statement is among the site statements too, so the whole
         # module need not be parsed for it.
-        for call, scope in _registration_calls(list(self.info.site_statements()), self.info.scope):
+        for call, where in _registration_calls(list(self.info.site_statements()), self.info.scope):
             if isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_api_websocket_route":
                 endpoint = _argument(call, 1, "endpoint")
-                if endpoint is None or not self.is_app(self.evaluator.expr(call.func.value, scope)):
+                if endpoint is None or not self.is_app(self.evaluator.expr(call.func.value, where)):
                     continue
-                target = self.evaluator.expr(endpoint, scope)
+                target = self.evaluator.expr(endpoint, where)
                 if isinstance(target, Func) and target.scope.module is self.info \
                         and isinstance(target.scope.node, cst.FunctionDef) \
                         and id(target.scope.node) not in seen:
@@ -530,17 +531,24 @@ def annotation_names(expr: cst.BaseExpression, scope: Scope,
             yield from annotation_names(element, scope, depth + 1)
 
 
-_FACTS: "weakref.WeakKeyDictionary[object, ModuleFacts]" = weakref.WeakKeyDictionary()
+def calls_in(function: cst.CSTNode) -> List[cst.Call]:
+    """Calls in a function body, not in nested functions or classes."""
+    calls: List[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is function
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Call(self, node: cst.Call) -> None:
+            calls.append(node)
+
+    walk(function, _Calls())
+    return calls
 
 
-def facts_for(context) -> ModuleFacts:
-    """The module's facts, gathered once per lint run and shared by the rules."""
-    found = _FACTS.get(context)
-    if found is None:
-        found = _FACTS[context] = ModuleFacts(context)
-    return found
-
-
-__all__ = ["ModuleFacts", "Route", "Dependency", "FunctionSyntax", "facts_for", "callable_function",
+__all__ = ["RouteFacts", "Route", "Dependency", "FunctionSyntax", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
-           "UPLOAD_FILE", "annotation_names"]
+           "UPLOAD_FILE", "annotation_names", "calls_in"]

@@ -22,11 +22,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from .collect import TaskSite, bind_arguments
+from ..collect import TaskSite, bind_arguments
 from .routes import callable_function, is_generator
-from .scopes import FunctionScope, Scope, dotted, own_nodes
-from .syntax import walk
-from .values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
+from ..scopes import FunctionScope, Scope, dotted, own_nodes
+from ..syntax import walk
+from ..values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
 
 _TRANSPARENT_DECORATORS = frozenset({"staticmethod", "classmethod"})
 _WRAPS = frozenset({"functools.wraps"})
@@ -208,13 +208,13 @@ def not_callable_result(expr: cst.BaseExpression, scope: Scope, evaluator: Evalu
             return CalledTask(name, result, inner, True, False, definition(func))
         if func.is_async != awaited:
             return None  # awaiting a sync function's result: something else is going on
-        result = returned_kind(func, evaluator)
-        return CalledTask(name, result, inner, True, awaited, definition(func)) if result else None
+        returned = returned_kind(func, evaluator)
+        return CalledTask(name, returned, inner, True, awaited, definition(func)) if returned else None
     if awaited:
         return None
     if isinstance(callee, Cls):
-        result = _instance_not_callable(callee, evaluator)
-        return CalledTask(name, result, inner, False, False) if result else None
+        made = _instance_not_callable(callee, evaluator)
+        return CalledTask(name, made, inner, False, False) if made else None
     qualname = ext_name(callee)
     if qualname in NON_CALLABLE_RESULTS:
         return CalledTask(name, NON_CALLABLE_RESULTS[qualname], inner, True)
@@ -260,6 +260,8 @@ def returned_kind(func: FunctionScope, evaluator: Evaluator) -> Optional[str]:
         return _literal_kind(node.body)
     if _is_generator(func):
         return "a generator" if not func.is_async else None
+    if not isinstance(node, cst.FunctionDef):
+        return None
     if node.returns is not None:
         return _annotation_kind(node.returns.annotation)
     if _is_stub(node):
@@ -270,15 +272,15 @@ def returned_kind(func: FunctionScope, evaluator: Evaluator) -> Optional[str]:
     kinds = {_literal_kind(v) if v is not None else "None" for v in values}
     if None in kinds:
         return None
-    return kinds.pop() if len(kinds) == 1 else "a value that is not callable"  # type: ignore[return-value]
+    return kinds.pop() if len(kinds) == 1 else "a value that is not callable"
 
 
 def _is_stub(node: cst.FunctionDef) -> bool:
     """A body of only a docstring, `pass`, `...` and `raise`."""
     body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [node.body]
     for statement in body:
-        simple = isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite))
-        smalls = statement.body if simple else [statement]
+        smalls: Sequence[cst.CSTNode] = statement.body \
+            if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else [statement]
         for small in smalls:
             if isinstance(small, (cst.Pass, cst.Raise)):
                 continue
@@ -306,7 +308,7 @@ def _literal_kind(value: cst.BaseExpression) -> Optional[str]:
              ((cst.Set, cst.SetComp), "a set"), (cst.Tuple, "a tuple"),
              (cst.GeneratorExp, "a generator"), (cst.Comparison, "a bool"))
     for types, kind in kinds:
-        if isinstance(value, types):  # type: ignore[arg-type]
+        if isinstance(value, types):
             return kind
     if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Not):
         return "a bool"
@@ -376,7 +378,7 @@ def _only_wraps(func: FunctionScope) -> bool:
     return True
 
 
-def _dropped_calls(node: cst.FunctionDef) -> List[cst.Call]:
+def _dropped_calls(node: cst.CSTNode) -> List[cst.Call]:
     """Calls whose result a sync def returns or discards as a statement (not in nested defs)."""
     found: List[cst.Call] = []
 

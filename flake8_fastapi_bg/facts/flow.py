@@ -11,11 +11,11 @@ Nested functions, lambdas and classes are part of the statement that contains th
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from .syntax import walk
+from ..syntax import walk
 
 # (id of the compound statement or function, block label): one block of statements.
 BlockKey = Tuple[int, str]
@@ -34,11 +34,24 @@ _FOLLOWS = {
 def _suite_lines(block: cst.BaseSuite) -> Sequence[cst.CSTNode]:
     # `if x: a(); b()` keeps its small statements in a SimpleStatementSuite; each one is a
     # statement for ordering purposes.
-    return block.body  # type: ignore[return-value]
+    return block.body
 
 
-def sub_blocks(statement: cst.CSTNode) -> List[Tuple[str, str, cst.CSTNode, Sequence[cst.CSTNode]]]:
+def _body_lines(root: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    """The statements of a module or a def's body."""
+    if isinstance(root, cst.Module):
+        return root.body
+    if isinstance(root, (cst.FunctionDef, cst.ClassDef)):
+        return _suite_lines(root.body)
+    return ()
+
+
+Block = Tuple[str, str, cst.CSTNode, Sequence[cst.CSTNode]]
+
+
+def sub_blocks(statement: cst.CSTNode) -> List[Block]:
     """(kind, label, body node, statements) of a compound statement's bodies, in order."""
+    blocks: List[Block]
     if isinstance(statement, cst.If):
         blocks = [("if", "body", statement.body, _suite_lines(statement.body))]
         orelse = statement.orelse
@@ -69,7 +82,7 @@ def sub_blocks(statement: cst.CSTNode) -> List[Tuple[str, str, cst.CSTNode, Sequ
 class _NodeOwner(cst.CSTVisitor):
     """Maps every node of one statement (header only, for compound ones) to that statement."""
 
-    def __init__(self, statement: cst.CSTNode, owners: Dict[int, cst.CSTNode], bodies: set) -> None:
+    def __init__(self, statement: cst.CSTNode, owners: Dict[int, cst.CSTNode], bodies: Set[int]) -> None:
         self.statement = statement
         self.owners = owners
         self.bodies = bodies
@@ -89,9 +102,7 @@ class FunctionFlow:
         self.paths: Dict[int, List[Step]] = {}
         self.owners: Dict[int, cst.CSTNode] = {}
         self.kinds: Dict[int, str] = {}  # block key id -> compound kind
-        body = root.body  # type: ignore[attr-defined]
-        statements = body if isinstance(body, (list, tuple)) else _suite_lines(body)
-        self._index((id(root), "body"), statements, [])
+        self._index((id(root), "body"), _body_lines(root), [])
 
     def _index(self, key: BlockKey, statements: Sequence[cst.CSTNode], prefix: List[Step]) -> None:
         for index, statement in enumerate(statements):
@@ -172,8 +183,7 @@ class FunctionFlow:
 
     def _block(self, key: BlockKey, owner: cst.CSTNode) -> Sequence[cst.CSTNode]:
         if key[0] == id(self.root) and owner is self.root:
-            body = self.root.body  # type: ignore[attr-defined]
-            return body if isinstance(body, (list, tuple)) else _suite_lines(body)
+            return _body_lines(self.root)
         number = int(key[1].split(":")[1])
         blocks = sub_blocks(owner)
         if number >= len(blocks):

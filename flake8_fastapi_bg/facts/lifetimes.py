@@ -29,19 +29,23 @@ they are not reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from .analyse import ResolvedTask
+from ..analyse import ResolvedTask
 from .callables import function_of
-from .collect import TaskSite, bind_arguments
-from .knowledge import split_words
+from ..collect import TaskSite, bind_arguments
+from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
-from .routes import ModuleFacts, annotation_names, is_generator
-from .scopes import FunctionScope, Scope, dotted
-from .syntax import walk
-from .values import Cls, Func, ext_name
+from .routes import RouteFacts, annotation_names, is_generator
+from .sites import Registration, registration
+from ..scopes import FunctionScope, Scope, dotted
+from ..syntax import walk
+from ..values import Cls, Func, ext_name
+
+if TYPE_CHECKING:
+    from .module import ModuleContext
 
 _MAX_DEPTH = 5
 FUNCTION_SCOPE_DEPENDENCIES = (0, 121)
@@ -98,7 +102,7 @@ def _version_text(version: Tuple[int, ...]) -> str:
 class LifetimeChecker:
     """Finds closed values passed to the tasks of one module."""
 
-    def __init__(self, facts: ModuleFacts, version: Tuple[int, ...]) -> None:
+    def __init__(self, facts: RouteFacts, version: Tuple[int, ...]) -> None:
         self.facts = facts
         self.evaluator = facts.evaluator
         self.version = version
@@ -112,7 +116,7 @@ class LifetimeChecker:
         for expr, scope, holder in self._passed(site, task):
             origin = self._origin(expr, scope, 0)
             why = self._closed_at(origin, site, site_function) if origin is not None else None
-            if why is None:
+            if origin is None or why is None:
                 why = self._request_read_by_task(expr, scope, site, task) if holder is None else None
                 if why is None:
                     continue
@@ -237,9 +241,10 @@ class LifetimeChecker:
 
     def _returned_state_origin(self, target: FunctionScope) -> Optional[_Origin]:
         """A plain dependency that returns a value a middleware closes (`return request.state.db`)."""
-        origins = [self._origin(r.value, target, 1) if r.value is not None else None
-                   for r in _returns_of(target.node)]
-        if not origins or any(o is None or o.block is not None for o in origins):
+        found = [self._origin(r.value, target, 1) if r.value is not None else None
+                 for r in _returns_of(target.node)]
+        origins = [o for o in found if o is not None and o.block is None]
+        if not found or len(origins) != len(found):
             return None
         if any(o.why != origins[0].why for o in origins):
             return None
@@ -476,7 +481,7 @@ def _names_in(node: cst.CSTNode) -> List[cst.Name]:
         def visit_Name(self, name: cst.Name) -> None:
             names.append(name)
 
-    body = node.body  # type: ignore[attr-defined]
+    body = node.body if isinstance(node, (cst.FunctionDef, cst.Lambda)) else node
     walk(body, _Names())
     return names
 
@@ -485,4 +490,24 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-__all__ = ["ClosedValue", "LifetimeChecker"]
+@dataclass(frozen=True)
+class ClosedArgument:
+    """FBG203: a site whose task receives a value closed before it runs (the first one found)."""
+
+    site: Registration
+    value: ClosedValue
+
+
+def closed_arguments(context: "ModuleContext") -> Tuple[ClosedArgument, ...]:
+    if not context.sites:
+        return ()
+    checker = LifetimeChecker(context.routes, context.settings.effective_fastapi_version)
+    found: List[ClosedArgument] = []
+    for site, task in context.sites:
+        closed = next(iter(checker.closed_values(site, task)), None)
+        if closed is not None:
+            found.append(ClosedArgument(registration(site, task), closed))
+    return tuple(found)
+
+
+__all__ = ["ClosedArgument", "ClosedValue", "LifetimeChecker", "closed_arguments"]

@@ -38,11 +38,15 @@ import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple, Union
 
-from .knowledge import split_words
-from .parsing import decode_source
-from .project import Project, display_path
+from .. import deps
+from ..knowledge import split_words
+from ..parsing import decode_source
+from ..project import Project, display_path
+
+if TYPE_CHECKING:
+    from ..parsing import ModuleInfo
 
 _FuncDef = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 
@@ -67,10 +71,12 @@ class StateCloser:
     kind: str = "middleware"  # or "dependency": a dependency with `yield` closes it after the yield
 
 
-_PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Dict[str, StateCloser]]" = weakref.WeakKeyDictionary()
+# Per project: the closers found, and the file-system dependencies of the scan (`deps`).
+_PROJECT_CACHE: "weakref.WeakKeyDictionary[Project, Tuple[Dict[str, StateCloser], deps.Deps]]" = \
+    weakref.WeakKeyDictionary()
 
 
-def closing_middlewares(info) -> Dict[str, StateCloser]:
+def closing_middlewares(info: "ModuleInfo") -> Dict[str, StateCloser]:
     """`request.state` attributes closed by a middleware of the linted module `info` or of its
     project, by attribute name (the linted module's own first)."""
     found: Dict[str, StateCloser] = {}
@@ -83,10 +89,10 @@ def closing_middlewares(info) -> Dict[str, StateCloser]:
     return found
 
 
-def _text_of(info) -> Optional[str]:
+def _text_of(info: "ModuleInfo") -> Optional[str]:
     if info.path is not None:
         try:
-            return decode_source(Path(info.path).read_bytes())
+            return decode_source(deps.read(info.path) or b"")
         except (OSError, SyntaxError, LookupError, ValueError):
             return None
     lines = getattr(info, "_lines", None)  # a sliced module without a file: its own text
@@ -94,29 +100,58 @@ def _text_of(info) -> Optional[str]:
 
 
 def _project_closers(project: Project) -> Dict[str, StateCloser]:
-    found = _PROJECT_CACHE.get(project)
-    if found is None:
-        found = {}
+    memo = _PROJECT_CACHE.get(project)
+    if memo is not None:
+        deps.replay(memo[1])
+        return memo[0]
+    found: Dict[str, StateCloser] = {}
+    deps.frame()
+    try:
         for path in _middleware_files(project):
-            try:
-                text = decode_source(path.read_bytes())
-            except (OSError, SyntaxError, LookupError, ValueError):
-                continue
-            for closer in closers_in(text, display_path(path)).values():
+            status = deps.status_of(path)
+            closers = _closers_of(str(path))
+            deps.scanned("closers", "", path, _facts(closers), status)
+            for closer in closers:
                 _add(found, closer)
-        _PROJECT_CACHE[project] = found
+    finally:
+        used = deps.end_frame()
+    _PROJECT_CACHE[project] = (found, used)
     return found
 
 
+def _closers_of(path: str) -> List[StateCloser]:
+    """The closers of the project file at `path` (none unless its text says `.state.` and
+    `call_next` or `yield`)."""
+    try:
+        data = deps.read(path, _MAX_BYTES, record=False)
+        if data is None or b".state." not in data or (b"call_next" not in data and b"yield" not in data):
+            return []
+        text = decode_source(data)
+    except (OSError, SyntaxError, LookupError, ValueError):
+        return []
+    return list(closers_in(text, display_path(Path(path))).values())
+
+
+def _facts(closers: List[StateCloser]) -> str:
+    """The closers as text: empty for none (as `deps.SCANNERS` expects of a file without facts)."""
+    return repr([(c.attr, c.middleware, c.where, c.kind) for c in closers]) if closers else ""
+
+
+def closer_facts(arg: str, path: str) -> str:
+    """What the project scan takes from the file at `path` (a scanner of `deps.SCANNERS`)."""
+    return _facts(_closers_of(path))
+
+
 def _middleware_files(project: Project) -> Iterator[Path]:
-    """The project's .py files (tests and environments skipped) whose text says `call_next`."""
+    """The project's .py files (tests and environments skipped) that may hold a middleware."""
     seen: Set[str] = set()
     budget = _MAX_FILES
     directories = _MAX_DIRECTORIES
     for root in project.roots:
-        for directory, dirs, files in os.walk(root):
+        for directory, dirs, files in deps.walk(root, "closers"):
             directories -= 1
             if directories < 0:
+                deps.unsure()  # where the scan stops moves as files come and go
                 return
             if os.path.exists(os.path.join(directory, "pyvenv.cfg")):
                 dirs[:] = []
@@ -133,16 +168,8 @@ def _middleware_files(project: Project) -> Iterator[Path]:
                 seen.add(real)
                 budget -= 1
                 if budget < 0:
+                    deps.unsure()
                     return
-                try:
-                    if os.path.getsize(path) > _MAX_BYTES:
-                        continue
-                    with open(path, "rb") as handle:
-                        data = handle.read()
-                    if b".state." not in data or (b"call_next" not in data and b"yield" not in data):
-                        continue
-                except OSError:
-                    continue
                 yield Path(path)
 
 
@@ -167,8 +194,8 @@ def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
         names = [a.arg for a in args]
         if "call_next" in names and names.index("call_next") > 0:
             request = names[names.index("call_next") - 1]
-            pivots = [n for n in _own_nodes(node) if isinstance(n, ast.Call)
-                      and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
+            pivots: List[ast.expr] = [n for n in _own_nodes(node) if isinstance(n, ast.Call)
+                                      and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
             for closer in _closed_by(node, shown, request, display, pivots, "middleware"):
                 _add(found, closer)
             continue
@@ -197,7 +224,7 @@ def _is_request_param(arg: ast.arg) -> bool:
     return name in ("Request", "HTTPConnection")
 
 
-def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivots: List[ast.AST],
+def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivots: List[ast.expr],
                kind: str) -> Iterator[StateCloser]:
     """What `function` stores on `<request>.state` and closes after one of `pivots` (the calls
     of `call_next`, or the `yield`s) has run."""
@@ -235,8 +262,8 @@ def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivot
                 break
 
 
-def _closing_block(store: ast.Assign, names: Set[str], attr: str, pivots: List[ast.AST],
-                   parents: Dict[int, ast.AST]) -> Optional[ast.AST]:
+def _closing_block(store: ast.Assign, names: Set[str], attr: str, pivots: List[ast.expr],
+                   parents: Dict[int, ast.AST]) -> Optional[Union[ast.With, ast.AsyncWith]]:
     """The `with` block whose session-like target is stored and which holds a pivot."""
     node: Optional[ast.AST] = parents.get(id(store))
     while node is not None:
