@@ -134,11 +134,18 @@ class Evidence:
     hops: Tuple[Hop, ...] = ()
 
     def describe(self) -> str:
-        """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`."""
+        """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`. A chain of more
+        than three functions shows its ends (`via a -> ... -> d`): the hops have the rest."""
         text = f"{'calls ' if self.is_call else ''}{self.subject} ({self.reason}) at {self.where}"
-        if self.chain:
-            text += f" via {' -> '.join(self.chain)}"
+        chain = self.chain
+        if len(chain) > _SHOWN_CHAIN:
+            chain = (chain[0], "...", chain[-1])
+        if chain:
+            text += f" via {' -> '.join(chain)}"
         return text
+
+
+_SHOWN_CHAIN = 3  # functions of `Evidence.chain` a message names in full
 
 
 @dataclass
