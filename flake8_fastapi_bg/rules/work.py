@@ -216,6 +216,15 @@ async def webhook(payload: dict, background_tasks: BackgroundTasks):
     options=("max-depth",),
     references=(STARLETTE_BG, FASTAPI_BG),
     check=check_blocking_in_async, fixable=True, witness=_witness("blocking", on_loop=True, awaited=False),
+    fix_scope=("`flake8-fastapi-bg --fix` makes the task a plain `def` (Starlette then runs it in the "
+               "thread pool) when its body has no `await`, `async for`, `async with` or `yield`, uses "
+               "nothing bound to the event loop (`get_running_loop`, `create_task`, `ensure_future`, "
+               "task groups, asyncio queues and locks, async clients), and nothing in the project's "
+               "modules, tests included, uses it other than as the callable of `add_task` or "
+               "`BackgroundTask`: a module that awaits it, calls it, or passes it anywhere else "
+               "withholds the fix. The fix rewrites the file being linted, so it is offered only for "
+               "an undecorated, top-level task defined in the file of the site; a task defined in "
+               "another module keeps the finding without a fix."),
 ))
 
 register(TaskRule(
