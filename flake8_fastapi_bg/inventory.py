@@ -66,11 +66,19 @@ def _entry(record: SiteFacts) -> Entry:
         runs_in = "library callable"
     if facts.offloaded_via:
         runs_in += f" (via {facts.offloaded_via})"
+    task = facts.qualname or facts.library_callable or _written(record)
+    handed = list(getattr(record.task, "handed", None) or ())
+    if handed:  # `add_task(run_async, crawl, url)`: the work is what the task is given
+        task += " -> " + ", ".join(scope.qualname for scope, _ in handed)
+        runs_in += "; " + ", ".join(f"{scope.name} {_RUNS[how]}" for scope, how in handed)
     return Entry(path=facts.where.path, line=facts.where.line, column=facts.where.col + 1,
-                 route=_route(record), task=facts.qualname or facts.library_callable or _written(record),
+                 route=_route(record), task=task,
                  runs_in=runs_in, classification=ordered[0], classes=ordered,
                  evidence=_evidence(first) if first is not None else "",
                  codes=tuple(sorted({f.code for f in findings})), resolution=_resolution(record))
+
+
+_RUNS = {"call": "in the same place", "thread": "in a thread", "process": "in a process"}
 
 
 def _written(record: SiteFacts) -> str:

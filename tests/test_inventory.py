@@ -156,3 +156,16 @@ def test_routes_and_unresolved_tasks_as_written(tmp_path: Path, monkeypatch: pyt
         (17, 'POST ""', "make_task()(1)", "unresolved: the task is what a call returns"),
         (25, "POST /run/agents (+2)", "api.log", "resolved"),
     ]
+
+
+def test_work_handed_to_a_forwarder_task(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`add_task(run_async, crawl_site, url)`: the row names the function that does the work,
+    and where it runs, next to the forwarder that the site schedules."""
+    monkeypatch.chdir(ROOT / "tests" / "fixtures" / "projects" / "following")
+    status, out, _ = inventory(capsys, "--format", "json", "app/api/routes.py")
+    rows = {s["line"]: (s["task"], s["runs_in"], s["classification"]) for s in json.loads(out)["sites"]}
+    assert rows[16] == ("app.core.concurrency.run_async -> app.services.crawler.crawl_site",
+                        "event loop; crawl_site in a thread", "long-running")
+    assert rows[21] == ("app.core.concurrency.run_async -> app.services.crawler.ping",
+                        "event loop; ping in a thread", "fine")
+    assert rows[17] == ("app.services.crawler.refresh", "event loop", "long-running")
