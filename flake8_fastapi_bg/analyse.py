@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 import libcst as cst
 
@@ -793,7 +793,10 @@ class _Step:
 _HOW = {CALL: "", THREAD: " in a thread", PROCESS: " in a process"}
 
 
-def _hop(hops: Dict, key: object, target: FunctionScope, label: str) -> Tuple[Hop, ...]:
+_K = TypeVar("_K")
+
+
+def _hop(hops: Mapping[_K, Hop], key: _K, target: FunctionScope, label: str) -> Tuple[Hop, ...]:
     """The recorded hop entering `target` (labelled `label` in chains), or one without a place:
     `_Step.hops` keeps one hop per label."""
     found = hops.get(key)
