@@ -134,18 +134,14 @@ class Evidence:
     hops: Tuple[Hop, ...] = ()
 
     def describe(self) -> str:
-        """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`. A chain of more
-        than three functions shows its ends (`via a -> ... -> d`): the hops have the rest."""
+        """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`: the project
+        function the task calls first on the way, and how many more follow (`via a (+2 more)`);
+        the hops have every step."""
         text = f"{'calls ' if self.is_call else ''}{self.subject} ({self.reason}) at {self.where}"
-        chain = self.chain
-        if len(chain) > _SHOWN_CHAIN:
-            chain = (chain[0], "...", chain[-1])
-        if chain:
-            text += f" via {' -> '.join(chain)}"
+        if self.chain:
+            more = len(self.chain) - 1
+            text += f" via {self.chain[0]}" + (f" (+{more} more)" if more else "")
         return text
-
-
-_SHOWN_CHAIN = 3  # functions of `Evidence.chain` a message names in full
 
 
 @dataclass
