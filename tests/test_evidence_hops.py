@@ -13,6 +13,7 @@ from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.model import Finding
 from flake8_fastapi_bg.output import Result, format_json, sarif_log
 from flake8_fastapi_bg.settings import Settings
+from tests.support import forget_projects
 from tests.test_output import validate_sarif
 
 ROOT = Path(__file__).parent / "fixtures" / "projects" / "following"
@@ -21,6 +22,7 @@ Hops = List[Tuple[str, str, str, int, int, str]]
 
 def _findings(module: str, monkeypatch: pytest.MonkeyPatch) -> List[Finding]:
     monkeypatch.chdir(ROOT)
+    forget_projects()  # paths are shown relative to the directory a module was parsed from
     path = ROOT / module
     return lint_source(module, path.read_text(encoding="utf-8"), Settings(), path)
 
