@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
+from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
+                    TypeVar)
 
 import libcst as cst
 
@@ -383,36 +384,38 @@ class Analyser:
     def facts(self, site: TaskSite, task: ResolvedTask, where: Located) -> TaskFacts:
         value = task.value
         func = task.func
-        facts = TaskFacts(site_kind=site.kind, where=where, name=display_name(value),
-                          qualname=func.scope.qualname if func else None,
-                          resolved=func is not None or isinstance(value, Ext),
-                          is_async=task.is_async, offloaded_via=task.offload_name,
-                          in_process=task.in_process)
-        if isinstance(value, Ext):
-            facts.library_callable = value.qualname
+        name = display_name(value)
+        library = value.qualname if isinstance(value, Ext) else None
+        resolved = func is not None or isinstance(value, Ext)
+        evidence: List[Evidence] = []
+        tags: FrozenSet[str] = frozenset()
         if func is None:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
-                facts.evidence = [e for category in ("cpu", "long", "critical")
-                                  for e in self._library_task(category, value.qualname, where)]
-                if not any(e.kind == "critical" for e in facts.evidence):
-                    facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where,
-                                                  with_context=not self._known_library(value.qualname))
-            elif not facts.resolved:
-                facts.evidence = self._spelled_name(site, task, where)
-                if facts.evidence and site.callable_expr is not None:
-                    facts.name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
-            return facts
-        facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope, task, _receiver(value))
-        if self.kb.read_name(func.scope.name):
-            # A read (`fetch_credential_item`) is not critical because of its callees' names.
-            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
-        on_loop = bool(task.is_async)
-        facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
-                          for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
-        if not any(e.kind == "critical" for e in facts.evidence):
-            facts.evidence.extend(self._context(site, func.scope.name, func.scope))
-        return facts
+                evidence = [e for category in ("cpu", "long", "critical")
+                            for e in self._library_task(category, value.qualname, where)]
+                if not any(e.kind == "critical" for e in evidence):
+                    evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where,
+                                            with_context=not self._known_library(value.qualname))
+            elif not resolved:
+                evidence = self._spelled_name(site, task, where)
+                if evidence and site.callable_expr is not None:
+                    name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
+        else:
+            tags = pragmas.function_tags(func.scope.node)
+            reached = self.reach(func.scope, task, _receiver(value))
+            if self.kb.read_name(func.scope.name):
+                # A read (`fetch_credential_item`) is not critical because of its callees' names.
+                reached = [e for e in reached if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
+            on_loop = bool(task.is_async)
+            evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
+                        for e in reached if e.kind != "blocking" or (on_loop and not e.awaited)]
+            if not any(e.kind == "critical" for e in evidence):
+                evidence.extend(self._context(site, func.scope.name, func.scope))
+        return TaskFacts(site_kind=site.kind, where=where, name=name,
+                         qualname=func.scope.qualname if func else None, resolved=resolved,
+                         is_async=task.is_async, evidence=tuple(evidence), tags=tags,
+                         library_callable=library, offloaded_via=task.offload_name,
+                         in_process=task.in_process)
 
     def _library_task(self, category: str, name: str, where: Located) -> List[Evidence]:
         """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is

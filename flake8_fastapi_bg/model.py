@@ -7,7 +7,7 @@ over them and never walk syntax trees themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import FrozenSet, List, Optional, Protocol, Tuple
+from typing import FrozenSet, Optional, Protocol, Tuple
 
 
 @dataclass(frozen=True)
@@ -144,9 +144,10 @@ class Evidence:
         return text
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskFacts:
-    """Everything known about one scheduled task, for the rules to judge."""
+    """Everything known about one scheduled task, for the rules to judge (built once by
+    `Analyser.facts`, never changed after)."""
 
     site_kind: str  # "add_task", "BackgroundTask", "BackgroundTasks", "forwarded"
     where: Located  # where the registration is reported
@@ -154,7 +155,7 @@ class TaskFacts:
     qualname: Optional[str]  # project-qualified name when resolved
     resolved: bool  # the callable that will run is known (project code or a known library call)
     is_async: Optional[bool]  # True: runs on the event loop; False: in the thread pool
-    evidence: List[Evidence] = field(default_factory=list)
+    evidence: Tuple[Evidence, ...] = ()
     tags: FrozenSet[str] = frozenset()  # pragma tags on the task's own def
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)
