@@ -14,16 +14,17 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
+                    TypeVar)
 
 import libcst as cst
 
 from . import context, deps, pragmas
 from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
-                         handed_argument, task_forwarded, waits_for)
+                         handed_argument, param_call, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
-from .model import Evidence, Located, TaskFacts
+from .model import Evidence, Hop, Located, TaskFacts
 from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
@@ -56,6 +57,8 @@ class ResolvedTask:
     # `add_task(run_async, heavy, x)`: project functions the task runs because the site passes
     # them to a parameter the task runs (directly, in a thread, in a process)
     handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
+    # the hop entering each of `handed`: the call of the task's body that runs it
+    handed_hops: Dict[FunctionScope, Hop] = field(default_factory=dict)
     handed_only: bool = False  # the task itself is reported elsewhere: judge only `handed`
 
     @property
@@ -133,12 +136,25 @@ def resolve(site: TaskSite, evaluator: Evaluator) -> ResolvedTask:
     func = task.func
     if func is not None:
         task.decoration = decoration(func.scope, evaluator)
+        forwarded: List[Tuple[FunctionScope, str, str]] = []
         if task.offload is None and site.passed is not None and site.passed_scope is not None:
-            task.handed = task_forwarded(func.scope, site.passed, site.passed_scope, evaluator, task.value)
+            forwarded = task_forwarded(func.scope, site.passed, site.passed_scope, evaluator, task.value)
         elif task.offload is None:
-            task.handed = task_forwarded(func.scope, task.args, site.scope, evaluator, task.value)
+            forwarded = task_forwarded(func.scope, task.args, site.scope, evaluator, task.value)
+        task.handed = [(target, how) for target, how, _ in forwarded]
+        for target, how, param in forwarded:
+            task.handed_hops.setdefault(target, _forwarder_hop(func.scope, target, how, param))
     task.handed_only = site.passed_only
     return task
+
+
+def _forwarder_hop(forwarder: FunctionScope, target: FunctionScope, how: str, param: str) -> Hop:
+    """The hop entering `target`, which the task `forwarder` runs because the site hands it to
+    the task's parameter `param`: at the forwarder's call that runs it, or hands it on."""
+    call = param_call(forwarder, param)
+    where = NodeWhere(forwarder.module, call, forwarder) if call is not None else None
+    return Hop(target.qualname, "call", f"{_label(forwarder)} runs {_label(target)}{_HOW[how]} "
+               f"(given as '{param}')", where)
 
 
 @dataclass
@@ -349,6 +365,11 @@ class Summary:
     handed: List[Tuple[FunctionScope, str]] = field(default_factory=list)
     wrappers: List[Tuple[FunctionScope, str]] = field(default_factory=list)  # (wrapper, "@retry")
     context: str = CALL  # where the body runs relative to its callers: its decorators may move it
+    # The hop entering each function this one runs (`callees`, `handed`, `wrappers`): the
+    # function entered, and the call (or the decorator) of this function that enters it.
+    callee_calls: Dict[FunctionScope, Hop] = field(default_factory=dict)
+    handed_calls: Dict[Tuple[FunctionScope, str], Hop] = field(default_factory=dict)
+    wrapper_hops: Dict[FunctionScope, Hop] = field(default_factory=dict)
 
 
 class Analyser:
@@ -363,36 +384,38 @@ class Analyser:
     def facts(self, site: TaskSite, task: ResolvedTask, where: Located) -> TaskFacts:
         value = task.value
         func = task.func
-        facts = TaskFacts(site_kind=site.kind, where=where, name=display_name(value),
-                          qualname=func.scope.qualname if func else None,
-                          resolved=func is not None or isinstance(value, Ext),
-                          is_async=task.is_async, offloaded_via=task.offload_name,
-                          in_process=task.in_process)
-        if isinstance(value, Ext):
-            facts.library_callable = value.qualname
+        name = display_name(value)
+        library = value.qualname if isinstance(value, Ext) else None
+        resolved = func is not None or isinstance(value, Ext)
+        evidence: List[Evidence] = []
+        tags: FrozenSet[str] = frozenset()
         if func is None:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
-                facts.evidence = [e for category in ("cpu", "long", "critical")
-                                  for e in self._library_task(category, value.qualname, where)]
-                if not any(e.kind == "critical" for e in facts.evidence):
-                    facts.evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where,
-                                                  with_context=not self._known_library(value.qualname))
-            elif not facts.resolved:
-                facts.evidence = self._spelled_name(site, task, where)
-                if facts.evidence and site.callable_expr is not None:
-                    facts.name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
-            return facts
-        facts.tags = pragmas.function_tags(func.scope.node)
-        evidence = self.reach(func.scope, task, _receiver(value))
-        if self.kb.read_name(func.scope.name):
-            # A read (`fetch_credential_item`) is not critical because of its callees' names.
-            evidence = [e for e in evidence if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
-        on_loop = bool(task.is_async)
-        facts.evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
-                          for e in evidence if e.kind != "blocking" or (on_loop and not e.awaited)]
-        if not any(e.kind == "critical" for e in facts.evidence):
-            facts.evidence.extend(self._context(site, func.scope.name, func.scope))
-        return facts
+                evidence = [e for category in ("cpu", "long", "critical")
+                            for e in self._library_task(category, value.qualname, where)]
+                if not any(e.kind == "critical" for e in evidence):
+                    evidence += self._named(site, value.qualname.rsplit(".", 1)[-1], where,
+                                            with_context=not self._known_library(value.qualname))
+            elif not resolved:
+                evidence = self._spelled_name(site, task, where)
+                if evidence and site.callable_expr is not None:
+                    name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
+        else:
+            tags = pragmas.function_tags(func.scope.node)
+            reached = self.reach(func.scope, task, _receiver(value))
+            if self.kb.read_name(func.scope.name):
+                # A read (`fetch_credential_item`) is not critical because of its callees' names.
+                reached = [e for e in reached if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
+            on_loop = bool(task.is_async)
+            evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
+                        for e in reached if e.kind != "blocking" or (on_loop and not e.awaited)]
+            if not any(e.kind == "critical" for e in evidence):
+                evidence.extend(self._context(site, func.scope.name, func.scope))
+        return TaskFacts(site_kind=site.kind, where=where, name=name,
+                         qualname=func.scope.qualname if func else None, resolved=resolved,
+                         is_async=task.is_async, evidence=tuple(evidence), tags=tags,
+                         library_callable=library, offloaded_via=task.offload_name,
+                         in_process=task.in_process)
 
     def _library_task(self, category: str, name: str, where: Located) -> List[Evidence]:
         """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
@@ -473,33 +496,34 @@ class Analyser:
         # each function once per place it runs: reached in a thread first and on the loop
         # later, its blocking calls still count
         seen = {(root, CALL)}
-        # (function, calls followed to reach it, where its caller runs: CALL, THREAD or
-        # PROCESS, whether it runs inside a caller's `while` loop)
-        level: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = [(root, (), CALL, False)]
+        level: List[_Step] = [_Step(root, (), (), CALL, False)]
         if task is not None and task.handed_only:  # the task's own work is reported elsewhere
             found, level = [], []
-        pending: List[Tuple[FunctionScope, Tuple[str, ...], Tuple[str, ...], str, bool]]
-        pending = [(scope, (), (_label(scope),), how, False) for scope, how in (task.handed if task else ())]
+        pending: List[Tuple[FunctionScope, _Step]] = []
+        for scope, how in (task.handed if task else ()):
+            hops = _hop(task.handed_hops if task else {}, scope, scope, _label(scope))
+            pending.append((scope, _Step(scope, (_label(scope),), hops, how, False)))
         for _ in range(self.settings.max_depth):
-            following: List[Tuple[FunctionScope, Tuple[str, ...], str, bool]] = []
-            for scope, chain, outer, looped in level:
-                caller = self.summary(scope, receiver if scope is root else None)
-                pending.extend(self._runs(caller, chain, outer, looped))
-            for callee, chain, path, where, in_loop in pending:
-                if (callee, where) in seen or (callee, CALL) in seen:
+            following: List[_Step] = []
+            for step in level:
+                caller = self.summary(step.scope, receiver if step.scope is root else None)
+                pending.extend(self._runs(caller, step))
+            for callee, step in pending:
+                if (callee, step.where) in seen or (callee, CALL) in seen:
                     continue
-                seen.add((callee, where))
+                seen.add((callee, step.where))
                 inner = self.summary(callee)
-                evidence = _in_context(inner.not_delay + inner.evidence, _compose(where, inner.context))
+                evidence = _in_context(inner.not_delay + inner.evidence, _compose(step.where, inner.context))
                 # A name says little about work done far from the task: name evidence
                 # counts for the task and the functions it calls itself.
-                found.extend(_rechain(e, chain) for e in inner.identity
-                             if e.strength < _NAME_STRENGTH or not chain)
-                found.extend(_rechain(e, path) for e in evidence)
-                if in_loop:  # remote calls repeated stay long-running in a thread
-                    found.extend(_rechain(e, path) for e in _in_context(
-                        _repeated(inner.evidence), _compose(where, inner.context)))
-                following.append((callee, path, where, in_loop))
+                caller_chain, caller_hops = step.chain[:-1], step.hops[:-1]
+                found.extend(_rechain(e, caller_chain, caller_hops) for e in inner.identity
+                             if e.strength < _NAME_STRENGTH or not caller_chain)
+                found.extend(_rechain(e, step.chain, step.hops) for e in evidence)
+                if step.looped:  # remote calls repeated stay long-running in a thread
+                    found.extend(_rechain(e, step.chain, step.hops) for e in _in_context(
+                        _repeated(inner.evidence), _compose(step.where, inner.context)))
+                following.append(step)
             pending = []
             level = following
             if not level:
@@ -507,18 +531,24 @@ class Analyser:
         return found
 
     @staticmethod
-    def _runs(summary: Summary, chain: Tuple[str, ...], outer: str, looped: bool
-              ) -> Iterator[Tuple[FunctionScope, Tuple[str, ...], Tuple[str, ...], str, bool]]:
-        """What running a function runs next: (function, chain to the caller, path, where its
-        caller runs, whether in a `while` loop)."""
-        body = _compose(outer, summary.context)
+    def _runs(summary: Summary, step: "_Step") -> Iterator[Tuple[FunctionScope, "_Step"]]:
+        """What running a function runs next: (function, the step to it: the chain and hops
+        that reach it, where its caller runs, whether in a `while` loop)."""
+        body = _compose(step.where, summary.context)
+        chain, hops, looped = step.chain, step.hops, step.looped
         for wrapper, label in summary.wrappers:  # around the body, where the caller runs it
-            yield wrapper, chain, chain + (label,), outer, looped
+            entered = _hop(summary.wrapper_hops, wrapper, wrapper, label)
+            yield wrapper, _Step(wrapper, chain + (label,), hops + entered, step.where, looped)
         for callee in summary.callees:
-            yield callee, chain, chain + (_label(callee),), body, looped or callee in summary.looped
+            label = _label(callee)
+            entered = _hop(summary.callee_calls, callee, callee, label)
+            yield callee, _Step(callee, chain + (label,), hops + entered, body,
+                                looped or callee in summary.looped)
         for target, how in summary.handed:
-            yield target, chain, chain + (_label(target),), _compose(body, how), \
-                looped or target in summary.looped
+            label = _label(target)
+            entered = _hop(summary.handed_calls, (target, how), target, label)
+            yield target, _Step(target, chain + (label,), hops + entered, _compose(body, how),
+                                looped or target in summary.looped)
 
     # -- one function ------------------------------------------------------------------------
     def summary(self, scope: FunctionScope, receiver: Optional[Inst] = None) -> Summary:
@@ -568,6 +598,9 @@ class Analyser:
         target = self._project_target(callee)
         if target is not None and target is not scope and target not in summary.callees:
             summary.callees.append(target)
+            summary.callee_calls[target] = Hop(target.qualname, "call",
+                                               f"{_label(scope)} calls {_label(target)}",
+                                               NodeWhere(scope.module, site.node, scope))
         in_while = any(isinstance(loop, cst.While) for loop in site.loops)
         if target is not None and in_while and target not in summary.looped:
             summary.looped.append(target)
@@ -575,6 +608,10 @@ class Analyser:
             for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
                 if handed is not scope and (handed, how) not in summary.handed:
                     summary.handed.append((handed, how))
+                    summary.handed_calls[(handed, how)] = Hop(
+                        handed.qualname, "call",
+                        f"{_label(scope)} runs {_label(handed)}{_HOW[how]} through {_label(target)}",
+                        NodeWhere(scope.module, site.node, scope))
                 if in_while and handed not in summary.looped:
                     summary.looped.append(handed)
         return False
@@ -584,6 +621,10 @@ class Analyser:
         they run it, and library retries without a stop condition."""
         decorated = decoration(scope, self.evaluator)
         summary.wrappers = [(w.scope, f"@{w.decorator}") for w in decorated.wrappers]
+        for w in decorated.wrappers:
+            summary.wrapper_hops.setdefault(w.scope, Hop(
+                w.scope.qualname, "call", f"@{w.decorator} wraps {_label(scope)}{_HOW[w.how]}",
+                NodeWhere(scope.module, w.node, scope) if w.node is not None else None))
         summary.context = decorated.context
         for name, node in decorated.retries:
             summary.evidence.append(Evidence("long", f"@{name}", "retries with waits and no stop condition",
@@ -602,6 +643,9 @@ class Analyser:
         target = function_of(self.evaluator.expr(handed, scope), self.evaluator)
         if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
             summary.handed.append((target, offload.kind))
+            summary.handed_calls[(target, offload.kind)] = Hop(
+                target.qualname, "call", f"{_label(scope)} runs {_label(target)}{_HOW[offload.kind]} "
+                f"through {offload_name}", NodeWhere(scope.module, site.node, scope))
 
     def _identity(self, scope: FunctionScope) -> List[Evidence]:
         """Evidence from a project function's identity: pragmas, configured globs, its name."""
@@ -729,8 +773,37 @@ def _is_logging(call: cst.Call, callee: Value) -> bool:
     return isinstance(func, cst.Name) and func.value in _LOGGER_NAMES and func is not call.func
 
 
-def _rechain(evidence: Evidence, chain: Tuple[str, ...]) -> Evidence:
-    return replace(evidence, chain=chain + evidence.chain) if chain else evidence
+def _rechain(evidence: Evidence, chain: Tuple[str, ...], hops: Tuple[Hop, ...] = ()) -> Evidence:
+    """`evidence` found after following `chain` (labels) through `hops` (the same steps)."""
+    if not chain:
+        return evidence
+    return replace(evidence, chain=chain + evidence.chain, hops=hops + evidence.hops)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """How `Analyser.reach` got to a function: the labels of the functions followed (`chain`),
+    the hops entering them (`hops`, one per label when known), where the code that runs the
+    function runs (CALL, THREAD or PROCESS) and whether it is inside a caller's `while` loop."""
+
+    scope: FunctionScope
+    chain: Tuple[str, ...]
+    hops: Tuple[Hop, ...]
+    where: str
+    looped: bool
+
+
+_HOW = {CALL: "", THREAD: " in a thread", PROCESS: " in a process"}
+
+
+_K = TypeVar("_K")
+
+
+def _hop(hops: Mapping[_K, Hop], key: _K, target: FunctionScope, label: str) -> Tuple[Hop, ...]:
+    """The recorded hop entering `target` (labelled `label` in chains), or one without a place:
+    `_Step.hops` keeps one hop per label."""
+    found = hops.get(key)
+    return (found if found is not None else Hop(target.qualname, "call", f"runs {label}"),)
 
 
 __all__ = ["Analyser", "ResolvedTask", "resolve", "literal_seconds", "SLEEPS", "Coroutine",

@@ -21,7 +21,7 @@ the function is then analysed as written, as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -81,6 +81,7 @@ class Wrapper:
     scope: FunctionScope  # the nested def that runs instead of the function
     decorator: str  # "retry", shown in evidence chains as "@retry"
     how: str  # how the wrapper runs the function: CALL, THREAD or PROCESS (BY_KIND resolved)
+    node: Optional[cst.CSTNode] = field(default=None, compare=False)  # the decorator expression
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Decoration:
 
     wrappers: List[Wrapper] = field(default_factory=list)  # outermost first
     queue: Optional[str] = None  # "a Celery task": calling the object runs the body here
+    queue_node: Optional[cst.CSTNode] = None  # the decorator that makes the task object
     enqueues: bool = False  # calling the object enqueues the work (huey)
     retries: List[Tuple[str, cst.CSTNode]] = field(default_factory=list)  # (qualname, decorator)
 
@@ -151,14 +153,14 @@ def _decoration(scope: FunctionScope, evaluator: Evaluator) -> Decoration:
                 found.enqueues = True
             queue = next((what for p, what in IN_PROCESS_QUEUE_DECORATORS if fnmatchcase(name, p)), None)
             if queue is not None and found.queue is None:
-                found.queue = queue
+                found.queue, found.queue_node = queue, expr
             retry = RETRY_DECORATORS.get(name)
             if retry is not None and _unbounded_retry(expr, *retry):
                 found.retries.append((name, expr))
             continue
         wrapper = _project_wrapper(expr, scope.parent, evaluator, scope.is_async)
         if wrapper is not None:
-            found.wrappers.append(wrapper)
+            found.wrappers.append(replace(wrapper, node=expr))
     return found
 
 
@@ -431,9 +433,10 @@ def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, evaluator: 
     return found
 
 
-def task_forwarded(func: FunctionScope, args: Optional[Sequence[cst.Arg]], scope: Scope, evaluator: Evaluator,
-                   callee: Value) -> List[Tuple[FunctionScope, str]]:
-    """`add_task(run_async, heavy, x)`: the callables the task's own arguments make it run."""
+def task_forwarded(func: FunctionScope, args: Optional[Sequence[cst.Arg]], scope: Scope,
+                   evaluator: Evaluator, callee: Value) -> List[Tuple[FunctionScope, str, str]]:
+    """`add_task(run_async, heavy, x)`: the callables the task's own arguments make it run:
+    (function, how it runs, the task's parameter that holds it)."""
     forwards = forwarded_params(func, evaluator)
     if not forwards or args is None:
         return []
@@ -442,11 +445,23 @@ def task_forwarded(func: FunctionScope, args: Optional[Sequence[cst.Arg]], scope
         if name in forwards:
             handed = function_of(evaluator.expr(arg.value, scope), evaluator)
             if handed is not None:
-                found.append((handed, how_for(forwards[name], handed)))
+                found.append((handed, how_for(forwards[name], handed), name))
     return found
+
+
+def param_call(scope: FunctionScope, param: str) -> Optional[cst.Call]:
+    """The first call of the function's own body that runs the callable its parameter `param`
+    holds, or hands it on (to a thread, a process or another forwarder): where a forwarder
+    enters what it is given."""
+    for call in _calls(scope):
+        if _is_param(call.func, param, scope, scope) or \
+                any(_is_param(a.value, param, scope, scope) for a in call.args):
+            return call
+    return None
 
 
 __all__ = ["BY_KIND", "CALL", "Decoration", "PROCESS", "THREAD", "Wrapper", "decoration",
            "forwarded_callables",
-           "forwarded_params", "function_of", "handed_argument", "how_for", "library_name", "runs_param",
+           "forwarded_params", "function_of", "handed_argument", "how_for", "library_name", "param_call",
+           "runs_param",
            "task_forwarded", "waits_for"]

@@ -32,6 +32,7 @@ import hashlib
 import importlib
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -49,6 +50,7 @@ SCANNERS: Dict[str, str] = {
 _frames: List[Deps] = []  # open frames: the linted file's (when recording), then memos' ones
 _file: List[bool] = [False]  # the first frame is a linted file's
 _touched: Dict[int, object] = {}  # modules the linted file's analysis used, by id
+_groups: "weakref.WeakKeyDictionary[object, _Group]" = weakref.WeakKeyDictionary()  # module -> its group
 
 
 def start() -> None:
@@ -76,8 +78,8 @@ def finish() -> Deps:
     stop()
     groups: List[_Group] = []
     for module in touched:
-        group = getattr(module, "_fbg_dep_group", None)
-        if isinstance(group, _Group):
+        group = _group_of(module)
+        if group is not None:
             root = group.root()
             if all(root is not g for g in groups):
                 groups.append(root)
@@ -94,10 +96,17 @@ def finish() -> Deps:
         merged.deps.setdefault(key, value)
     for module in touched:
         try:
-            setattr(module, "_fbg_dep_group", merged)
-        except AttributeError:  # an object that takes no attributes: its group is the file's
+            _groups[module] = merged
+        except TypeError:  # an object that takes no weak reference: its group is the file's
             pass
     return dict(merged.deps)
+
+
+def _group_of(module: object) -> Optional["_Group"]:
+    try:
+        return _groups.get(module)
+    except TypeError:
+        return None
 
 
 class _Group:

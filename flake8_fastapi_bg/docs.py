@@ -97,7 +97,8 @@ def rule_page(rule: Rule) -> str:
         rule.summary,
     ]
     if rule.fixable:
-        sections.append("**Fix available**: `flake8-fastapi-bg --fix` rewrites the unambiguous cases.")
+        scope = rule.fix_scope or "`flake8-fastapi-bg --fix` rewrites the unambiguous cases."
+        sections.append(f"**Fix available**: {scope}")
     sections += [f"## What it does\n\n{rule.what}", f"## Why is this bad?\n\n{rule.why}"]
     if not isinstance(rule, EngineRule):
         sections += [f"## Example\n\n{_example(rule.bad)}",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .model import Fix, TaskFacts
     from .parsing import ModuleInfo
     from .rules import TaskRule, Verdict
+    from .values import Evaluator
 
 ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
@@ -233,13 +234,15 @@ def _task_finding(rule: TaskRule, message: str, analyser: Analyser, site: TaskSi
     leaf = rule.witness(facts) if rule.witness is not None else None
     (line, col), (end_line, end_col) = where.module.span(site.call, site.scope)
     key = f"{facts.qualname or facts.name}|{leaf.subject if leaf is not None else ''}"
-    fix = _plain_def_fix(where.module, task) if rule.code == "FBG102" else None
+    fix = _plain_def_fix(where.module, task, analyser.evaluator) if rule.code == "FBG102" else None
     return Finding(rule.code, line, col, message, fix, end_line=end_line, end_col=end_col,
                    evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
 
 
-def _plain_def_fix(info: ModuleInfo, task: ResolvedTask) -> Optional[Fix]:
-    """FBG102's fix: the async task that never awaits becomes a plain def (see fixes.py)."""
+def _plain_def_fix(info: ModuleInfo, task: ResolvedTask,
+                   evaluator: Optional[Evaluator] = None) -> Optional[Fix]:
+    """FBG102's fix: the async task that never awaits becomes a plain def (see fixes.py). Only
+    for a task defined in the linted file: the fix rewrites that file."""
     from .fixes import plain_def_fix
 
     func = task.func
@@ -248,7 +251,7 @@ def _plain_def_fix(info: ModuleInfo, task: ResolvedTask) -> Optional[Fix]:
     roots = list(info.project.roots)
     roots += [r.parent for r in roots if r.name == "src"]  # tests beside a src/ layout
     try:
-        return plain_def_fix(info, func.scope, roots)
+        return plain_def_fix(info, func.scope, roots, evaluator)
     except Exception:  # a fix is an extra: the finding stands without it
         return None
 

@@ -15,6 +15,7 @@ comment, or that libcst cannot render back into an expression, is not offered.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from pathlib import Path
@@ -29,6 +30,7 @@ from .scopes import own_nodes
 if TYPE_CHECKING:
     from .parsing import ModuleInfo
     from .scopes import FunctionScope
+    from .values import Evaluator
 
 Whitespace = cst.BaseParenthesizableWhitespace
 
@@ -182,14 +184,26 @@ __all__ = ["pass_function_instead"]
 
 # Calls that need the running event loop: a function using them must stay a coroutine.
 _LOOP_BOUND = re.compile(r"\b(get_running_loop|get_event_loop|create_task|ensure_future|"
-                         r"create_task_group|TaskGroup|run_coroutine_threadsafe|current_task)\b")
+                         r"create_task_group|TaskGroup|run_coroutine_threadsafe|current_task|"
+                         r"call_soon|call_later|call_at)\b")
+# Libraries whose objects belong to an event loop: an async client made or used in the body
+# (`httpx.AsyncClient`, `aiohttp.ClientSession`, asyncio queues and locks) keeps the coroutine.
+_LOOP_LIBRARIES = ("asyncio.", "anyio.", "trio.", "aiohttp.", "aiofiles.", "aiosmtplib.", "aioredis.",
+                   "aiobotocore.", "aioboto3.", "asyncpg.", "motor.", "redis.asyncio.", "databases.",
+                   "sqlalchemy.ext.asyncio.", "starlette.concurrency.", "fastapi.concurrency.",
+                   "starlette.websockets.", "fastapi.WebSocket", "fastapi.websockets.")
 _SKIPPED_DIRS = frozenset({"venv", "node_modules", "__pycache__", "build", "dist", "site-packages"})
+_REGISTERS = frozenset({"add_task", "BackgroundTask"})
 
 
-def plain_def_fix(info: ModuleInfo, scope: FunctionScope, roots: Sequence[Path]) -> Optional[Fix]:
+def plain_def_fix(info: ModuleInfo, scope: FunctionScope, roots: Sequence[Path],
+                  evaluator: Optional[Evaluator] = None) -> Optional[Fix]:
     """`async def task(...)` -> `def task(...)` for a task of the linted module that never
     awaits, needs no running loop, and that nothing in the project awaits or uses other than
-    by registering it as a task: Starlette then runs it in the thread pool."""
+    by registering it as a task: Starlette then runs it in the thread pool.
+
+    The fix rewrites the file being linted, so a task defined in another module than the site
+    keeps its finding without a fix."""
     node = scope.node
     if not isinstance(node, cst.FunctionDef) or node.asynchronous is None or node.decorators:
         return None
@@ -198,7 +212,7 @@ def plain_def_fix(info: ModuleInfo, scope: FunctionScope, roots: Sequence[Path])
     if _awaits(node):
         return None
     text = info.module.code_for_node(node)
-    if _LOOP_BOUND.search(text) or not roots:
+    if _LOOP_BOUND.search(text) or not roots or _uses_the_loop(scope, evaluator):
         return None
     name = node.name.value
     if not _only_scheduled(name, roots):
@@ -217,12 +231,29 @@ def _awaits(node: cst.FunctionDef) -> bool:
                for inner in own_nodes(node, (cst.Await, cst.Yield, cst.For, cst.With, cst.CompFor)))
 
 
-_SCHEDULING = re.compile(r"\b(add_task|BackgroundTask)\s*\(")
+def _uses_the_loop(scope: FunctionScope, evaluator: Optional[Evaluator]) -> bool:
+    """A call of the body (not of nested defs) goes to a library bound to the event loop, or
+    to an async client (`...AsyncClient.post`), as the evaluator resolves it."""
+    if evaluator is None:
+        return False
+    from .values import Ext, ExtInstance, options
+
+    for call in own_nodes(scope.node, cst.Call):
+        callee = evaluator.expr(call.func, scope)
+        for option in options(callee):
+            name = option.qualname if isinstance(option, Ext) else \
+                option.type if isinstance(option, ExtInstance) else None
+            if name is not None and (name.startswith(_LOOP_LIBRARIES) or ".Async" in name
+                                     or name.startswith("Async")):
+                return True
+    return False
 
 
 def _only_scheduled(name: str, roots: Sequence[Path]) -> bool:
-    """Every use of `name` in the project's files (tests included) is its `def`, an import, or
-    a line that registers a task; none awaits it."""
+    """Every use of `name` in the project's files (tests included) is its `def`, an import
+    under its own name, or the callable of a registration (`add_task(name, ...)`,
+    `BackgroundTask(name, ...)`): nothing awaits it, calls it, or passes it anywhere else (where
+    a coroutine function may be required). A file Python cannot parse counts as a use."""
     for path in _project_paths(tuple(roots), name):
         status = deps.status_of(path)
         facts = use_facts(name, path)
@@ -239,25 +270,41 @@ def use_facts(name: str, path: str) -> str:
         text = (deps.read(path, record=False) or b"").decode("utf-8", errors="replace")
     except OSError:
         return ""
+    return "" if only_registered(text, name) else "no"
+
+
+def only_registered(text: str, name: str) -> bool:
+    """The uses of `name` in one file's `text` allow the fix (see `_only_scheduled`)."""
     if name not in text:
-        return ""
-    word = re.compile(rf"(?<![\w.])(?:[\w.]+\.)?{re.escape(name)}\b")
-    awaited = re.compile(rf"\bawait\s+(?:[\w.]+\.)?{re.escape(name)}\s*\(")
-    definition = re.compile(rf"(async\s+)?def\s+{re.escape(name)}\b")
-    if awaited.search(text):
-        return "no"
-    for line in text.splitlines():
-        if not word.search(line):
-            continue
-        stripped = line.strip()
-        if stripped.startswith(("#", "import ", "from ")) or definition.match(stripped):
-            continue
-        if _SCHEDULING.search(line):
-            continue
-        if re.fullmatch(rf"[\w.]*\s*{re.escape(name)}\s*,?\)?,?", stripped):
-            continue  # an import list's line, or an argument on a line of its own
-        return "no"
-    return ""
+        return True
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    registered = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _registration(node.func):
+            task = next((k.value for k in node.keywords if k.arg == "func"), None)
+            if task is None and node.args and not isinstance(node.args[0], ast.Starred):
+                task = node.args[0]
+            if task is not None:
+                registered.add(id(task))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == name or \
+                isinstance(node, ast.Attribute) and node.attr == name:
+            if id(node) not in registered:
+                return False
+        elif isinstance(node, ast.alias) and name in (node.name, node.name.rsplit(".", 1)[-1]) \
+                and node.asname not in (None, name):
+            return False  # imported under another name: its uses are not followed
+    return True
+
+
+def _registration(func: ast.expr) -> bool:
+    """`tasks.add_task`, `BackgroundTask`, `starlette.background.BackgroundTask`."""
+    spelled = func.attr if isinstance(func, ast.Attribute) else \
+        func.id if isinstance(func, ast.Name) else None
+    return spelled in _REGISTERS
 
 
 def _project_paths(roots: Tuple[Path, ...], name: str) -> Iterator[str]:

@@ -36,7 +36,7 @@ class Entry:
     line: int
     column: int  # 1-based
     route: str  # "POST /orders", "GET ?" (path not a literal), "" (not in a route)
-    task: str  # qualified name, else the name as written
+    task: str  # qualified name, else the expression as written (`func`, `getattr(work, 'log')`)
     runs_in: str  # "thread pool", "event loop", "unknown"
     classification: str  # one of CLASSES: the most serious of `classes`
     classes: Tuple[str, ...]
@@ -66,11 +66,32 @@ def _entry(record: SiteFacts) -> Entry:
         runs_in = "library callable"
     if facts.offloaded_via:
         runs_in += f" (via {facts.offloaded_via})"
+    task = facts.qualname or facts.library_callable or _written(record)
+    handed = list(getattr(record.task, "handed", None) or ())
+    if handed:  # `add_task(run_async, crawl, url)`: the work is what the task is given
+        task += " -> " + ", ".join(scope.qualname for scope, _ in handed)
+        runs_in += "; " + ", ".join(f"{scope.name} {_RUNS[how]}" for scope, how in handed)
     return Entry(path=facts.where.path, line=facts.where.line, column=facts.where.col + 1,
-                 route=_route(record), task=facts.qualname or facts.library_callable or facts.name,
+                 route=_route(record), task=task,
                  runs_in=runs_in, classification=ordered[0], classes=ordered,
                  evidence=_evidence(first) if first is not None else "",
                  codes=tuple(sorted({f.code for f in findings})), resolution=_resolution(record))
+
+
+_RUNS = {"call": "in the same place", "thread": "in a thread", "process": "in a process"}
+
+
+def _written(record: SiteFacts) -> str:
+    """An unresolved task as the site writes it (`func`, `send_welcome(email)`), shortened."""
+    facts, expr = record.facts, record.site.callable_expr
+    if facts.name not in ("<unknown>", "") or expr is None:
+        return facts.name or "<unknown>"
+    return _source(expr)
+
+
+def _source(node: cst.CSTNode, limit: int = 40) -> str:
+    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _evidence(finding: Finding) -> str:
@@ -96,15 +117,18 @@ def _route(record: SiteFacts) -> str:
         return ""
     if route is None:
         return ""
-    node = route.scope.node
-    for decorator in getattr(node, "decorators", ()):
+    found = []
+    for decorator in getattr(route.scope.node, "decorators", ()):
         expr = decorator.decorator
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
             method = expr.func.attr.value
             if method == "websocket" or method.upper() in _METHODS:
                 where = _literal_path(expr)
-                return f"{'WEBSOCKET' if method == 'websocket' else method.upper()} {where}"
-    return "WEBSOCKET ?" if route.kind == "websocket" else "? ?"
+                found.append(f"{'WEBSOCKET' if method == 'websocket' else method.upper()} {where}")
+    if not found:
+        return "WEBSOCKET ?" if route.kind == "websocket" else "? ?"
+    # the first decorator's, and how many more paths the same function serves
+    return found[0] + (f" (+{len(found) - 1})" if len(found) > 1 else "")
 
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "API_ROUTE"}
@@ -116,6 +140,8 @@ def _literal_path(call: cst.Call) -> str:
             value = arg.value
             if isinstance(value, cst.SimpleString):
                 text = value.evaluated_value
+                if text == "":
+                    return '""'  # the router's prefix itself
                 return text if isinstance(text, str) else "?"
             return "?"
     return "?"
@@ -133,10 +159,7 @@ def _resolution(record: SiteFacts) -> str:
     if isinstance(expr, cst.Name) and isinstance(node, cst.FunctionDef) \
             and expr.value in {p.name.value for p in _params(node.params)}:
         return f"unresolved: `{expr.value}` is a parameter of '{node.name.value}' (see its callers' sites)"
-    text = " ".join(cst.Module(body=[]).code_for_node(site.callable_expr).split())
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"unresolved: what `{text}` holds is not known"
+    return f"unresolved: what `{_source(site.callable_expr)}` holds is not known"
 
 
 def _params(params: cst.Parameters) -> List[cst.Param]:

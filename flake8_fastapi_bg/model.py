@@ -7,7 +7,7 @@ over them and never walk syntax trees themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import FrozenSet, List, Optional, Protocol, Tuple
+from typing import FrozenSet, Optional, Protocol, Tuple
 
 
 @dataclass(frozen=True)
@@ -134,16 +134,20 @@ class Evidence:
     hops: Tuple[Hop, ...] = ()
 
     def describe(self) -> str:
-        """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`."""
+        """`calls requests.post (sync HTTP) at app/x.py:12 via notify_admins`: the project
+        function the task calls first on the way, and how many more follow (`via a (+2 more)`);
+        the hops have every step."""
         text = f"{'calls ' if self.is_call else ''}{self.subject} ({self.reason}) at {self.where}"
         if self.chain:
-            text += f" via {' -> '.join(self.chain)}"
+            more = len(self.chain) - 1
+            text += f" via {self.chain[0]}" + (f" (+{more} more)" if more else "")
         return text
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskFacts:
-    """Everything known about one scheduled task, for the rules to judge."""
+    """Everything known about one scheduled task, for the rules to judge (built once by
+    `Analyser.facts`, never changed after)."""
 
     site_kind: str  # "add_task", "BackgroundTask", "BackgroundTasks", "forwarded"
     where: Located  # where the registration is reported
@@ -151,7 +155,7 @@ class TaskFacts:
     qualname: Optional[str]  # project-qualified name when resolved
     resolved: bool  # the callable that will run is known (project code or a known library call)
     is_async: Optional[bool]  # True: runs on the event loop; False: in the thread pool
-    evidence: List[Evidence] = field(default_factory=list)
+    evidence: Tuple[Evidence, ...] = ()
     tags: FrozenSet[str] = frozenset()  # pragma tags on the task's own def
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)

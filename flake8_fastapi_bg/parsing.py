@@ -103,6 +103,10 @@ class ModuleInfo:
         assert self._module is not None  # given, or assembled by `SlicedModuleInfo.module`
         return self._module
 
+    def source_text(self) -> str:
+        """The module's source text."""
+        return self.module.code
+
     @property
     def package(self) -> str:
         """The package that relative imports in this module are relative to."""

@@ -111,6 +111,9 @@ class SlicedModuleInfo(ModuleInfo):
             self._module = cst.Module(body=body)
         return self._module
 
+    def source_text(self) -> str:
+        return "".join(self._lines)  # the text it was built from, without assembling the module
+
     def site_statements(self) -> Iterator[cst.BaseStatement]:
         return (statement for index in self._site_groups for statement in self.statements(index))
 

@@ -1,26 +1,23 @@
 """The evidence chain of a reported finding: the registration site, each project function the
 task's work passes through, and the leaf evidence, as `model.Hop`s.
 
-The analysis records, per piece of evidence, the labels of the project functions it followed
-(`Evidence.chain`) and, when it can, the hops themselves (`Evidence.hops`). When only the labels
-are there, the hops are rebuilt here for the few findings that are reported: the same
-breadth-first steps as `Analyser.reach`, then, in each caller, the call that enters the next
-function. Positions stay lazy: only an output that shows them renders them.
+The analysis records, per piece of evidence, the project functions it followed: their labels
+(`Evidence.chain`, for messages) and the hops entering them (`Evidence.hops`: each function
+with the call, the forwarder's call or the decorator that enters it; see `Analyser.reach`).
+Here the site comes first, then the helpers a forwarded site passes the task through (at their
+definitions), for a queue's task object called directly the decorator that makes it, then
+those hops and the leaf. Positions stay lazy: only an output that shows them renders them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
-from .model import Evidence, Hop, Located, TaskFacts
+from .model import Evidence, Hop, Located, TaskFacts, Where
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from .analyse import Analyser, ResolvedTask
     from .collect import TaskSite
-    from .scopes import FunctionScope
-    from .values import Inst
 
 
 def hops_for(analyser: Analyser, site: TaskSite, task: ResolvedTask, facts: TaskFacts, where: Located,
@@ -29,7 +26,10 @@ def hops_for(analyser: Analyser, site: TaskSite, task: ResolvedTask, facts: Task
     found: List[Hop] = [Hop(_site_function(site), "site", _scheduled(facts), where)]
     if leaf is None:
         return tuple(found)
-    calls = list(leaf.hops) if leaf.hops else _rebuilt(analyser, task, leaf.chain)
+    found += _helpers(site)
+    found += _task_object(task, facts)
+    calls = list(leaf.hops) if len(leaf.hops) == len(leaf.chain) else \
+        [Hop(label, "call", f"runs {label}") for label in leaf.chain]
     found += calls
     holder = calls[-1].function if calls else (facts.qualname or facts.name)
     text = f"{'calls ' if leaf.is_call else ''}{leaf.subject} ({leaf.reason})"
@@ -49,55 +49,31 @@ def _scheduled(facts: TaskFacts) -> str:
     return text + (" (event loop)" if facts.is_async else " (thread pool)" if facts.is_async is False else "")
 
 
-def _rebuilt(analyser: Analyser, task: ResolvedTask, chain: Tuple[str, ...]) -> List[Hop]:
-    """Hops for the labels of `chain`, located at the calls that enter each function."""
-    try:
-        return _follow(analyser, task, chain)
-    except Exception:  # a chain is an extra: never lose the finding over it
-        return [Hop(label, "call", f"calls {label}") for label in chain]
+def _helpers(site: TaskSite) -> List[Hop]:
+    """The helpers a forwarded site passes the task through to `add_task`, outermost first, at
+    their definitions (`collect.TaskSite.helper_chain`)."""
+    found = []
+    chain = site.helper_chain
+    for index, helper in enumerate(chain):
+        name, _, place = helper.partition(" (")
+        path, _, line = place.rstrip(")").rpartition(":")
+        does = "registers the task" if index == len(chain) - 1 else "passes the task on"
+        if name and path and line.isdigit():
+            found.append(Hop(name, "call", f"helper {name} {does}", Where(path, int(line))))
+    return found
 
 
-def _follow(analyser: Analyser, task: ResolvedTask, chain: Tuple[str, ...]) -> List[Hop]:
-    from .analyse import NodeWhere, _label, _receiver
+def _task_object(task: ResolvedTask, facts: TaskFacts) -> List[Hop]:
+    """A queue's task object called directly (`@celery_app.task`): the decorator that makes the
+    object whose `__call__` runs the body in this process."""
+    from .analyse import NodeWhere
 
-    hops: List[Hop] = []
-    func = task.func
-    scope = func.scope if func is not None else None
-    receiver = _receiver(task.value)
-    for index, label in enumerate(chain):
-        mine = receiver if index == 0 else None
-        target = None
-        if scope is not None:
-            target = next((c for c in analyser.summary(scope, mine).callees if _label(c) == label), None)
-        if scope is None or target is None:
-            hops += [Hop(rest, "call", f"calls {rest}") for rest in chain[index:]]
-            break
-        call = _entering_call(analyser, scope, target, mine)
-        where = NodeWhere(scope.module, call, scope) if call is not None else None
-        hops.append(Hop(target.qualname, "call", f"{_label(scope)} calls {label}", where))
-        scope = target
-    return hops
-
-
-def _entering_call(analyser: Analyser, scope: FunctionScope, target: FunctionScope,
-                   receiver: Optional[Inst]) -> Optional[cst.Call]:
-    """The first call in `scope` whose callee is the project function `target`."""
-    from .analyse import _calls
-    from .values import options
-
-    evaluator = analyser.evaluator
-
-    def find() -> Optional[cst.Call]:
-        for site in _calls(scope):
-            callee = evaluator.expr(site.node.func, scope)
-            if any(analyser._project_target(option) is target for option in options(callee)):
-                return site.node
-        return None
-
-    if receiver is None:
-        return find()
-    with evaluator.receiving(scope, receiver):
-        return find()
+    decorated, func = task.decoration, task.func
+    if not facts.in_process or decorated is None or func is None or decorated.queue_node is None:
+        return []
+    scope = func.scope
+    return [Hop(scope.qualname, "call", f"{facts.in_process} called directly runs {facts.name} here",
+                NodeWhere(scope.module, decorated.queue_node, scope))]
 
 
 def chain_lines(hops: Tuple[Hop, ...], indent: str = "    ") -> List[str]:

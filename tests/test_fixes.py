@@ -345,3 +345,131 @@ def test_fbg102_fix_withheld_when_a_test_awaits_the_task(tmp_path: Path, monkeyp
     findings = [f for f in lint_source("app/routes.py", ROUTES, Settings(), routes) if f.code == "FBG102"]
     fixed = sorted(f.message.split("'")[1] for f in findings if f.fix is not None)
     assert fixed == ["awaited_elsewhere", "scheduled_elsewhere"]  # without app/jobs.py: nothing awaits them
+
+
+# -- FBG102 across modules: who else uses the task, and where it is defined ------------------------
+
+MULTI_ROUTES = '''\
+import asyncio
+import time
+
+import httpx
+from fastapi import BackgroundTasks, FastAPI
+
+from app.tasks import defined_elsewhere
+
+app = FastAPI()
+events: asyncio.Queue = asyncio.Queue()
+
+
+async def scheduled_twice(user: str) -> None:  # the other module schedules it too
+    time.sleep(2)
+
+
+async def handed_to_a_registry(user: str) -> None:
+    time.sleep(2)
+
+
+async def awaited_under_an_alias(user: str) -> None:
+    time.sleep(2)
+
+
+async def makes_an_async_client(user: str) -> None:
+    time.sleep(2)
+    httpx.AsyncClient().post("https://example.com", json={"user": user})
+
+
+async def feeds_a_loop_queue(user: str) -> None:
+    time.sleep(2)
+    events.put_nowait(user)
+
+
+async def starts_a_task_group(user: str) -> None:
+    time.sleep(2)
+    import anyio
+    anyio.create_task_group()
+
+
+@app.post("/digest")
+async def digest(user: str, background_tasks: BackgroundTasks) -> dict:
+    background_tasks.add_task(scheduled_twice, user)
+    background_tasks.add_task(handed_to_a_registry, user)
+    background_tasks.add_task(awaited_under_an_alias, user)
+    background_tasks.add_task(makes_an_async_client, user)
+    background_tasks.add_task(feeds_a_loop_queue, user)
+    background_tasks.add_task(starts_a_task_group, user)
+    background_tasks.add_task(defined_elsewhere, user)
+    return {}
+'''
+MULTI_TASKS = '''\
+import time
+
+
+async def defined_elsewhere(user: str) -> None:
+    time.sleep(2)
+'''
+MULTI_JOBS = '''\
+from fastapi import BackgroundTasks
+
+from app.routes import awaited_under_an_alias as notify, handed_to_a_registry, scheduled_twice
+from app.registry import register
+
+
+def later(tasks: BackgroundTasks) -> None:
+    tasks.add_task(
+        scheduled_twice,
+        "admin",
+    )
+
+
+register(
+    handed_to_a_registry,
+)
+
+
+async def warm_up() -> None:
+    await notify("admin")
+'''
+
+
+def _multi_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    app = tmp_path / "app"
+    app.mkdir()
+    registry = "def register(coroutine_function):\n    pass\n"
+    for name, text in {"__init__.py": "", "routes.py": MULTI_ROUTES, "tasks.py": MULTI_TASKS,
+                       "jobs.py": MULTI_JOBS, "registry.py": registry}.items():
+        (app / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return app / "routes.py"
+
+
+def test_fbg102_fix_across_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offered when the other modules only register the task (a multi-line add_task included);
+    withheld when one passes it elsewhere on a line of its own, awaits it under an alias, or
+    when the body makes or uses loop-bound objects (an async client, an asyncio queue, a task
+    group); never for a task defined in another module than the site: the fix rewrites the
+    linted file only."""
+    routes = _multi_project(tmp_path, monkeypatch)
+    findings = [f for f in lint_source("app/routes.py", MULTI_ROUTES, Settings(), routes)
+                if f.code == "FBG102"]
+    by_task = {f.message.split("'")[1]: f for f in findings}
+    assert set(by_task) == {"scheduled_twice", "handed_to_a_registry", "awaited_under_an_alias",
+                            "makes_an_async_client", "feeds_a_loop_queue", "starts_a_task_group",
+                            "defined_elsewhere"}
+    assert sorted(name for name, f in by_task.items() if f.fix is not None) == ["scheduled_twice"]
+    tasks = tmp_path / "app" / "tasks.py"
+    assert lint_source("app/tasks.py", MULTI_TASKS, Settings(), tasks) == []  # no site there
+
+
+def test_fbg102_fix_applied_keeps_comments_and_other_modules(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from flake8_fastapi_bg import cli
+
+    routes = _multi_project(tmp_path, monkeypatch)
+    assert cli.main(["--fix", "app"]) == 1  # the withheld ones remain
+    assert routes.read_text(encoding="utf-8") == MULTI_ROUTES.replace(
+        "async def scheduled_twice(user: str) -> None:  # the other module schedules it too",
+        "def scheduled_twice(user: str) -> None:  # the other module schedules it too")
+    assert (tmp_path / "app" / "tasks.py").read_text(encoding="utf-8") == MULTI_TASKS
+    assert (tmp_path / "app" / "jobs.py").read_text(encoding="utf-8") == MULTI_JOBS

@@ -97,14 +97,14 @@ def test_multi_module_inventory(project: Path, capsys) -> None:
     sites = [(s["path"], s["line"], s["route"], s["task"], s["runs_in"], s["classification"],
               s["resolution"]) for s in json.loads(out)["sites"]]
     assert sites == [
-        ("svc/api.py", 10, "", "<unknown>", "unknown", "fine",
+        ("svc/api.py", 10, "", "func", "unknown", "fine",
          "unresolved: `func` is a parameter of 'later' (see its callers' sites)"),
         ("svc/api.py", 15, "PUT /images/{name}", "svc.jobs.work.thumbnail", "thread pool", "cpu-heavy",
          "resolved"),
         ("svc/api.py", 16, "PUT /images/{name}", "svc.jobs.work.audit", "event loop", "blocking", "resolved"),
         ("svc/api.py", 17, "PUT /images/{name}", "svc.jobs.work.log", "thread pool", "fine", "resolved"),
         ("svc/api.py", 23, "DELETE ?", "svc.jobs.work.log", "thread pool", "fine", "resolved"),
-        ("svc/api.py", 24, "DELETE ?", "<unknown>", "unknown", "fine",
+        ("svc/api.py", 24, "DELETE ?", "getattr(work, 'log')", "unknown", "fine",
          "unresolved: the task is what a call returns"),
     ]
 
@@ -120,3 +120,52 @@ def test_markdown_and_usage_errors(project: Path, capsys) -> None:
     assert cli.main(["--inventory", "--format", "sarif", "."]) == 2
     assert cli.main(["--format", "markdown", "."]) == 2
     assert cli.main(["--inventory", "--diff", "."]) == 2
+
+
+ROUTES = (
+    "from fastapi import APIRouter, BackgroundTasks\n\n"
+    "router = APIRouter(prefix='/cases')\n\n\n"
+    "def log(event: str) -> None:\n"
+    "    print(event)\n\n\n"
+    "def make_task():\n"
+    "    return log\n\n\n"
+    "@router.post('')\n"
+    "def create(background_tasks: BackgroundTasks) -> dict:\n"
+    "    background_tasks.add_task(log, 'created')\n"
+    "    background_tasks.add_task(make_task()(1), 'x')\n"
+    "    return {}\n\n\n"
+    "@router.post('/run/agents')\n"
+    "@router.post('/run/agents/', include_in_schema=False)\n"
+    "@router.post('/run/workflows')\n"
+    "def run(background_tasks: BackgroundTasks) -> dict:\n"
+    "    background_tasks.add_task(log, 'run')\n"
+    "    return {}\n"
+)
+
+
+def test_routes_and_unresolved_tasks_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys) -> None:
+    """The router's own path (`""`) is shown as written, a function serving several paths says
+    how many more, and an unresolved task shows its expression, not `<unknown>`."""
+    (tmp_path / "api.py").write_text(ROUTES, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = inventory(capsys, "--format", "json", "api.py")
+    rows = [(s["line"], s["route"], s["task"], s["resolution"]) for s in json.loads(out)["sites"]]
+    assert rows == [
+        (16, 'POST ""', "api.log", "resolved"),
+        (17, 'POST ""', "make_task()(1)", "unresolved: the task is what a call returns"),
+        (25, "POST /run/agents (+2)", "api.log", "resolved"),
+    ]
+
+
+def test_work_handed_to_a_forwarder_task(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`add_task(run_async, crawl_site, url)`: the row names the function that does the work,
+    and where it runs, next to the forwarder that the site schedules."""
+    monkeypatch.chdir(ROOT / "tests" / "fixtures" / "projects" / "following")
+    status, out, _ = inventory(capsys, "--format", "json", "app/api/routes.py")
+    rows = {s["line"]: (s["task"], s["runs_in"], s["classification"]) for s in json.loads(out)["sites"]}
+    assert rows[16] == ("app.core.concurrency.run_async -> app.services.crawler.crawl_site",
+                        "event loop; crawl_site in a thread", "long-running")
+    assert rows[21] == ("app.core.concurrency.run_async -> app.services.crawler.ping",
+                        "event loop; ping in a thread", "fine")
+    assert rows[17] == ("app.services.crawler.refresh", "event loop", "long-running")

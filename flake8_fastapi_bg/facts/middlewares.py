@@ -95,8 +95,7 @@ def _text_of(info: "ModuleInfo") -> Optional[str]:
             return decode_source(deps.read(info.path) or b"")
         except (OSError, SyntaxError, LookupError, ValueError):
             return None
-    lines = getattr(info, "_lines", None)  # a sliced module without a file: its own text
-    return "".join(lines) if lines is not None else info.module.code
+    return info.source_text()  # a module without a file: its own text
 
 
 def _project_closers(project: Project) -> Dict[str, StateCloser]:

@@ -52,6 +52,8 @@ class Rule:
     options: Tuple[str, ...] = ()  # names of fastapi-bg-* options that affect the rule
     references: Tuple[Tuple[str, str], ...] = ()  # (title, url)
     fixable: bool = False
+    # For fixable rules: when `--fix` applies, after "Fix available" (empty: the standard line).
+    fix_scope: str = ""
 
     @property
     def url(self) -> str:

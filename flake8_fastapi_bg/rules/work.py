@@ -36,7 +36,7 @@ def strongest(evidence: Iterable[Evidence], kind: str, **conditions: object) -> 
 
 def _task(facts: TaskFacts) -> str:
     """`background task 'ingest'`, saying where a queue's task object really runs."""
-    where = f" ({facts.in_process} called directly runs in this process, not on the queue)" \
+    where = f" ({facts.in_process} called directly: runs here, not on the queue)" \
         if facts.in_process else ""
     return f"background task '{facts.name}'{where}"
 
@@ -61,18 +61,17 @@ def _subsumed(facts: TaskFacts, evidence: Evidence, settings: Settings) -> bool:
     return long is not None and long.strength == 0 and len(long.chain) < len(evidence.chain)
 
 
+# The one-line messages say what is wrong, the strongest evidence (what is called, and where)
+# and the fix, once: `--explain`, `--show-chain` and the JSON/SARIF evidence carry the rest.
 def check_cpu_heavy(facts: TaskFacts, settings: Settings) -> Optional[str]:
     if _is_light(facts, settings) or facts.offloaded_via == "run_sync_process":
         return None
     evidence = strongest(facts.evidence, "cpu")
     if evidence is None or _subsumed(facts, evidence, settings):
         return None
-    if facts.is_async and not evidence.off_loop:
-        impact = "as an async task it blocks the event loop"
-    else:
-        impact = "it holds one of the 40 worker threads and the GIL"
-    return (f"{_task(facts)} is CPU-heavy: {evidence.describe()}; {impact} — "
-            f"run it in a process pool (anyio.to_process.run_sync, ProcessPoolExecutor) or {QUEUES}")
+    where = " on the event loop" if facts.is_async and not evidence.off_loop else ""
+    return (f"{_task(facts)} is CPU-heavy{where}: {evidence.describe()}; "
+            f"run it in a process pool or a worker queue")
 
 
 def check_blocking_in_async(facts: TaskFacts, settings: Settings) -> Optional[str]:
@@ -82,8 +81,7 @@ def check_blocking_in_async(facts: TaskFacts, settings: Settings) -> Optional[st
     if evidence is None or _subsumed(facts, evidence, settings):
         return None
     return (f"async background task '{facts.name}' blocks the event loop: {evidence.describe()}; "
-            f"use an async client, await asyncio.to_thread()/run_in_threadpool(), "
-            f"or make the task a plain def")
+            f"use an async client or asyncio.to_thread(), or make the task a plain def")
 
 
 def check_long_running(facts: TaskFacts, settings: Settings) -> Optional[str]:
@@ -92,7 +90,7 @@ def check_long_running(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "long")
     if evidence is None:
         return None
-    return f"{_task(facts)} is long-running: {evidence.describe()}; move it to {QUEUES}"
+    return f"{_task(facts)} is long-running: {evidence.describe()}; move it to a worker queue"
 
 
 def check_critical(facts: TaskFacts, settings: Settings) -> Optional[str]:
@@ -101,9 +99,7 @@ def check_critical(facts: TaskFacts, settings: Settings) -> Optional[str]:
     evidence = strongest(facts.evidence, "critical")
     if evidence is None:
         return None
-    return (f"{_task(facts)} must not be lost: {evidence.describe()}; "
-            f"BackgroundTasks has no retries and loses work on restart — "
-            f"use a durable queue with retries (Celery, Arq, RQ, Dramatiq, Taskiq)")
+    return f"{_task(facts)} must not be lost: {evidence.describe()}; use a durable queue with retries"
 
 
 def check_delayed(facts: TaskFacts, settings: Settings) -> Optional[str]:
@@ -111,7 +107,7 @@ def check_delayed(facts: TaskFacts, settings: Settings) -> Optional[str]:
     if evidence is None:
         return None
     return (f"{_task(facts)} is a delayed job: {evidence.describe()}; "
-            f"use a scheduler (APScheduler) or a queue with ETA/countdown")
+            f"use a scheduler or a queue with a countdown")
 
 
 register(TaskRule(
@@ -220,6 +216,15 @@ async def webhook(payload: dict, background_tasks: BackgroundTasks):
     options=("max-depth",),
     references=(STARLETTE_BG, FASTAPI_BG),
     check=check_blocking_in_async, fixable=True, witness=_witness("blocking", on_loop=True, awaited=False),
+    fix_scope=("`flake8-fastapi-bg --fix` makes the task a plain `def` (Starlette then runs it in the "
+               "thread pool) when its body has no `await`, `async for`, `async with` or `yield`, uses "
+               "nothing bound to the event loop (`get_running_loop`, `create_task`, `ensure_future`, "
+               "task groups, asyncio queues and locks, async clients), and nothing in the project's "
+               "modules, tests included, uses it other than as the callable of `add_task` or "
+               "`BackgroundTask`: a module that awaits it, calls it, or passes it anywhere else "
+               "withholds the fix. The fix rewrites the file being linted, so it is offered only for "
+               "an undecorated, top-level task defined in the file of the site; a task defined in "
+               "another module keeps the finding without a fix."),
 ))
 
 register(TaskRule(

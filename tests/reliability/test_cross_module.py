@@ -845,7 +845,10 @@ def test_deep_call_chain_and_max_depth(tmp_path: Path) -> None:
     assert_silent(path)  # default max_depth is 8
     assert DEFAULT.max_depth == 8
     finding = assert_heavy(path, Settings(max_depth=25), where="m19.py:5")
-    assert "f19" in finding.message
+    assert "via f1 (+18 more)" in finding.message  # the message names the first call ...
+    # ... and the evidence has every hop, each at the call that enters it
+    assert [h.function for h in finding.evidence[1:-1]] == [f"app.m{i}.f{i}" for i in range(1, 20)]
+    assert [h.line for h in finding.evidence[1:-1]] == [5] * 19
     # The boundary is exact: 19 levels are needed, 18 are not enough.
     assert_heavy(path, Settings(max_depth=19))
     assert_silent(path, Settings(max_depth=18))
