@@ -4,14 +4,14 @@ The engine never touches `gc` (its hosts may be long-lived). The two adapters, t
 plugin and the standalone command, lint many files in one short-lived process, and the
 modules, scopes and summaries the analysis keeps for the next file are hundreds of thousands
 of objects that live until the process ends. Left to the collector, every full collection
-walks all of them again: on Skyvern the standalone command spent 10.0 s of its 30.6 s of CPU
-in the collector, on Netflix/dispatch 0.49 s of 2.79 s (a `gc.callbacks` timer).
+walks all of them again: on large real apps that was up to a third of the standalone
+command's CPU (measured with a `gc.callbacks` timer: see docs/performance.md).
 
 So a file that passes the text test is analysed with the collector paused (`analysing`), and
 then `gc.freeze()` moves what survived, the caches above all, to the permanent generation,
-which collections skip (0.03 s and 0.01 s in the collector on those two apps). Frozen objects
-are still freed by reference counting; the analysis makes few reference cycles (the peak
-memory was the same with a collection after every file, which cost 3.3 s on Skyvern), and
+which collections skip. Frozen objects are still freed by reference counting; the analysis
+makes few reference cycles (the peak memory was the same with a collection after every file,
+which cost far more CPU), and
 a frozen cycle that became garbage (a module evicted from a bounded cache) is reclaimed at
 the next thaw: every `THAW_EVERY` analysed files, the frozen objects go back to the
 collector for one full collection. Files without a task word cost nothing here, and a host
@@ -26,8 +26,8 @@ from typing import Iterator
 
 from .prefilter import may_schedule_tasks
 
-# Analysed files between two full collections of everything, frozen or not (one costs about
-# 2 s of CPU once Skyvern's analysis holds 400 MB).
+# Analysed files between two full collections of everything, frozen or not (one costs seconds
+# of CPU once a large app's analysis holds hundreds of megabytes).
 THAW_EVERY = 64
 _settled = 0
 
