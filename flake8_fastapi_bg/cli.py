@@ -14,7 +14,6 @@ import argparse
 import configparser
 import difflib
 import fnmatch
-import functools
 import io
 import os
 import re
@@ -161,50 +160,57 @@ def decode_source(data: bytes) -> SourceFile:
     return SourceFile(text.replace("\r\n", "\n").replace("\r", "\n"), encoding, newline)
 
 
-def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    if not patterns:
-        return False
-    normal = os.path.normpath(path)
-    name = os.path.basename(normal)
-    full = os.path.abspath(path)
-    here = os.getcwd()
-    return any(_matches(name, p) or _matches(full, _absolute(p, here))
-               or _matches(os.path.normpath(path), os.path.normpath(p)) for p in patterns)
+class Excluder:
+    """flake8's exclude test for one run: a path is excluded when a pattern matches its base
+    name, its absolute path, or the path as given (`fnmatch`). Patterns without wildcards, the
+    most common ones, are compared by set lookup; the others with `fnmatch`."""
 
+    def __init__(self, patterns: Sequence[str], here: str) -> None:
+        plain = [p for p in patterns if not _WILDCARD.search(p)]
+        self.globs = [(p, os.path.normpath(os.path.join(here, p)), os.path.normpath(p))
+                      for p in patterns if _WILDCARD.search(p)]
+        case = os.path.normcase
+        self.names = {case(p) for p in plain}
+        self.absolute = {case(os.path.normpath(os.path.join(here, p))) for p in plain}
+        self.given = {case(os.path.normpath(p)) for p in plain}
+        self.here = here
+        self.empty = not patterns
 
-def _matches(name: str, pattern: str) -> bool:
-    """`fnmatch.fnmatch`, with a pattern without wildcards compared as it is (most are)."""
-    if not _WILDCARD.search(pattern):
-        return os.path.normcase(name) == os.path.normcase(pattern)
-    return fnmatch.fnmatch(name, pattern)
+    def __call__(self, path: str) -> bool:
+        if self.empty:
+            return False
+        case = os.path.normcase
+        normal = os.path.normpath(path)
+        name = os.path.basename(normal)
+        full = os.path.normpath(os.path.join(self.here, path))
+        if case(name) in self.names or case(full) in self.absolute or case(normal) in self.given:
+            return True
+        return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(full, absolute)
+                   or fnmatch.fnmatch(normal, given) for p, absolute, given in self.globs)
 
 
 _WILDCARD = re.compile(r"[*?\[]")
 
 
-@functools.lru_cache(maxsize=256)
-def _absolute(pattern: str, here: str) -> str:
-    """An exclude pattern as an absolute path from `here` (asked for every file: computed once)."""
-    return os.path.normpath(os.path.join(here, pattern))
-
-
 def discover(paths: Sequence[str], exclude: Sequence[str], base: Path) -> Iterator[str]:
     """Display paths of the files to lint: named files as given (unless excluded), and the
     `.py` files under named directories, skipping `DEFAULT_EXCLUDE` and `exclude`."""
-    skip = tuple(DEFAULT_EXCLUDE) + tuple(exclude)
+    here = os.getcwd()
+    excluded = Excluder(exclude, here)
+    skipped = Excluder(tuple(DEFAULT_EXCLUDE) + tuple(exclude), here)
     for given in paths:
         if given == "-" or not (base / given).is_dir():
-            if given == "-" or not _excluded(given, exclude):
+            if given == "-" or not excluded(given):
                 yield given
             continue
         found = []
-        root = base / given
+        root = str(base / given)
         for directory, dirnames, filenames in os.walk(root):
-            relative = os.path.relpath(directory, root)
-            shown = given if relative == "." else os.path.join(given, relative)
-            dirnames[:] = sorted(d for d in dirnames if not _excluded(os.path.join(shown, d), skip))
+            relative = directory[len(root):].lstrip(os.sep)  # os.walk joins below `root`
+            shown = os.path.join(given, relative) if relative else given
+            dirnames[:] = sorted(d for d in dirnames if not skipped(os.path.join(shown, d)))
             found += [os.path.join(shown, f) for f in filenames
-                      if f.endswith(".py") and not _excluded(os.path.join(shown, f), exclude)]
+                      if f.endswith(".py") and not excluded(os.path.join(shown, f))]
         yield from sorted(found)
 
 
