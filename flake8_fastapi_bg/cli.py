@@ -310,10 +310,9 @@ class Linter:
     stdin: bool = False  # the file comes from standard input: never cached
 
     def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
-        lines = physical_lines(text)
         if not self.disable_noqa and _FLAKE8_WORD.search(text) \
-                and any(NOQA_FILE.match(line) for line in lines):
-            return []  # `# flake8: noqa` skips the whole file
+                and any(NOQA_FILE.match(line) for line in physical_lines(text)):
+            return []  # `# flake8: noqa` skips the whole file (lines split only when it may)
         with analysing(text):
             found = (self.cache.lint(display, text, path, cacheable=not self.stdin) if self.cache is not None
                      else lint_source(display, text, self.settings, path))
