@@ -6,8 +6,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+
+def write_tree(root: Path, files: Dict[str, str], *, dedent: bool = False, marker: bool = False) -> Path:
+    """Write `files` ({relative path: text}) under `root`, making folders as needed. `dedent`:
+    the texts are indented literals (dedented, leading blank lines dropped); `marker`: an empty
+    `pyproject.toml` makes `root` the project's root."""
+    if marker:
+        (root / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip() if dedent else text, encoding="utf-8")
+    return root
 
 
 def clean_env() -> Dict[str, str]:
@@ -54,6 +68,7 @@ class Parses:
     slicing module (the package keeps no counters):
 
     - `calls`: every libcst parse, of a whole module or of one statement group or method;
+    - `sources`: the text of each of those parses;
     - `groups`: (module name, linted, group index) of each statement group parsed, in order;
     - `modules`: for each (module name, linted), the distinct `SlicedModuleInfo` objects that
       parsed some group (more than one: the module was summarised and parsed twice).
@@ -65,13 +80,15 @@ class Parses:
         from flake8_fastapi_bg import slicing
 
         self.calls = 0
+        self.sources: List[str] = []
         self.groups: List[Tuple[str, bool, int]] = []
         self.modules: Dict[Tuple[str, bool], Set[int]] = {}
         parse_module = cst.parse_module
 
-        def counting(*args: Any, **kwargs: Any) -> Any:
+        def counting(source: "str | bytes", *args: Any, **kwargs: Any) -> Any:
             self.calls += 1
-            return parse_module(*args, **kwargs)
+            self.sources.append(source if isinstance(source, str) else source.decode("utf-8", "replace"))
+            return parse_module(source, *args, **kwargs)
 
         statements = slicing.SlicedModuleInfo.statements
 

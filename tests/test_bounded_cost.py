@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Dict, Iterator, List
 
-import libcst as cst
 import pytest
-from support import forget_projects, run_python
+from support import Parses, forget_projects, run_python, write_tree
 
 from flake8_fastapi_bg import parsing, project, slicing
 from flake8_fastapi_bg.engine import lint_source
@@ -65,24 +63,11 @@ def fresh_caches() -> Iterator[None]:
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> List[str]:
     """The text of every libcst parse attempted."""
-    attempted: List[str] = []
-    real = cst.parse_module
-
-    def counting(source: "str | bytes", *args: Any, **kwargs: Any) -> cst.Module:
-        attempted.append(source if isinstance(source, str) else source.decode("utf-8", "replace"))
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(cst, "parse_module", counting)
-    return attempted
+    return Parses(monkeypatch).sources
 
 
 def write(root: Path, files: Dict[str, str]) -> Path:
-    (root / "pyproject.toml").write_text("")
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return root
+    return write_tree(root, files, dedent=True, marker=True)
 
 
 def lint(root: Path, name: str = "app/routes.py") -> List[Finding]:

@@ -89,11 +89,8 @@ PROJECT = {
 STATS = re.compile(r"cache: (\d+) hits, (\d+) misses \((\d+) files? analysed\)")
 
 
-def write(root: Path, files: Dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+def write(root: Path, files: Dict[str, str]) -> Path:
+    return support.write_tree(root, files)
 
 
 @pytest.fixture

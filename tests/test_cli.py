@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from support import fail_analysis
+from support import fail_analysis, write_tree
 
 from flake8_fastapi_bg import cli
 from flake8_fastapi_bg.model import Edit, Finding, Fix
@@ -37,11 +37,7 @@ def visit(user: str, background_tasks: BackgroundTasks) -> dict:
 
 
 def write(root: Path, files: Dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
+    return write_tree(root, files)
 
 
 def task_line(source: str) -> int:

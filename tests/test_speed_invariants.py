@@ -15,7 +15,7 @@ from typing import Dict
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
-from support import Parses, fail_analysis, forget_projects, run_python
+from support import Parses, fail_analysis, forget_projects, run_python, write_tree
 
 from flake8_fastapi_bg import libcst_compat, project, slicing
 from flake8_fastapi_bg.engine import lint_source
@@ -53,12 +53,7 @@ CLEAN = {
 
 
 def write(tmp_path: Path, files: Dict[str, str]) -> Path:
-    (tmp_path / "pyproject.toml").write_text("")
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return tmp_path
+    return write_tree(tmp_path, files, dedent=True, marker=True)
 
 
 def run_code(code: str, cwd: Path) -> str:
