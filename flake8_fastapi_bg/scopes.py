@@ -513,6 +513,3 @@ class FunctionScope(Scope):
             return [node.body]
         body = node.body
         return body.body if isinstance(body, cst.IndentedBlock) else [body]
-
-    def body_statements(self) -> Sequence[cst.CSTNode]:
-        return self._body()

@@ -8,7 +8,6 @@ the pyproject.toml reader and the generated configuration reference all read `OP
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -294,10 +293,6 @@ def describe_defaults(spec: OptionSpec) -> str:
     if spec.kind == "flag":
         return "off"
     return str(spec.default)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false", "no")
 
 
 __all__ = ["OPTIONS", "OptionSpec", "Settings", "ConfigError", "PREFIX", "load_pyproject",
