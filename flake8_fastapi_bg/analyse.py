@@ -24,12 +24,12 @@ from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
                          handed_argument, param_call, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
-from .model import Evidence, Hop, Located, TaskFacts
+from .model import Evidence, Hop, Located, TaskFacts, Unanalysed
 from .scopes import FunctionScope, Scope
 from .settings import Settings
 from .syntax import walk
 from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
-                     PartialV, Value, display_name, options)
+                     PartialV, SkippedV, Value, display_name, options)
 
 if TYPE_CHECKING:
     from .parsing import ModuleInfo
@@ -370,6 +370,15 @@ class Summary:
     callee_calls: Dict[FunctionScope, Hop] = field(default_factory=dict)
     handed_calls: Dict[Tuple[FunctionScope, str], Hop] = field(default_factory=dict)
     wrapper_hops: Dict[FunctionScope, Hop] = field(default_factory=dict)
+    # Project modules left unanalysed (`Project.skipped`) that a call of this function runs
+    # code of: module name -> the first such call. Kept here, with the memoised summary, so
+    # that every task reaching this function says so (FBG903), whichever file computed it.
+    unanalysed: Dict[str, Unanalysed] = field(default_factory=dict)
+
+
+def _need(value: SkippedV, where: Located) -> Unanalysed:
+    """The module left unanalysed that `value` comes from, needed at `where`."""
+    return Unanalysed(value.skipped.display, value.skipped.reason, where)
 
 
 class Analyser:
@@ -389,6 +398,12 @@ class Analyser:
         resolved = func is not None or isinstance(value, Ext)
         evidence: List[Evidence] = []
         tags: FrozenSet[str] = frozenset()
+        unanalysed: Dict[str, Unanalysed] = {}
+        for option in (value, task.raw):  # the task itself comes from a module left unanalysed
+            if isinstance(option, SkippedV):
+                unanalysed.setdefault(option.module, _need(option, where))
+                if site.callable_expr is not None:  # its name is all there is to show
+                    name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
         if func is None:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
                 evidence = [e for category in ("cpu", "long", "critical")
@@ -402,7 +417,7 @@ class Analyser:
                     name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
         else:
             tags = pragmas.function_tags(func.scope.node)
-            reached = self.reach(func.scope, task, _receiver(value))
+            reached = self.reach(func.scope, task, _receiver(value), unanalysed)
             if self.kb.read_name(func.scope.name):
                 # A read (`fetch_credential_item`) is not critical because of its callees' names.
                 reached = [e for e in reached if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
@@ -415,7 +430,8 @@ class Analyser:
                          qualname=func.scope.qualname if func else None, resolved=resolved,
                          is_async=task.is_async, evidence=tuple(evidence), tags=tags,
                          library_callable=library, offloaded_via=task.offload_name,
-                         in_process=task.in_process)
+                         in_process=task.in_process,
+                         unanalysed=tuple(sorted(unanalysed.values(), key=lambda u: u.path)))
 
     def _library_task(self, category: str, name: str, where: Located) -> List[Evidence]:
         """A library function scheduled directly (`add_task(stripe.Refund.create, ...)`): it is
@@ -481,13 +497,15 @@ class Analyser:
         return []
 
     def reach(self, root: FunctionScope, task: Optional[ResolvedTask] = None,
-              receiver: Optional[Inst] = None) -> List[Evidence]:
+              receiver: Optional[Inst] = None,
+              unanalysed: Optional[Dict[str, Unanalysed]] = None) -> List[Evidence]:
         """Evidence of `root` and of the project functions it runs, breadth first, each
         function once, at most `max_depth` calls away: the functions it calls, the wrappers of
         their project decorators, the functions they hand to a thread or a process and wait
         for, and, for a task, the functions the site's arguments make it run. `receiver`, the
         instance a method task is bound to, says what `self` holds in the task itself (its
-        constructor's arguments)."""
+        constructor's arguments). The project modules left unanalysed that the functions
+        reached call into are added to `unanalysed`, each once."""
         if task is not None and not task.runs_body:
             return []
         first = self.summary(root, receiver)
@@ -499,6 +517,9 @@ class Analyser:
         level: List[_Step] = [_Step(root, (), (), CALL, False)]
         if task is not None and task.handed_only:  # the task's own work is reported elsewhere
             found, level = [], []
+        elif unanalysed is not None:
+            for module, need in first.unanalysed.items():
+                unanalysed.setdefault(module, need)
         pending: List[Tuple[FunctionScope, _Step]] = []
         for scope, how in (task.handed if task else ()):
             hops = _hop(task.handed_hops if task else {}, scope, scope, _label(scope))
@@ -513,6 +534,9 @@ class Analyser:
                     continue
                 seen.add((callee, step.where))
                 inner = self.summary(callee)
+                if unanalysed is not None:
+                    for module, need in inner.unanalysed.items():
+                        unanalysed.setdefault(module, need)
                 evidence = _in_context(inner.not_delay + inner.evidence, _compose(step.where, inner.context))
                 # A name says little about work done far from the task: name evidence
                 # counts for the task and the functions it calls itself.
@@ -580,6 +604,9 @@ class Analyser:
     def _call(self, summary: Summary, scope: FunctionScope, site: _CallSite, callee: Value,
               quiet_so_far: bool) -> bool:
         """Record what one call of `scope` does; False once the function did something."""
+        if isinstance(callee, SkippedV) and callee.module not in summary.unanalysed:
+            # runs code of a module left unanalysed
+            summary.unanalysed[callee.module] = _need(callee, NodeWhere(scope.module, site.node, scope))
         if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
             callee = Ext(f"{callee.type}.__call__")
         if isinstance(callee, Ext):
@@ -640,7 +667,10 @@ class Analyser:
         handed = handed_argument(site.node, offload)
         if handed is None:
             return
-        target = function_of(self.evaluator.expr(handed, scope), self.evaluator)
+        value = self.evaluator.expr(handed, scope)
+        if isinstance(value, SkippedV) and value.module not in summary.unanalysed:
+            summary.unanalysed[value.module] = _need(value, NodeWhere(scope.module, site.node, scope))
+        target = function_of(value, self.evaluator)
         if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
             summary.handed.append((target, offload.kind))
             summary.handed_calls[(target, offload.kind)] = Hop(

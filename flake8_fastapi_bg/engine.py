@@ -198,6 +198,8 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
             message = rule.check(facts, settings)
             if message:
                 reported.append((site, _task_finding(rule, message, analyser, site, task, facts, where)))
+        if facts.unanalysed:
+            reported.append((site, _unanalysed_finding(site, facts, where)))
     module_facts = ModuleFacts(context)
     for module_rule in module_rules:
         for verdict in module_rule.check(module_facts, settings):
@@ -237,6 +239,22 @@ def _task_finding(rule: TaskRule, message: str, analyser: Analyser, site: TaskSi
     fix = _plain_def_fix(where.module, task, analyser.evaluator) if rule.code == "FBG102" else None
     return Finding(rule.code, line, col, message, fix, end_line=end_line, end_col=end_col,
                    evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
+
+
+def _unanalysed_finding(site: TaskSite, facts: TaskFacts, where: NodeWhere) -> Finding:
+    """FBG903 at the site: the modules its task needed that were left unanalysed, why, and
+    where the analysis needed each one."""
+    first = facts.unanalysed[0]
+    if len(facts.unanalysed) == 1:
+        what = f"needs {first.path}, which was not analysed ({first.reason}; needed at {first.where})"
+    else:
+        what = "needs modules that were not analysed: " + ", ".join(
+            f"{u.path} ({u.reason}; needed at {u.where})" for u in facts.unanalysed)
+    (line, col), (end_line, end_col) = where.module.span(site.call, site.scope)
+    return Finding("FBG903", line, col,
+                   f"background task '{facts.name}' {what}; its findings may be incomplete",
+                   end_line=end_line, end_col=end_col,
+                   key=f"{facts.qualname or facts.name}|{'|'.join(u.path for u in facts.unanalysed)}")
 
 
 def _plain_def_fix(info: ModuleInfo, task: ResolvedTask,

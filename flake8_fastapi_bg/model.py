@@ -109,6 +109,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Unanalysed:
+    """A project module a task needed that was left unanalysed by a bound on the work per
+    module (FBG903): its display path, why, and where the analysis needed it (a call into it,
+    or the site when the task itself comes from it)."""
+
+    path: str
+    reason: str
+    where: Located
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Why a task is judged the way it is: one call, loop or sleep found in what it runs.
 
@@ -160,3 +171,4 @@ class TaskFacts:
     library_callable: Optional[str] = None  # qualified name when the task is a library function
     offloaded_via: Optional[str] = None  # "run_in_threadpool" when add_task(run_in_threadpool, f)
     in_process: Optional[str] = None  # "a Celery task": a queue's task object, called here directly
+    unanalysed: Tuple[Unanalysed, ...] = ()  # modules the analysis needed and could not read

@@ -21,7 +21,7 @@ import re
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import libcst as cst
 
@@ -90,6 +90,25 @@ def state_facts(arg: str, path: str) -> str:
     return ",".join(sorted(set(_STATE_ASSIGNMENT.findall(text))))
 
 
+class Skipped(NamedTuple):
+    """A project module left unanalysed by a bound on the work per module (FBG903 names it
+    when a task needs it): where it is, as shown, and why."""
+
+    path: Path
+    display: str
+    reason: str
+
+
+TOO_DEEP = "nested too deeply for Python's parser"
+TOO_LARGE = f"larger than {_MAX_MODULE_BYTES // (1024 * 1024)} MiB"
+
+
+def _gave_up_on_nesting(error: BaseException) -> bool:
+    """Python's parser rejected valid code for its depth (not a syntax error of the module)."""
+    return isinstance(error, (RecursionError, MemoryError)) \
+        or isinstance(error, SyntaxError) and "nested" in (error.msg or "")
+
+
 def display_path(path: Path) -> str:
     """A path as a user reads it: relative to the working directory when under it."""
     try:
@@ -112,9 +131,10 @@ class Project:
         self._words: "OrderedDict[str, Tuple[Optional[bool], bool, deps.Deps]]" = OrderedDict()
         self._texts: "OrderedDict[str, Tuple[Optional[str], deps.Deps]]" = OrderedDict()
         self._state: Optional[Dict[str, List[str]]] = None  # attr -> modules setting app.state.attr
-        # Modules left unanalysed because libcst's parse of them would not be bounded
-        # (`parsing.parse_is_bounded`): name -> file.
-        self.skipped: Dict[str, Path] = {}
+        # Modules left unanalysed by a bound on the work per module (nested too deep for a
+        # bounded parse, `parsing.parse_is_bounded`, or over `_MAX_MODULE_BYTES`); unreadable
+        # and broken modules are not here: Python could not import them either.
+        self.skipped: Dict[str, Skipped] = {}
         self._state_deps: deps.Deps = {}
         self._loaded_from: Dict[str, deps.Deps] = {}  # what loading each cached module read
 
@@ -327,6 +347,7 @@ class Project:
         """Keep `info`, and what loading it `read` (none for a linted file: the host gave its
         text)."""
         self._absent.pop(name, None)
+        self.skipped.pop(name, None)
         self._modules[name] = info
         self._modules.move_to_end(name)
         if read is None:
@@ -345,6 +366,7 @@ class Project:
         try:
             source = deps.read(path, _MAX_MODULE_BYTES)
             if source is None:
+                self.skipped[name] = Skipped(path, display_path(path), TOO_LARGE)
                 return None
             text = decode_source(source)
         except (OSError, SyntaxError, LookupError, ValueError):  # unreadable, bad encoding
@@ -353,8 +375,9 @@ class Project:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             if not parse_is_bounded(text, error):
-                self.skipped[name] = path
-                return None  # generated code nested too deep: not analysed, like an unreadable module
+                if _gave_up_on_nesting(error):  # generated code nested too deep: FBG903 where needed
+                    self.skipped[name] = Skipped(path, display_path(path), TOO_DEEP)
+                return None  # else a syntax error: absent, like an unreadable module
             tree = None  # newer syntax than this Python reads: parse the whole module instead
         try:
             if tree is not None:

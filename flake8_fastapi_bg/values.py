@@ -19,7 +19,7 @@ import libcst as cst
 
 from . import deps
 from .knowledge import KnowledgeBase
-from .project import Project, iter_ancestors
+from .project import Project, Skipped, iter_ancestors
 from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted, own_nodes
 
 if TYPE_CHECKING:
@@ -36,6 +36,16 @@ class Unknown(Value):
 
 
 UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True, eq=False)
+class SkippedV(Unknown):
+    """A name of a project module left unanalysed (`Project.skipped`), and what is derived from
+    it (its attributes, what calling it gives): unknown like any value the analysis cannot
+    follow, but it keeps which module it needed, for FBG903."""
+
+    module: str
+    skipped: Skipped
 
 
 @dataclass(frozen=True)
@@ -295,7 +305,9 @@ class Evaluator:
 
     def _from_stars(self, scope: Scope, name: str, after: int, depth: int) -> Optional[Value]:
         """What the last `from m import *` of `scope` after order `after` that provides `name`
-        binds it to, as Python would: m's `__all__` if it has one, else its public names."""
+        binds it to, as Python would: m's `__all__` if it has one, else its public names.
+        A name bound nowhere else that a skipped module may provide is that module's."""
+        skipped: Optional[Value] = None
         for star, order in reversed(scope.star_imports):
             if order <= after:
                 break
@@ -303,11 +315,13 @@ class Evaluator:
                 continue
             value = self.qualified(f"{star}.{name}", depth + 1)
             if isinstance(value, Unknown):
+                if isinstance(value, SkippedV) and after < 0 and skipped is None:
+                    skipped = value
                 continue
             if isinstance(value, Ext) and self.project.module(star) is not None:
                 continue  # a project module that does not define it
             return value
-        return None
+        return skipped
 
     def _exports(self, module_name: str, name: str) -> bool:
         module = self.project.module(module_name)
@@ -576,6 +590,8 @@ class Evaluator:
     def attribute(self, base: Value, attr: str) -> Value:
         if isinstance(base, OneOf):
             return one_of(self.attribute(option, attr) for option in base.options)
+        if isinstance(base, SkippedV):
+            return base
         if attr == "state" and _is_application(base):
             return APP_STATE
         if isinstance(base, AppState):
@@ -715,6 +731,8 @@ class Evaluator:
     def call_value(self, callee: Value, node: cst.Call, scope: Scope) -> Value:
         if isinstance(callee, OneOf):
             return one_of(self.call_value(option, node, scope) for option in callee.options)
+        if isinstance(callee, SkippedV):
+            return callee
         if isinstance(callee, Cls):
             return Inst(callee.scope, (node, scope))
         if isinstance(callee, Provider):
@@ -796,6 +814,9 @@ class Evaluator:
         for module_name in iter_ancestors(qualname):
             module = self.project.module(module_name)
             if module is None:
+                skipped = self.project.skipped.get(module_name)
+                if skipped is not None:
+                    return SkippedV(module_name, skipped)
                 continue
             rest = qualname[len(module_name) + 1:] if len(qualname) > len(module_name) else ""
             value: Value = ModuleV(module)
@@ -837,6 +858,9 @@ class Evaluator:
         loaded = self.project.module(submodule)
         if loaded is not None:
             return ModuleV(loaded)
+        skipped = self.project.skipped.get(submodule)
+        if skipped is not None:
+            return SkippedV(submodule, skipped)
         return self._from_stars(scope, attr, -1, depth) or UNKNOWN
 
     def _set_globally(self, scope: ModuleScope, name: str) -> Optional[Value]:
@@ -998,6 +1022,6 @@ def dotted_or(value: Value) -> str:
 
 __all__ = [
     "Value", "Unknown", "UNKNOWN", "Ext", "ExtInstance", "ModuleV", "Func", "Cls", "Inst", "Bound",
-    "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator",
+    "SkippedV", "PartialV", "CallResult", "Coroutine", "Provider", "OneOf", "one_of", "options", "Evaluator",
     "is_background_tasks", "ext_name", "display_name", "dotted", "BACKGROUND_TASKS", "BACKGROUND_TASK",
 ]

@@ -28,3 +28,25 @@ register(EngineRule(
     bad=_NONE, good=_NONE,
     fix="Use one of the known tags; several are comma-separated: `# fastapi-bg: critical, light`.",
 ))
+
+register(EngineRule(
+    code="FBG903", name="module-not-analysed",
+    summary="A task needs a project module that the linter left unanalysed; its findings may be incomplete.",
+    what=("Reported at a task site when resolving the task or following its calls needed a project "
+          "module that was not analysed because it exceeds a bound on the work per module: "
+          "nested too deeply for Python's parser (a generated expression of thousands of terms), "
+          "or larger than 4 MiB. The message names the module, why it was left out and where "
+          "the task's analysis needed it (the call into it). A skipped module that no task "
+          "reaches is not reported, nor is a module that does not exist (a library, a missing "
+          "file), nor one that cannot be read or has a syntax error (Python could not import "
+          "it either, and flake8 reports E999 on it)."),
+    why=("Without the bound, one generated module could stall a CI gate for minutes. With it, "
+         "whatever the task does inside that module goes unseen: a blocking or CPU-heavy call "
+         "there is not reported, so the absence of FBG1xx findings on this task proves less "
+         "than usual."),
+    bad=_NONE, good=_NONE,
+    fix=("Keep generated tables and deeply nested expressions out of the modules tasks call "
+         "(load the data from a file, or build the expression in a loop), or move the code the "
+         "task needs into a module of its own. If the module must stay as it is, "
+         "`# noqa: FBG903` on the site acknowledges it."),
+))
