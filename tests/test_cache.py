@@ -216,6 +216,35 @@ def test_a_new_package_level_module_invalidates(project, capsys, monkeypatch) ->
     assert stats[1] == 1 and ("app/other.py", 10, "FBG105") in codes(found)  # it sleeps first
 
 
+# A module too deep for Python's parser is left unanalysed (FBG903 where a task needs it); its
+# read is a dependency like any module's, so replacing it re-analyses what reached it.
+CALLS_GENERATED = "from app.lib.generated import compute\n\n\ndef note(order_id):\n    compute(order_id)\n"
+HOSTILE_GENERATED = "x = " + " + ".join(["1"] * 5000) + "\n\n\ndef compute(n):\n    return n\n"
+STRIPE_GENERATED = "import stripe\n\n\ndef compute(n):\n    stripe.Refund.create(payment_intent=n)\n"
+
+
+def test_replacing_a_module_too_deep_to_analyse_re_analyses_the_tasks_that_need_it(
+        project, capsys, monkeypatch, analysed) -> None:
+    edit(project / "app/lib/helpers.py", CALLS_GENERATED)
+    # a second route reaching the helper through another function: both entries need the module
+    again = ROUTES.replace("app.services.orders import finish_order", "app.services.audit import record") \
+        .replace("add_task(finish_order,", "add_task(record,").replace("/orders/", "/again/")
+    write(project, {"app/lib/generated.py": HOSTILE_GENERATED, "app/again.py": again})
+    cold, stats = run(project, capsys, monkeypatch)
+    assert codes(cold) == [("app/again.py", 10, "FBG903"), ("app/routes.py", 10, "FBG903")]
+    assert all("app/lib/generated.py, which was not analysed (nested too deeply" in f["message"]
+               for f in cold)
+    warm, stats = run(project, capsys, monkeypatch)
+    assert warm == cold and stats == (3, 0, 0)
+    edit(project / "app/lib/generated.py", STRIPE_GENERATED)  # the work it hid is now seen
+    seen, stats = run(project, capsys, monkeypatch)
+    assert codes(seen) == [("app/again.py", 10, "FBG104"), ("app/routes.py", 10, "FBG104")]
+    assert stats == (1, 2, 2) and sorted(analysed[-2:]) == ["app/again.py", "app/routes.py"]
+    edit(project / "app/lib/generated.py", HOSTILE_GENERATED)
+    again, stats = run(project, capsys, monkeypatch)
+    assert again == cold and stats == (1, 2, 2)
+
+
 @pytest.mark.parametrize("option", [
     ("--fastapi-bg-fastapi-version", "0.110"),
     ("--fastapi-bg-max-depth", "2"),
@@ -537,6 +566,26 @@ def test_flake8_never_caches_standard_input(project) -> None:
                           env=support.clean_env(), timeout=300)
     assert done.returncode == 0 and not done.stderr, done.stderr
     assert not _database().exists()
+
+
+@pytest.mark.slow
+def test_flake8_and_the_standalone_command_drop_fbg903_once_the_skipped_module_is_replaced(project) -> None:
+    edit(project / "app/lib/helpers.py", CALLS_GENERATED)
+    write(project, {"app/lib/generated.py": HOSTILE_GENERATED})
+    # flake8 itself cannot build the generated module's `ast` (RecursionError): excluded from
+    # flake8's own files, it is still a module the plugin reaches.
+    exclude = ("--extend-exclude", "generated.py")
+    for _ in range(2):  # cold, then warm
+        plugin = _flake8(project, *exclude)
+        assert len(plugin) == 1 and plugin[0].startswith("./app/routes.py:10:5: FBG903 "), plugin
+        alone, _ = _standalone(project)
+        assert len(alone) == 1 and alone[0].startswith("app/routes.py:10:5: FBG903 "), alone
+    assert _standalone(project)[1] == "cache: 2 hits, 0 misses (0 files analysed)"
+    edit(project / "app/lib/generated.py", STRIPE_GENERATED)
+    plugin = _flake8(project, *exclude)
+    assert len(plugin) == 1 and " FBG104 " in plugin[0] and "generated.py:5" in plugin[0], plugin
+    alone, stats = _standalone(project)
+    assert len(alone) == 1 and " FBG104 " in alone[0] and stats == "cache: 1 hits, 1 misses (1 file analysed)"
 
 
 @pytest.mark.slow
