@@ -653,6 +653,12 @@ class Analyser:
                 w.scope.qualname, "call", f"@{w.decorator} wraps {_label(scope)}{_HOW[w.how]}",
                 NodeWhere(scope.module, w.node, scope) if w.node is not None else None))
         summary.context = decorated.context
+        if self.evaluator.project.skipped and isinstance(scope.node, cst.FunctionDef) and scope.parent:
+            for decorator in scope.node.decorators:  # a wrapper from a module left unanalysed
+                expr = decorator.decorator
+                value = self.evaluator.expr(expr.func if isinstance(expr, cst.Call) else expr, scope.parent)
+                if isinstance(value, SkippedV) and value.module not in summary.unanalysed:
+                    summary.unanalysed[value.module] = _need(value, NodeWhere(scope.module, expr, scope))
         for name, node in decorated.retries:
             summary.evidence.append(Evidence("long", f"@{name}", "retries with waits and no stop condition",
                                              NodeWhere(scope.module, node, scope), is_call=False))

@@ -209,6 +209,10 @@ def test_fbg903_at_the_site_names_the_module_why_and_where_it_was_needed(tmp_pat
                  "def work(pw):\n    client.send(pw)\n", id="object-made-there"),
     pytest.param("import asyncio\n\nfrom app.generated import compute\n\n\nasync def work(pw):\n"
                  "    await asyncio.to_thread(compute, pw)\n", id="run-in-a-thread"),
+    pytest.param("from app.generated import compute\n\n\n@compute\ndef work(pw):\n    return pw\n",
+                 id="decorated-there"),
+    pytest.param("from app import generated\n\n\n@generated.compute(retries=3)\n"
+                 "def work(pw):\n    return pw\n", id="decorator-factory-there"),
 ])
 def test_fbg903_for_each_way_a_task_runs_code_of_the_module(tmp_path: Path, fresh_caches,
                                                             helpers: str) -> None:
