@@ -36,10 +36,11 @@ register(EngineRule(
           "module that was not analysed because it exceeds a bound on the work per module: "
           "nested too deeply for Python's parser (a generated expression of thousands of terms), "
           "or larger than 4 MiB. The message names the module, why it was left out and where "
-          "the task's analysis needed it (the call into it). A skipped module that no task "
-          "reaches is not reported, nor is a module that does not exist (a library, a missing "
-          "file), nor one that cannot be read or has a syntax error (Python could not import "
-          "it either, and flake8 reports E999 on it)."),
+          "the task's analysis needed it (a call into it, a function of it run in a thread, a "
+          "decorator from it, or the site when the task itself is defined there). A skipped "
+          "module that no task reaches is not reported, nor is a module that does not exist (a "
+          "library, a missing file), nor one that cannot be read or has a syntax error (Python "
+          "could not import it either, and flake8 reports E999 on it)."),
     why=("Without the bound, one generated module could stall a CI gate for minutes. With it, "
          "whatever the task does inside that module goes unseen: a blocking or CPU-heavy call "
          "there is not reported, so the absence of FBG1xx findings on this task proves less "
