@@ -376,9 +376,9 @@ class Summary:
     unanalysed: Dict[str, Unanalysed] = field(default_factory=dict)
 
 
-def _need(value: SkippedV, where: Located) -> Unanalysed:
-    """The module left unanalysed that `value` comes from, needed at `where`."""
-    return Unanalysed(value.skipped.display, value.skipped.reason, where)
+def _need(value: SkippedV, where: Located, function: str) -> Unanalysed:
+    """The module left unanalysed that `value` comes from, needed at `where` in `function`."""
+    return Unanalysed(value.skipped.display, value.skipped.reason, where, function)
 
 
 class Analyser:
@@ -401,7 +401,7 @@ class Analyser:
         unanalysed: Dict[str, Unanalysed] = {}
         for option in (value, task.raw):  # the task itself comes from a module left unanalysed
             if isinstance(option, SkippedV):
-                unanalysed.setdefault(option.module, _need(option, where))
+                unanalysed.setdefault(option.module, _need(option, where, _scope_name(site.scope)))
                 if site.callable_expr is not None:  # its name is all there is to show
                     name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
         if func is None:
@@ -606,7 +606,8 @@ class Analyser:
         """Record what one call of `scope` does; False once the function did something."""
         if isinstance(callee, SkippedV) and callee.module not in summary.unanalysed:
             # runs code of a module left unanalysed
-            summary.unanalysed[callee.module] = _need(callee, NodeWhere(scope.module, site.node, scope))
+            summary.unanalysed[callee.module] = _need(callee, NodeWhere(scope.module, site.node, scope),
+                                                      scope.qualname)
         if isinstance(callee, ExtInstance):  # calling a library object: `nlp(text)`
             callee = Ext(f"{callee.type}.__call__")
         if isinstance(callee, Ext):
@@ -658,7 +659,8 @@ class Analyser:
                 expr = decorator.decorator
                 value = self.evaluator.expr(expr.func if isinstance(expr, cst.Call) else expr, scope.parent)
                 if isinstance(value, SkippedV) and value.module not in summary.unanalysed:
-                    summary.unanalysed[value.module] = _need(value, NodeWhere(scope.module, expr, scope))
+                    summary.unanalysed[value.module] = _need(value, NodeWhere(scope.module, expr, scope),
+                                                             scope.qualname)
         for name, node in decorated.retries:
             summary.evidence.append(Evidence("long", f"@{name}", "retries with waits and no stop condition",
                                              NodeWhere(scope.module, node, scope), is_call=False))
@@ -675,7 +677,8 @@ class Analyser:
             return
         value = self.evaluator.expr(handed, scope)
         if isinstance(value, SkippedV) and value.module not in summary.unanalysed:
-            summary.unanalysed[value.module] = _need(value, NodeWhere(scope.module, site.node, scope))
+            summary.unanalysed[value.module] = _need(value, NodeWhere(scope.module, site.node, scope),
+                                                     scope.qualname)
         target = function_of(value, self.evaluator)
         if target is not None and target is not scope and (target, offload.kind) not in summary.handed:
             summary.handed.append((target, offload.kind))
@@ -793,6 +796,11 @@ def _receiver(value: Value) -> Optional[Inst]:
 
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
 _NOT_TASKS = ("builtins.", "logging.", "structlog.", "loguru.")
+
+
+def _scope_name(scope: Scope) -> str:
+    """The qualified name of a site's scope: a function, else its module."""
+    return getattr(scope, "qualname", None) or getattr(scope.module, "name", "") or "<module>"
 
 
 def _label(scope: FunctionScope) -> str:

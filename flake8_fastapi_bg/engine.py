@@ -199,7 +199,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
             if message:
                 reported.append((site, _task_finding(rule, message, analyser, site, task, facts, where)))
         if facts.unanalysed:
-            reported.append((site, _unanalysed_finding(site, facts, where)))
+            reported.append((site, _unanalysed_finding(analyser, site, task, facts, where)))
     module_facts = ModuleFacts(context)
     for module_rule in module_rules:
         for verdict in module_rule.check(module_facts, settings):
@@ -241,9 +241,13 @@ def _task_finding(rule: TaskRule, message: str, analyser: Analyser, site: TaskSi
                    evidence=hops_for(analyser, site, task, facts, where, leaf), key=key)
 
 
-def _unanalysed_finding(site: TaskSite, facts: TaskFacts, where: NodeWhere) -> Finding:
+def _unanalysed_finding(analyser: Analyser, site: TaskSite, task: ResolvedTask, facts: TaskFacts,
+                        where: NodeWhere) -> Finding:
     """FBG903 at the site: the modules its task needed that were left unanalysed, why, and
-    where the analysis needed each one."""
+    where the analysis needed each one (also as the evidence's leaves)."""
+    from .model import Hop
+    from .trail import hops_for
+
     first = facts.unanalysed[0]
     if len(facts.unanalysed) == 1:
         what = f"needs {first.path}, which was not analysed ({first.reason}; needed at {first.where})"
@@ -251,9 +255,11 @@ def _unanalysed_finding(site: TaskSite, facts: TaskFacts, where: NodeWhere) -> F
         what = "needs modules that were not analysed: " + ", ".join(
             f"{u.path} ({u.reason}; needed at {u.where})" for u in facts.unanalysed)
     (line, col), (end_line, end_col) = where.module.span(site.call, site.scope)
+    hops = hops_for(analyser, site, task, facts, where, None) + tuple(
+        Hop(u.function, "leaf", f"needs {u.path} ({u.reason})", u.where) for u in facts.unanalysed)
     return Finding("FBG903", line, col,
                    f"background task '{facts.name}' {what}; its findings may be incomplete",
-                   end_line=end_line, end_col=end_col,
+                   end_line=end_line, end_col=end_col, evidence=hops,
                    key=f"{facts.qualname or facts.name}|{'|'.join(u.path for u in facts.unanalysed)}")
 
 

@@ -117,6 +117,7 @@ class Unanalysed:
     path: str
     reason: str
     where: Located
+    function: str = ""  # the function (or module) holding `where`
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,13 @@ def test_fbg903_at_the_site_names_the_module_why_and_where_it_was_needed(tmp_pat
            in skipped.message
     assert "helpers.py:7)" in skipped.message  # `compute(TABLE)`
     assert skipped.message.endswith("its findings may be incomplete")
+    # the evidence chain (--show-chain, JSON, SARIF): the site, then where the module was needed
+    site, need = skipped.evidence
+    assert (site.role, need.role, need.function) == ("site", "leaf", "app.helpers.work")
+    assert (need.line, need.col) == (7, 4)
+    assert need.path is not None and need.path.endswith("helpers.py")
+    assert need.reason == "needs " + skipped.message.split(" needs ")[1].split(",")[0] + \
+        " (nested too deeply for Python's parser)"
 
 
 @pytest.mark.parametrize("helpers", [
