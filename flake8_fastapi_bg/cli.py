@@ -2,7 +2,8 @@
 
 It does what flake8 would do around the plugin — find the files, read the configuration, honour
 `--select`/`--ignore` and `# noqa`, format the findings — and adds `--fix`/`--diff`,
-`--explain` and machine-readable formats. Every finding comes from `engine.lint_source`.
+`--explain` and machine-readable formats. Every finding comes from `engine.lint_source`
+(through `adapter.lint_file`, the per-file step it shares with the flake8 plugin).
 
 Exit status: 0 clean, 1 findings (or a file that could not be read, or `--diff` with changes),
 2 usage or configuration error.
@@ -27,10 +28,9 @@ from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
 from flake8.utils import parse_comma_separated_list
 
 from . import __version__
+from .adapter import lint_file
 from .cache import Cache
-from .collector import analysing
 from .edits import apply_fixes
-from .engine import lint_source
 from .model import Finding
 from .output import FORMATS, Result, render
 from .output import registry
@@ -313,9 +313,7 @@ class Linter:
         if not self.disable_noqa and _FLAKE8_WORD.search(text) \
                 and any(NOQA_FILE.match(line) for line in physical_lines(text)):
             return []  # `# flake8: noqa` skips the whole file (lines split only when it may)
-        with analysing(text):
-            found = (self.cache.lint(display, text, path, cacheable=not self.stdin) if self.cache is not None
-                     else lint_source(display, text, self.settings, path))
+        found = lint_file(display, text, self.settings, path, self.cache, cacheable=not self.stdin)
         findings = [f for f in found if self.selector(f.code)]
         if self.disable_noqa or not findings:
             return findings

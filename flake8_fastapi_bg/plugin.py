@@ -1,4 +1,5 @@
-"""The flake8 adapter: registers the options, reads the settings, runs the engine per file."""
+"""The flake8 adapter: registers the options, reads the settings, runs the engine per file
+(`adapter.lint_file`, the per-file step it shares with the standalone command)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import tokenize
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Generator, List, Optional, Tuple, Type
 
 from . import __version__
-from .collector import analysing
-from .engine import knowledge_for, lint_source
+from .adapter import lint_file
+from .engine import knowledge_for
 from .prefilter import may_schedule_tasks
 from .settings import OPTIONS, ConfigError, Settings, option_values, settings_from_env_and_pyproject
 
@@ -80,12 +81,8 @@ class Plugin:
     def run(self) -> Generator[Tuple[int, int, str, Type["Plugin"]], None, None]:
         source = "".join(self.lines)
         path = None if self.filename in ("stdin", "-") else self.filename  # a Path only if needed
-        with analysing(source):
-            if self.cache is not None:
-                findings = self.cache.lint(self.filename, source, path, tree=self.tree,
-                                           cacheable=not self.reads_stdin)
-            else:
-                findings = lint_source(self.filename, source, self.settings, path, tree=self.tree)
+        findings = lint_file(self.filename, source, self.settings, path, self.cache, tree=self.tree,
+                             cacheable=not self.reads_stdin)
         for finding in findings:
             text = finding.text
             if self.show_chain and len(finding.evidence) > 1:

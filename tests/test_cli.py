@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 import pytest
 from support import fail_analysis, write_tree
 
-from flake8_fastapi_bg import cli
+from flake8_fastapi_bg import cli, engine
 from flake8_fastapi_bg.model import Edit, Finding, Fix
 from flake8_fastapi_bg.rules import REGISTRY
 
@@ -373,7 +373,8 @@ def test_colour_only_on_a_terminal_without_no_color(project: Path, monkeypatch) 
 FIXABLE = 'import os\n\n\ndef job():\n    pass\n\n\ntasks.add_task(job())  # a comment stays\n'
 
 
-def fake_engine(display: str, source: str, settings, path: Optional[Path] = None) -> List[Finding]:
+def fake_engine(display: str, source: str, settings, path: Optional[Path] = None,
+                **_: object) -> List[Finding]:
     """Stands in for the engine: one fixable finding per `add_task(job())`."""
     findings = []
     for number, line in enumerate(source.split("\n"), 1):
@@ -389,7 +390,7 @@ def fake_engine(display: str, source: str, settings, path: Optional[Path] = None
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "lint_source", fake_engine)
+    monkeypatch.setattr(engine, "lint_source", fake_engine)
 
 
 def test_fix_applies_edits_in_place_keeping_encoding_and_newlines(project: Path, capsys, fake) -> None:
@@ -429,10 +430,10 @@ def test_diff_prints_without_writing(project: Path, capsys, fake) -> None:
 
 
 def test_a_fix_that_breaks_the_code_is_refused(project: Path, capsys, monkeypatch) -> None:
-    def breaking(display, source, settings, path=None):
+    def breaking(display, source, settings, path=None, **_):
         return [Finding("FBG201", 1, 0, "x", Fix("break", (Edit((1, 0), (1, 1), "("),)))]
 
-    monkeypatch.setattr(cli, "lint_source", breaking)
+    monkeypatch.setattr(engine, "lint_source", breaking)
     write(project, {"t.py": "x = 1\n"})
     status, _, err = run(capsys, "--fix", "t.py")
     assert status == 1 and "invalid code" in err and (project / "t.py").read_text() == "x = 1\n"
