@@ -88,15 +88,15 @@ class Cache:
         deps.forget()  # a new run: files may have changed since another run in this process
 
     def lint(self, display: str, source: str, path: "Optional[Path | str]", *,
-             tree: Any = None, cacheable: bool = True) -> List[Finding]:
-        """`engine.lint_source(display, source, settings, path, tree=...)`, from the cache when
-        it holds an answer. `cacheable=False`: standard input."""
+             tree: Any = None, cacheable: bool = True, may_schedule: Optional[bool] = None) -> List[Finding]:
+        """`engine.lint_source(display, source, settings, path, tree=..., may_schedule=...)`,
+        from the cache when it holds an answer. `cacheable=False`: standard input."""
         from . import engine
 
-        passes = may_schedule_tasks(source)
+        passes = may_schedule_tasks(source) if may_schedule is None else may_schedule
         if path is None or not passes or not cacheable:
             self.stats.analysed += passes
-            return engine.lint_source(display, source, self.settings, path, tree=tree)
+            return engine.lint_source(display, source, self.settings, path, tree=tree, may_schedule=passes)
         name = os.path.abspath(path)
         store, fingerprint, digest = self._entry(name, display, source) if self.enabled else (None, "", "")
         if store is not None and not store.usable():
@@ -113,7 +113,7 @@ class Cache:
         deps.start()
         try:
             deps.note_file(name, source.encode("utf-8", "surrogatepass"))
-            findings = engine.lint_source(display, source, self.settings, path, tree=tree)
+            findings = engine.lint_source(display, source, self.settings, path, tree=tree, may_schedule=True)
         except BaseException:
             deps.stop()
             raise

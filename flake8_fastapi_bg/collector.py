@@ -24,8 +24,6 @@ import gc
 from contextlib import contextmanager
 from typing import Iterator
 
-from .prefilter import may_schedule_tasks
-
 # Analysed files between two full collections of everything, frozen or not (one costs seconds
 # of CPU once a large app's analysis holds hundreds of megabytes).
 THAW_EVERY = 64
@@ -33,9 +31,10 @@ _settled = 0
 
 
 @contextmanager
-def analysing(source: str) -> Iterator[None]:
-    """Run the lint of `source` (one file of a batch) under the policy above."""
-    managed = gc.isenabled() and hasattr(gc, "freeze") and may_schedule_tasks(source)
+def analysing(may_schedule: bool) -> Iterator[None]:
+    """Run the lint of one file of a batch under the policy above; `may_schedule` is the text
+    test's answer on it (`prefilter.may_schedule_tasks`)."""
+    managed = may_schedule and gc.isenabled() and hasattr(gc, "freeze")
     if managed:
         gc.disable()
     try:

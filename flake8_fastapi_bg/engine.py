@@ -37,13 +37,17 @@ ISSUES_URL = "https://github.com/flake8-fastapi-bg/flake8-fastapi-bg/issues"
 
 def lint_source(display: str, source: str, settings: Settings,
                 path: "Optional[Path | str]" = None, *,
-                tree: Optional[ast.Module] = None) -> List[Finding]:
+                tree: Optional[ast.Module] = None, may_schedule: Optional[bool] = None) -> List[Finding]:
     """Findings for one file. `display` is the name to report; `path` locates the project;
-    `tree`, if the host has one, is Python's `ast` of `source`. The host's process is left as
-    it was: no garbage-collector, recursion-limit or signal settings are changed."""
+    `tree`, if the host has one, is Python's `ast` of `source`; `may_schedule`, if the host has
+    it, is the text test's answer on `source` (`prefilter.may_schedule_tasks`), else the engine
+    runs the test. The host's process is left as it was: no garbage-collector, recursion-limit
+    or signal settings are changed."""
     try:
         findings = list(_pragma_findings(source))
-        if may_schedule_tasks(source):
+        if may_schedule is None:
+            may_schedule = may_schedule_tasks(source)
+        if may_schedule:
             try:
                 findings.extend(_lint(display, source, settings, path, tree))
             except RecursionError:

@@ -465,6 +465,38 @@ def test_the_hosts_ast_spares_a_second_parse(tmp_path: Path, fresh_caches, monke
     assert with_tree == without and parsed == []
 
 
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+def test_the_adapters_run_the_text_test_once_per_file(tmp_path: Path, fresh_caches, monkeypatch,
+                                                      cached: bool) -> None:
+    """The adapters' per-file step hands the text test's answer to the collector policy, the
+    cache and the engine; the engine alone, as tests call it, still runs the test itself."""
+    from flake8_fastapi_bg import adapter, cache, engine
+    from flake8_fastapi_bg.cache import Cache
+
+    root = write(tmp_path, {**CLEAN, "app/main.py": QUIET_SITE.replace(
+        'tasks.add_task(note, "ok")', "tasks.add_task(note())")})
+    tested = []
+
+    def counting(source: str) -> bool:
+        tested.append(source)
+        return may_schedule_tasks(source)
+
+    for module in (adapter, cache, engine):
+        monkeypatch.setattr(module, "may_schedule_tasks", counting)
+    store = Cache(Settings(), directory=str(tmp_path / "cache")) if cached else None
+    files = sorted(root.rglob("*.py"))
+    try:
+        found = {path.name: adapter.lint_file(str(path), path.read_text(), Settings(), path, store)
+                 for path in files}
+    finally:
+        gc.unfreeze()  # the adapters' collector policy froze the survivors
+    assert len(tested) == len(files) == 4
+    main = root / "app" / "main.py"
+    assert [f.code for f in found["main.py"]] == ["FBG201"]
+    assert lint_source(str(main), main.read_text(), Settings(), main) == found["main.py"]
+    assert len(tested) == 5  # the engine on its own
+
+
 # --- the host's process is left as it was ---------------------------------------------------------
 
 
