@@ -16,15 +16,15 @@ comment, or that libcst cannot render back into an expression, is not offered.
 from __future__ import annotations
 
 import ast
-import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
 from . import deps
 from .model import Edit, Fix
+from .roots import project_files
 from .scopes import own_nodes
 
 if TYPE_CHECKING:
@@ -192,7 +192,6 @@ _LOOP_LIBRARIES = ("asyncio.", "anyio.", "trio.", "aiohttp.", "aiofiles.", "aios
                    "aiobotocore.", "aioboto3.", "asyncpg.", "motor.", "redis.asyncio.", "databases.",
                    "sqlalchemy.ext.asyncio.", "starlette.concurrency.", "fastapi.concurrency.",
                    "starlette.websockets.", "fastapi.WebSocket", "fastapi.websockets.")
-_SKIPPED_DIRS = frozenset({"venv", "node_modules", "__pycache__", "build", "dist", "site-packages"})
 _REGISTERS = frozenset({"add_task", "BackgroundTask"})
 
 
@@ -254,7 +253,9 @@ def _only_scheduled(name: str, roots: Sequence[Path]) -> bool:
     under its own name, or the callable of a registration (`add_task(name, ...)`,
     `BackgroundTask(name, ...)`): nothing awaits it, calls it, or passes it anywhere else (where
     a coroutine function may be required). A file Python cannot parse counts as a use."""
-    for path in _project_paths(tuple(roots), name):
+    # Tests included: a test that awaits or calls the task is a use. Unbounded: a file not
+    # read could hide a use, and the fix would then break it.
+    for path in project_files(roots, "uses", name, tests=True):
         status = deps.status_of(path)
         facts = use_facts(name, path)
         deps.scanned("uses", name, path, facts, status)
@@ -305,12 +306,3 @@ def _registration(func: ast.expr) -> bool:
     spelled = func.attr if isinstance(func, ast.Attribute) else \
         func.id if isinstance(func, ast.Name) else None
     return spelled in _REGISTERS
-
-
-def _project_paths(roots: Tuple[Path, ...], name: str) -> Iterator[str]:
-    for root in roots:
-        for directory, subdirs, files in deps.walk(root, "uses", name):
-            subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
-            for file in files:
-                if file.endswith(".py"):
-                    yield os.path.join(directory, file)

@@ -28,7 +28,7 @@ import libcst as cst
 from . import deps
 from .parsing import ModuleInfo, decode_source, parse, parse_is_bounded
 from .prefilter import may_schedule_tasks
-from .roots import directory_of, roots_for
+from .roots import directory_of, project_files, roots_for
 from .slicing import SlicedModuleInfo
 
 _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not task logic
@@ -64,17 +64,6 @@ def _imports_name(text: str, name: str) -> bool:
 
 
 _STATE_ASSIGNMENT = re.compile(r"\.state\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
-_NOT_APP_DIRS = frozenset({".git", ".hg", ".tox", ".nox", ".venv", "venv", "env", "node_modules", "build",
-                           "dist", "site-packages", "__pycache__", "tests", "test", "testing"})
-
-
-def _project_files(root: Path) -> Iterator[Path]:
-    """The project's own `.py` files under `root`: no tests, environments or build output."""
-    for directory, subdirs, files in deps.walk(root, "state"):
-        subdirs[:] = [d for d in subdirs if d not in _NOT_APP_DIRS and not d.startswith(".")]
-        for file in files:
-            if file.endswith(".py") and not file.startswith("test_") and file != "conftest.py":
-                yield Path(directory, file)
 
 
 def state_facts(arg: str, path: str) -> str:
@@ -277,15 +266,17 @@ class Project:
             state: Dict[str, List[str]] = {}
             deps.frame()
             try:
-                for root in self.roots:
-                    for path in _project_files(root):
-                        status = deps.status_of(path)
-                        facts = state_facts("", str(path))
-                        deps.scanned("state", "", path, facts, status)
-                        if facts:
-                            name, _ = self.module_name_for(path)
-                            for found in facts.split(","):
-                                state.setdefault(found, []).append(name)
+                # Tests skipped: what a test sets up is not the app's state. Unbounded: a bound
+                # (as the closers scan has) would only lose setters; not added, so that no
+                # result changes on large trees.
+                for path in project_files(self.roots, "state"):
+                    status = deps.status_of(path)
+                    facts = state_facts("", path)
+                    deps.scanned("state", "", path, facts, status)
+                    if facts:
+                        name, _ = self.module_name_for(Path(path))
+                        for found in facts.split(","):
+                            state.setdefault(found, []).append(name)
             finally:
                 self._state_deps = deps.end_frame()
             self._state = state

@@ -5,12 +5,18 @@ nearest directory with a project marker (pyproject.toml, setup.cfg, setup.py, .g
 `src/` folder if there is one. Those directories are the project's source roots, in priority
 order. This module imports nothing heavy: the persistent cache (`cache.py`) asks it where a
 file's project and cache are without loading the analysis.
+
+`project_files` is the one walk over the project's files for the project-wide scans (the
+`deps.SCANNERS`), with the one list of folders that hold no project code.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Iterable, Iterator, Optional, Set, Tuple
+
+from . import deps
 
 MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _MAX_PACKAGE_DEPTH = 16
@@ -72,3 +78,56 @@ def directory_of(path: Path) -> Path:
         return path.resolve().parent if path.exists() else path.absolute().parent
     except (OSError, RuntimeError):  # symlink loops
         return Path.cwd()
+
+
+# Folders that hold no project code: environments, installed packages, build output, caches.
+# Also skipped: every folder whose name starts with "." (`.git`, `.venv`, `.tox`, tools'
+# caches) and a virtual environment under any name (a folder with a `pyvenv.cfg`).
+NOT_PROJECT_DIRS = frozenset({"venv", "env", "site-packages", "node_modules", "__pycache__", "build", "dist"})
+# Tests and their data, and test modules: code that runs against the app, not in it.
+TEST_DIRS = frozenset({"test", "tests", "testing", "fixtures"})
+# A bounded scan stops after this many files or folders (`deps.unsure`: the result is not reused).
+MAX_SCANNED_FILES = 5000
+MAX_SCANNED_DIRECTORIES = 20000
+
+
+def _is_test_module(name: str) -> bool:
+    """`name` (a file name) is a test module or pytest's configuration."""
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def project_files(roots: Iterable[Path], scanner: str, arg: str = "", *, tests: bool = False,
+                  bounded: bool = False) -> Iterator[str]:
+    """The `.py` files under the project's source `roots` for the project-wide scan `scanner`
+    (of `deps.SCANNERS`, with its `arg`), each once (roots may nest: a marker directory and its
+    `src/`), sorted within each folder; the folders listed are recorded for the persistent
+    cache (`deps.walk`). The caller records what it takes from each file (`deps.scanned`).
+
+    `tests=True` keeps test folders and modules (a scan for every use of a name must see the
+    tests' uses too); otherwise they are skipped (a scan for what the app itself does).
+    `bounded=True` stops after `MAX_SCANNED_FILES` files or `MAX_SCANNED_DIRECTORIES` folders,
+    for a scan where missing a file can only lose a finding, never make one."""
+    seen: Set[str] = set()
+    directories = 0
+    for root in roots:
+        for directory, dirs, files in deps.walk(root, scanner, arg):
+            directories += 1
+            if bounded and directories > MAX_SCANNED_DIRECTORIES:
+                deps.unsure()  # where the scan stops moves as files come and go
+                return
+            if "pyvenv.cfg" in files:
+                dirs[:] = []
+                continue
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in NOT_PROJECT_DIRS
+                             and (tests or d not in TEST_DIRS))
+            for name in sorted(files):
+                if not name.endswith(".py") or (not tests and _is_test_module(name)):
+                    continue
+                path = os.path.join(directory, name)
+                if path in seen:
+                    continue
+                seen.add(path)
+                if bounded and len(seen) > MAX_SCANNED_FILES:
+                    deps.unsure()
+                    return
+                yield path

@@ -34,7 +34,6 @@ something from `request.state`.
 from __future__ import annotations
 
 import ast
-import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from .. import deps
 from ..knowledge import split_words
 from ..parsing import decode_source
 from ..project import Project, display_path
+from ..roots import project_files
 
 if TYPE_CHECKING:
     from ..parsing import ModuleInfo
@@ -54,10 +54,6 @@ CLOSE_METHODS = frozenset({"close", "aclose"})
 # What a `with` target stored on request.state must look like to be a session it closes.
 SESSION_WORDS = frozenset({"client", "conn", "connection", "cursor", "database", "db", "session",
                            "transaction", "uow"})
-_SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "venv", "env", "build",
-                           "dist", "fixtures", "test", "tests", "testing"})
-_MAX_FILES = 5000
-_MAX_DIRECTORIES = 20000
 _MAX_BYTES = 1_000_000
 
 
@@ -106,9 +102,11 @@ def _project_closers(project: Project) -> Dict[str, StateCloser]:
     found: Dict[str, StateCloser] = {}
     deps.frame()
     try:
-        for path in _middleware_files(project):
+        # Tests skipped (a test's middleware is not the app's); bounded: a file not read can
+        # only lose a closer, never make a finding.
+        for path in project_files(project.roots, "closers", bounded=True):
             status = deps.status_of(path)
-            closers = _closers_of(str(path))
+            closers = _closers_of(path)
             deps.scanned("closers", "", path, _facts(closers), status)
             for closer in closers:
                 _add(found, closer)
@@ -139,37 +137,6 @@ def _facts(closers: List[StateCloser]) -> str:
 def closer_facts(arg: str, path: str) -> str:
     """What the project scan takes from the file at `path` (a scanner of `deps.SCANNERS`)."""
     return _facts(_closers_of(path))
-
-
-def _middleware_files(project: Project) -> Iterator[Path]:
-    """The project's .py files (tests and environments skipped) that may hold a middleware."""
-    seen: Set[str] = set()
-    budget = _MAX_FILES
-    directories = _MAX_DIRECTORIES
-    for root in project.roots:
-        for directory, dirs, files in deps.walk(root, "closers"):
-            directories -= 1
-            if directories < 0:
-                deps.unsure()  # where the scan stops moves as files come and go
-                return
-            if os.path.exists(os.path.join(directory, "pyvenv.cfg")):
-                dirs[:] = []
-                continue
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
-            for name in sorted(files):
-                if not name.endswith(".py") or name.startswith("test_") or name.endswith("_test.py") \
-                        or name == "conftest.py":
-                    continue
-                path = os.path.join(directory, name)
-                real = os.path.realpath(path)
-                if real in seen:
-                    continue
-                seen.add(real)
-                budget -= 1
-                if budget < 0:
-                    deps.unsure()
-                    return
-                yield Path(path)
 
 
 def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
