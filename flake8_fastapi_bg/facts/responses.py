@@ -143,7 +143,12 @@ def _assigned_name(small: cst.BaseSmallStatement, call: cst.Call) -> Optional[st
 
 def _name_uses(function: cst.CSTNode, name: str) -> Optional[List[cst.Call]]:
     """The `name.add_task(...)` calls in a function, or None when `name` is used any other way
-    (returned, passed, stored, attached, called): then it may reach a response."""
+    (returned, passed, stored, attached, called): then it may reach a response.
+
+    Not shared with `websockets._used_otherwise`, which looks alike: `name` here is a local
+    built in the function, so its own assignment is no use, and a nested parameter that
+    shadows it counts as one (no finding); there it is an injected parameter, which a nested
+    parameter shadows, a reassignment uses, and a helper's forwarding call may receive."""
     registrations: List[cst.Call] = []
     receivers: Set[int] = set()
     other: List[cst.Name] = []

@@ -134,7 +134,8 @@ def _added_name(call: cst.Call) -> str:
 def _used_otherwise(function: cst.CSTNode, name: str, forwarding: Set[int]) -> bool:
     """`name` is used other than as an `add_task` receiver or an argument of a helper that only
     registers tasks: called (`await background_tasks()`), passed on, stored. The endpoint may then
-    run the tasks itself."""
+    run the tasks itself. (`responses._name_uses` asks the like of a local variable; see there
+    why the two differ.)"""
     allowed: Set[int] = set()
     other: List[cst.Name] = []
 
