@@ -217,27 +217,23 @@ def bind_arguments(func: FunctionScope, args: Sequence[cst.Arg], skip_self: bool
     return mapping
 
 
-class _AddTaskCalls(cst.CSTVisitor):
-    """Calls made on a given parameter name inside one function body (not nested defs)."""
+def calls_in(function: cst.CSTNode) -> List[cst.Call]:
+    """Calls in a function body, lambdas included (a helper may register tasks in one), not in
+    nested defs or classes."""
+    calls: List[cst.Call] = []
 
-    def __init__(self, root: cst.CSTNode) -> None:
-        self.root = root
-        self.calls: List[cst.Call] = []
+    class _Calls(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is function
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return node is self.root
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
+        def visit_Call(self, node: cst.Call) -> None:
+            calls.append(node)
 
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-
-def _calls_in(func: FunctionScope) -> List[cst.Call]:
-    finder = _AddTaskCalls(func.node)
-    walk(func.node, finder)
-    return finder.calls
+    walk(function, _Calls())
+    return calls
 
 
 def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator, depth: int,
@@ -264,7 +260,7 @@ def forwarded_sites(call: cst.Call, scope: Scope, callee: Value, evaluator: Eval
     line, _ = helper.module.position(helper.node, helper)
     label = f"{helper.name} ({helper.module.display}:{line})"
     param_bindings = {p.name.value: p for p in helper.all_params()}
-    for inner in _calls_in(helper):
+    for inner in calls_in(helper.node):
         target = inner.func
         if isinstance(target, cst.Attribute) and target.attr.value == "add_task" \
                 and isinstance(target.value, cst.Name) and target.value.value in bg_params:

@@ -25,7 +25,6 @@ import libcst as cst
 from ..collect import TaskSite, bind_arguments
 from .routes import callable_function, is_generator
 from ..scopes import FunctionScope, Scope, dotted, own_nodes
-from ..syntax import walk
 from ..values import PARTIAL, Bound, Cls, Coroutine, Evaluator, Func, Value, ext_name
 
 _TRANSPARENT_DECORATORS = frozenset({"staticmethod", "classmethod"})
@@ -380,28 +379,8 @@ def _only_wraps(func: FunctionScope) -> bool:
 
 def _dropped_calls(node: cst.CSTNode) -> List[cst.Call]:
     """Calls whose result a sync def returns or discards as a statement (not in nested defs)."""
-    found: List[cst.Call] = []
-
-    class _Statements(cst.CSTVisitor):
-        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
-            return inner is node
-
-        def visit_Lambda(self, inner: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, inner: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Return(self, ret: cst.Return) -> None:
-            if isinstance(ret.value, cst.Call):
-                found.append(ret.value)
-
-        def visit_Expr(self, expr: cst.Expr) -> None:
-            if isinstance(expr.value, cst.Call):
-                found.append(expr.value)
-
-    walk(node, _Statements())
-    return found
+    return [statement.value for statement in own_nodes(node, (cst.Return, cst.Expr))
+            if isinstance(statement, (cst.Return, cst.Expr)) and isinstance(statement.value, cst.Call)]
 
 
 def _sync_decorator_of(func: FunctionScope, evaluator: Evaluator) -> Optional[LostCoroutine]:
@@ -446,7 +425,7 @@ def _wrapper_calls(wrapper: FunctionScope) -> List[cst.Call]:
     node = wrapper.node
     if isinstance(node, cst.Lambda):
         return [node.body] if isinstance(node.body, cst.Call) else []
-    return list(_dropped_calls(node))
+    return _dropped_calls(node)
 
 
 def _calls_param(call: cst.Call, wrapper: FunctionScope, decorator: FunctionScope, param: str) -> bool:

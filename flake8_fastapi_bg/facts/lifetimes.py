@@ -40,7 +40,7 @@ from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
 from .routes import RouteFacts, annotation_names, is_generator
 from .sites import Registration, registration
-from ..scopes import FunctionScope, Scope, dotted
+from ..scopes import FunctionScope, Scope, dotted, own_nodes
 from ..syntax import walk
 from ..values import Cls, Func, ext_name
 
@@ -242,7 +242,7 @@ class LifetimeChecker:
     def _returned_state_origin(self, target: FunctionScope) -> Optional[_Origin]:
         """A plain dependency that returns a value a middleware closes (`return request.state.db`)."""
         found = [self._origin(r.value, target, 1) if r.value is not None else None
-                 for r in _returns_of(target.node)]
+                 for r in own_nodes(target.node, cst.Return)]
         origins = [o for o in found if o is not None and o.block is None]
         if not found or len(origins) != len(found):
             return None
@@ -418,26 +418,6 @@ def _attributes_in(function: cst.CSTNode) -> List[cst.Attribute]:
             found.append(node)
 
     walk(function, _Attributes())
-    return found
-
-
-def _returns_of(function: cst.CSTNode) -> List[cst.Return]:
-    found: List[cst.Return] = []
-
-    class _Returns(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is function
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Return(self, node: cst.Return) -> None:
-            found.append(node)
-
-    walk(function, _Returns())
     return found
 
 

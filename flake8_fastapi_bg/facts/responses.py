@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from ..collect import bind_arguments
+from ..collect import bind_arguments, calls_in
 from ..scopes import FunctionScope
 from ..syntax import walk
 from ..values import BACKGROUND_TASK, BACKGROUND_TASKS, Evaluator, Func, display_name, ext_name
 from .callables import function_of
 from .flow import FunctionFlow
-from .routes import Route, RouteFacts, calls_in, is_response_call
+from .routes import Route, RouteFacts, is_response_call
 from .sites import sites_in, tasks_param
 
 if TYPE_CHECKING:

@@ -531,24 +531,6 @@ def annotation_names(expr: cst.BaseExpression, scope: Scope,
             yield from annotation_names(element, scope, depth + 1)
 
 
-def calls_in(function: cst.CSTNode) -> List[cst.Call]:
-    """Calls in a function body, not in nested functions or classes."""
-    calls: List[cst.Call] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is function
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Call(self, node: cst.Call) -> None:
-            calls.append(node)
-
-    walk(function, _Calls())
-    return calls
-
-
 __all__ = ["RouteFacts", "Route", "Dependency", "FunctionSyntax", "callable_function",
            "is_response_call", "is_response_class", "is_generator", "yields_of", "APP_TYPES",
-           "UPLOAD_FILE", "annotation_names", "calls_in"]
+           "UPLOAD_FILE", "annotation_names"]

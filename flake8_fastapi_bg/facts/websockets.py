@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, List, Set, Tuple
 
 import libcst as cst
 
-from ..collect import bind_arguments, split_task_args
+from ..collect import bind_arguments, calls_in, split_task_args
 from ..scopes import FunctionScope
 from ..syntax import walk
 from ..values import Evaluator, Func
 from .callables import definition, function_of, is_opaque
-from .routes import calls_in
 from .sites import Registration, code, registration, sites_in, tasks_param
 
 if TYPE_CHECKING:
