@@ -26,6 +26,12 @@ fresh database: never a traceback, never a wrong result. Once a day at most, ent
 
 Standard input is never cached, nor a file that fails the engine's text test (linting it costs
 less than a look-up).
+
+A host that never shows the evidence chains (flake8 without `--fastapi-bg-show-chain`) makes a
+`Cache(..., evidence=False)`: its entries hold the findings without their evidence, whose
+positions would otherwise be rendered only to be stored (a fifth of the plugin's CPU on a RAG
+app with many findings). Such an entry answers only hosts that do not want evidence; one that
+does (`--fastapi-bg-show-chain`) takes it for a miss, analyses and stores the whole entry.
 """
 
 from __future__ import annotations
@@ -76,8 +82,11 @@ class Stats:
 class Cache:
     """The adapters' entry point: `lint` answers from the cache or runs the engine."""
 
-    def __init__(self, settings: Settings, enabled: bool = True, directory: Optional[str] = None) -> None:
+    def __init__(self, settings: Settings, enabled: bool = True, directory: Optional[str] = None,
+                 evidence: bool = True) -> None:
+        """`evidence=False`: the host never reads `Finding.evidence` (see the module's notes)."""
         self.settings = settings
+        self.evidence = evidence
         self.enabled = enabled and not settings.no_cache
         chosen = directory or settings.cache_dir or os.environ.get(ENV_DIR) or None
         self.directory = os.path.abspath(chosen) if chosen else None
@@ -102,7 +111,7 @@ class Cache:
         if store is not None and not store.usable():
             store = None
         if store is not None:
-            found = store.get(name, fingerprint, digest)
+            found = store.get(name, fingerprint, digest, self.evidence)
             if found is not None:
                 self.stats.hits += 1
                 return found
@@ -119,7 +128,7 @@ class Cache:
             raise
         used = deps.finish()
         if store is not None and not any(f.code == "FBG901" for f in findings):
-            store.put(name, fingerprint, digest, findings, used)
+            store.put(name, fingerprint, digest, findings, used, self.evidence)
         return findings
 
     def holds(self, display: str, source: str, path: "Path | str") -> bool:
@@ -129,7 +138,7 @@ class Cache:
             return False
         name = os.path.abspath(path)
         store, fingerprint, digest = self._entry(name, display, source)
-        return store is not None and store.get(name, fingerprint, digest) is not None
+        return store is not None and store.get(name, fingerprint, digest, self.evidence) is not None
 
     def close(self) -> None:
         for store in self._stores.values():
@@ -341,8 +350,9 @@ class Store:
         self._connection, self._pid = None, -1
 
     # -- entries ------------------------------------------------------------------------------
-    def get(self, path: str, fingerprint: str, digest: str) -> Optional[List[Finding]]:
-        """The findings stored for this file, text and fingerprint, if every dependency holds."""
+    def get(self, path: str, fingerprint: str, digest: str, evidence: bool = True) -> Optional[List[Finding]]:
+        """The findings stored for this file, text and fingerprint, if every dependency holds
+        (and they were stored with their evidence, if `evidence`)."""
         db = self._db()
         if db is None:
             return None
@@ -351,7 +361,7 @@ class Store:
                              "WHERE path=? AND fingerprint=?", (path, fingerprint)).fetchone()
             if row is None or row[0] != digest or not self._holds(db, json.loads(row[2])):
                 return None
-            findings = decode_findings(json.loads(row[1]))
+            findings = decode_findings(json.loads(row[1]), evidence)
             if findings is None:
                 return None
             now = int(time.time())
@@ -380,14 +390,14 @@ class Store:
         return all(self._valid.get(i, False) for i in ids)
 
     def put(self, path: str, fingerprint: str, digest: str, findings: List[Finding],
-            used: deps.Deps) -> None:
+            used: deps.Deps, evidence: bool = True) -> None:
         db = self._db()
         if db is None or not self._writable:
             return
         try:
             chunks = self._chunks(used)
             fresh = [(chunk, text) for chunk, text in chunks if chunk not in self._stored]
-            stored = json.dumps(encode_findings(findings), separators=(",", ":"))
+            stored = json.dumps(encode_findings(findings, evidence), separators=(",", ":"))
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("INSERT OR IGNORE INTO chunks VALUES (?, ?)", fresh)
@@ -502,7 +512,9 @@ def _prepare_directory(directory: str) -> None:
 # --- values ---------------------------------------------------------------------------------------
 
 
-def encode_findings(findings: List[Finding]) -> List[Dict[str, Any]]:
+def encode_findings(findings: List[Finding], evidence: bool = True) -> List[Dict[str, Any]]:
+    """The findings as JSON values; `evidence=False` leaves the evidence out (`"evidence": null`),
+    and with it the rendering of its positions."""
     return [{"code": f.code, "line": f.line, "col": f.col, "message": f.message,
              "fix": None if f.fix is None else {
                  "description": f.fix.description,
@@ -510,12 +522,13 @@ def encode_findings(findings: List[Finding]) -> List[Dict[str, Any]]:
              "end_line": f.end_line, "end_col": f.end_col, "key": f.key,
              "evidence": [{"function": h.function, "role": h.role, "reason": h.reason,
                            "where": None if h.where is None else [h.where.path, h.where.line, h.where.col]}
-                          for h in f.evidence]}
+                          for h in f.evidence] if evidence else None}
             for f in findings]
 
 
-def decode_findings(rows: Any) -> Optional[List[Finding]]:
-    """`encode_findings`'s output back; None for anything else (a damaged entry is a miss)."""
+def decode_findings(rows: Any, evidence: bool = True) -> Optional[List[Finding]]:
+    """`encode_findings`'s output back; None for anything else (a damaged entry is a miss), and
+    for findings stored without their evidence if `evidence` is wanted."""
     if not isinstance(rows, list):
         return None
     try:
@@ -526,10 +539,12 @@ def decode_findings(rows: Any) -> Optional[List[Finding]]:
                 edits = tuple(Edit((int(a[0]), int(a[1])), (int(b[0]), int(b[1])), str(t))
                               for a, b, t in fix["edits"])
                 fix = Fix(str(fix["description"]), edits)
+            if row["evidence"] is None and evidence:
+                return None  # stored by a host that does not show evidence: a miss for one that does
             hops = tuple(Hop(str(h["function"]), str(h["role"]), str(h["reason"]),
                              None if h["where"] is None else Where(str(h["where"][0]), int(h["where"][1]),
                                                                    int(h["where"][2])))
-                         for h in row["evidence"])
+                         for h in row["evidence"] or ())
             findings.append(Finding(str(row["code"]), int(row["line"]), int(row["col"]), str(row["message"]),
                                     fix, end_line=_int_or_none(row["end_line"]),
                                     end_col=_int_or_none(row["end_col"]), evidence=hops, key=str(row["key"])))

@@ -67,7 +67,9 @@ class Plugin:
             raise SystemExit(2) from None
         from .cache import Cache
 
-        cls.cache = Cache(cls.settings)
+        # flake8 shows the evidence only with --fastapi-bg-show-chain: without it, neither its
+        # positions are rendered nor is it stored.
+        cls.cache = Cache(cls.settings, evidence=cls.show_chain)
         # Standard input is never cached, whatever `--stdin-display-name` calls it.
         cls.reads_stdin = "-" in list(getattr(options, "filenames", None) or ())
         try:

@@ -627,3 +627,71 @@ def test_every_scanner_named_in_deps_exists(tmp_path) -> None:
     empty.write_text("VALUE = 1\n", encoding="utf-8")
     for name in deps.SCANNERS:
         assert deps._scanner(name)("x", str(empty)) == "", name
+
+
+# --- hosts that never show evidence -----------------------------------------------------------------
+
+
+def _lint_routes(project: Path, monkeypatch, evidence: bool) -> Tuple[List, cache_module.Stats, int]:
+    """`app/routes.py` through a fresh `Cache(evidence=...)`, as a new process would: (its
+    findings, the cache's stats, how many evidence positions were rendered)."""
+    from flake8_fastapi_bg import analyse
+    from flake8_fastapi_bg.settings import Settings
+
+    support.forget_projects()
+    monkeypatch.chdir(project)
+    rendered: List[int] = []
+    real = analyse.NodeWhere._resolve
+
+    def resolve(where):
+        rendered.append(1)
+        return real(where)
+
+    monkeypatch.setattr(analyse.NodeWhere, "_resolve", resolve)
+    store = cache_module.Cache(Settings(), evidence=evidence)
+    path = project / "app/routes.py"
+    try:
+        findings = store.lint("./app/routes.py", path.read_text(encoding="utf-8"), path)
+    finally:
+        store.close()
+    return findings, store.stats, len(rendered)
+
+
+def _chains(findings) -> List:
+    return [(f.code, f.line, f.col, f.message, [(h.function, h.role, h.reason, h.where and
+                                                  (h.where.path, h.where.line, h.where.col))
+                                                 for h in f.evidence]) for f in findings]
+
+
+def test_a_host_that_never_shows_evidence_neither_renders_nor_stores_it(project, monkeypatch) -> None:
+    edit(project / "app/lib/helpers.py", STRIPE_HELPER)
+    full, _, rendered_for_full = _lint_routes(project, monkeypatch, evidence=True)  # to compare with
+    _database().unlink()
+    lean, stats, rendered = _lint_routes(project, monkeypatch, evidence=False)
+    assert [f.code for f in lean] == ["FBG104"] and stats.analysed == 1
+    assert rendered < rendered_for_full  # the hops three modules away were never positioned
+    assert lean == full  # code, position, message and fix: what flake8 shows
+    with sqlite3.connect(_database()) as db:
+        (stored,) = db.execute("SELECT findings FROM entries").fetchone()
+    assert [row["evidence"] for row in json.loads(stored)] == [None]
+    again, stats, _ = _lint_routes(project, monkeypatch, evidence=False)
+    assert (stats.hits, stats.analysed) == (1, 0) and again == full
+    # A host that shows evidence takes the lean entry for a miss, and stores the whole one ...
+    shown, stats, _ = _lint_routes(project, monkeypatch, evidence=True)
+    assert (stats.misses, stats.analysed) == (1, 1) and _chains(shown) == _chains(full)
+    assert len(full[0].evidence) > 1
+    # ... which answers both kinds of host from then on.
+    for evidence in (True, False):
+        hit, stats, _ = _lint_routes(project, monkeypatch, evidence=evidence)
+        assert stats.hits == 1 and _chains(hit) == _chains(full)
+
+
+@pytest.mark.slow
+def test_flake8_shows_the_same_chains_after_a_run_that_did_not_show_them(project) -> None:
+    edit(project / "app/lib/helpers.py", STRIPE_HELPER)
+    plain = _flake8(project)
+    assert len(plain) == 1 and "FBG104" in plain[0]
+    chained = _flake8(project, "--fastapi-bg-show-chain")
+    assert chained == _flake8(project, "--fastapi-bg-show-chain", "--fastapi-bg-no-cache")
+    assert len(chained) > 1  # the chain's lines below the finding
+    assert _flake8(project) == plain
