@@ -658,9 +658,11 @@ def _lint_routes(project: Path, monkeypatch, evidence: bool) -> Tuple[List, cach
 
 
 def _chains(findings) -> List:
-    return [(f.code, f.line, f.col, f.message, [(h.function, h.role, h.reason, h.where and
-                                                  (h.where.path, h.where.line, h.where.col))
-                                                 for h in f.evidence]) for f in findings]
+    def place(where):
+        return where and (where.path, where.line, where.col)
+
+    return [(f.code, f.line, f.col, f.message, [(h.function, h.role, h.reason, place(h.where))
+                                                for h in f.evidence]) for f in findings]
 
 
 def test_a_host_that_never_shows_evidence_neither_renders_nor_stores_it(project, monkeypatch) -> None:
