@@ -3,7 +3,7 @@
     python benchmarks/run.py PATH ...                        # your trees
     python benchmarks/run.py --synthetic 717                 # a generated app (synth.py)
     python benchmarks/run.py --apps benchmarks/apps.txt --apps-dir ~/fbg-apps [--fetch]
-    options: --repeat N (3) --jobs N (CPUs) --warm --markdown
+    options: --repeat N (3) --jobs N (CPUs) --warm --markdown --plugin-timer
 
 On every tree, round after round (so that a busy spell of the machine hits every command),
 each of these runs with the tree as its working directory:
@@ -20,6 +20,11 @@ command's whole process tree (os.wait4 on the command: flake8's workers are incl
 Every run starts from an empty cache: FLAKE8_FASTAPI_BG_CACHE_DIR points to a fresh directory.
 With --warm each command runs a second time right away with the same directory, as a user's
 second run would. The added CPU is (plugin - flake8) / flake8 of the median CPU times.
+
+On a busy machine whole runs move by more than the plugin costs: --plugin-timer also times the
+plugin inside the `+ plugin` run (`time.process_time` around `Plugin.parse_options` in flake8's
+main process and `Plugin.run` in each worker, summed over the processes), a figure the other
+processes' load moves far less.
 """
 
 from __future__ import annotations
@@ -57,9 +62,42 @@ if sys.argv[1] == "hide":
     found = finder._find_importlib_plugins
     finder._find_importlib_plugins = lambda: (
         p for p in found() if p.package.lower().replace("_", "-") != "flake8-fastapi-bg")
+import os
+if os.environ.get(TIMER_ENV):  # --plugin-timer: this process's CPU in the plugin, at its exit
+    import atexit, time
+    import multiprocessing.util
+    from flake8 import checker
+    from flake8_fastapi_bg.plugin import Plugin
+    spent = [0.0, 0.0]  # parse_options (main process), run (workers, or the one process)
+
+    def timed(slot, call, generator=False):
+        def wrapper(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return list(call(*args, **kwargs)) if generator else call(*args, **kwargs)
+            finally:
+                spent[slot] += time.process_time() - started
+        return wrapper
+
+    def save():
+        with open(os.environ[TIMER_ENV], "a") as out:
+            out.write(f"{os.getpid()} {spent[0]:.4f} {spent[1]:.4f}\n")
+        spent[:] = [0.0, 0.0]
+
+    Plugin.parse_options = classmethod(timed(0, Plugin.parse_options.__func__))
+    Plugin.run = timed(1, Plugin.run, generator=True)
+    atexit.register(save)
+    init = checker._mp_init
+
+    def worker_init(argv):  # a pool worker ends with os._exit: its finalizers run, not atexit's
+        spent[:] = [0.0, 0.0]
+        multiprocessing.util.Finalize(None, save, exitpriority=0)
+        init(argv)
+    checker._mp_init = worker_init
 from flake8.main.cli import main
 sys.exit(main(sys.argv[2:]))
-"""
+""".replace("TIMER_ENV", repr("FBG_BENCH_PLUGIN_TIMER"))
+TIMER_ENV = "FBG_BENCH_PLUGIN_TIMER"
 
 
 @dataclass
@@ -67,6 +105,8 @@ class Measure:
     label: str
     argv: List[str]
     cpu: Dict[str, List[float]] = field(default_factory=lambda: {"cold": [], "warm": []})
+    # --plugin-timer: the plugin's own CPU (main process, workers) per run
+    own: Dict[str, List[Tuple[float, float]]] = field(default_factory=lambda: {"cold": [], "warm": []})
     wall: Dict[str, List[float]] = field(default_factory=lambda: {"cold": [], "warm": []})
     codes: Dict[str, int] = field(default_factory=dict)
     error: Optional[str] = None
@@ -103,6 +143,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--warm", action="store_true",
                         help="run each command a second time with the same cache directory")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    parser.add_argument("--plugin-timer", action="store_true",
+                        help="also time the plugin inside the flake8 run (main process + workers)")
     args = parser.parse_args(argv)
     if bool(args.apps) != bool(args.apps_dir):
         parser.error("--apps and --apps-dir go together")
@@ -151,10 +193,14 @@ def describe(tree: Tree) -> str:
     return f"{files:,} files, {lines:,} lines, {passing} pass the plugin's text test"
 
 
-def run(argv: List[str], cwd: Path, cache: Path) -> Tuple[float, float, int, str, str]:
-    """(wall s, CPU s of the process tree, exit code, stdout, stderr) of one command."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # a user's .pyc
+def run(argv: List[str], cwd: Path, cache: Path,
+        timer: Optional[Path] = None) -> Tuple[float, float, int, str, str]:
+    """(wall s, CPU s of the process tree, exit code, stdout, stderr) of one command; `timer`:
+    the file where the launcher writes the plugin's own CPU (--plugin-timer)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", TIMER_ENV)}
     env[CACHE_ENV] = str(cache)
+    if timer is not None:
+        env[TIMER_ENV] = str(timer)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
@@ -179,23 +225,38 @@ def measure(tree: Tree, args: argparse.Namespace, scratch: Path) -> None:
     runs = ["cold", "warm"] if args.warm else ["cold"]
     for round_ in range(args.warmup + args.repeat):
         timed = round_ >= args.warmup
-        for m in tree.measures.values():
+        for key, m in tree.measures.items():
             cache = Path(tempfile.mkdtemp(dir=scratch))  # empty: the cold run fills it
             for kind in runs:
                 if m.error:
                     break
-                wall, cpu, rc, out, err = run(m.argv, tree.path, cache)
+                timer = cache / "plugin-timer.txt" if args.plugin_timer and key == "plugin" else None
+                wall, cpu, rc, out, err = run(m.argv, tree.path, cache, timer)
                 if rc not in (0, 1) or "Traceback" in err:
                     m.error = f"exit {rc}: {(err or out).strip()[-500:]}"
                     print(f"  !! {m.label}: {m.error}", flush=True)
                 elif timed:
                     m.cpu[kind].append(cpu)
+                    if timer is not None:
+                        m.own[kind].append(read_timer(timer))
                     m.wall[kind].append(wall)
                     m.codes = {}
                     for code in FINDING.findall(out):
                         m.codes[code] = m.codes.get(code, 0) + 1
         print(f"  {tree.name}: round {round_ + 1}/{args.warmup + args.repeat}"
               f"{'' if timed else ' (warm-up)'}", flush=True)
+
+
+def read_timer(path: Path) -> Tuple[float, float]:
+    """(CPU s in Plugin.parse_options, in Plugin.run), summed over the lines the processes wrote;
+    the file is removed (a warm run writes its own)."""
+    main = runs = 0.0
+    if path.exists():
+        for line in path.read_text().splitlines():
+            _, first, second = line.split()
+            main, runs = main + float(first), runs + float(second)
+        path.unlink()
+    return main, runs
 
 
 def added(tree: Tree, run: str) -> Optional[float]:
@@ -217,6 +278,12 @@ def report(tree: Tree, runs: List[str]) -> None:
             print(f"   {m.label:<22}{kind:<6}{_f(m.median('cpu', kind)):>8}{_f(m.median('wall', kind)):>8}"
                   f"  {found}")
     print("   added CPU: " + ", ".join(f"{kind} {_f(added(tree, kind), True)}" for kind in runs))
+    own = tree.measures["plugin"].own
+    if any(own.values()):
+        print("   plugin's own CPU s (main process + workers): " + ", ".join(
+            f"{kind} {statistics.median(a + b for a, b in own[kind]):.2f} "
+            f"({statistics.median(a for a, _ in own[kind]):.2f} + "
+            f"{statistics.median(b for _, b in own[kind]):.2f})" for kind in runs if own[kind]))
 
 
 def markdown(trees: List[Tree], args: argparse.Namespace, runs: List[str]) -> str:

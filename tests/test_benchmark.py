@@ -26,7 +26,7 @@ def test_one_run_on_a_small_synthetic_app(tmp_path: Path) -> None:
     stats = synth.generate(tmp_path / "app", 60)
     assert stats.modules == len(list((tmp_path / "app").rglob("*.py"))) == 60 and stats.sites
     command = [sys.executable, str(BENCHMARKS / "run.py"), str(tmp_path / "app"), "--repeat", "1",
-               "--warmup", "0", "--warm", "--jobs", "1"]
+               "--warmup", "0", "--warm", "--jobs", "1", "--plugin-timer"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {(m["label"], m["run"]): (int(m["all"]), int(m["fbg"])) for m in ROW.finditer(done.stdout)}
@@ -38,3 +38,7 @@ def test_one_run_on_a_small_synthetic_app(tmp_path: Path) -> None:
     assert found[0] == found[1] > 0
     assert found == rows["flake8 + plugin", "warm"] == rows["flake8-fastapi-bg", "cold"]
     assert re.search(r"added CPU: cold [+-]\d+%, warm [+-]\d+%", done.stdout), done.stdout
+    # --plugin-timer: the plugin's own CPU inside the flake8 run, cold more than warm
+    own = re.search(r"plugin's own CPU s \(main process \+ workers\): cold ([\d.]+) \([\d.]+ \+ [\d.]+\), "
+                    r"warm ([\d.]+) ", done.stdout)
+    assert own is not None and float(own.group(1)) > float(own.group(2)) >= 0, done.stdout
