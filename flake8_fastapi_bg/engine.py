@@ -159,7 +159,7 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from .collect import collect_sites
     from .facts.module import ModuleContext, ModuleFacts
     from .parsing import parse, parse_is_bounded
-    from .project import project_for
+    from .project import display_path, project_for
     from .values import Evaluator
 
     tree = _ast_of(source, tree)
@@ -175,6 +175,11 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
     exists = file_path if file_path.exists() else None
+    if exists is not None:
+        # Named as a reached module is (`Project._load`), not as the host calls it (flake8's
+        # `./app/x.py`): a message naming this file reads the same whichever process, and
+        # whichever file it linted first, wrote it.
+        display = display_path(exists)
     info: ModuleInfo
     if tree is not None:
         # Only the statements that may hold a site are parsed with libcst, and what they use.
