@@ -19,6 +19,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import libcst as cst
+from libcst.metadata import CodeRange
 
 from . import libcst_compat
 
@@ -31,6 +32,9 @@ class Unconvertible(Exception):
 MAX_DEPTH = 120
 
 _WS = cst.SimpleWhitespace("")
+with libcst_compat.unvalidated():
+    _LPAR = cst.LeftParen()
+    _RPAR = cst.RightParen()
 _SP = cst.SimpleWhitespace(" ")
 _NL = cst.Newline()
 _TW = cst.TrailingWhitespace()
@@ -73,6 +77,32 @@ def _op(kind: Type[cst.CSTNode]) -> Any:
     return found
 
 
+class _Span:
+    """Where a node that `ast` has no node for starts and ends: at the outer start of one
+    expression and the outer end of another."""
+
+    __slots__ = ("first", "last")
+
+    def __init__(self, first: ast.expr, last: ast.expr) -> None:
+        self.first = first
+        self.last = last
+
+
+class _Place:
+    """Where a node that `ast` has no node of its own for is, relative to one that it has:
+    `kind` says how (a def's name, an attribute's name, a parameter, ...)."""
+
+    __slots__ = ("kind", "node", "inner")
+
+    def __init__(self, kind: str, node: ast.AST, inner: Optional[cst.CSTNode] = None) -> None:
+        self.kind = kind
+        self.node = node
+        self.inner = inner
+
+
+_DEF_KEYWORD = re.compile(r"(?:async[ \t]+)?(?:def|class)[ \t]+")
+
+
 class Converter:
     """Builds libcst statements from the `ast` statements of one module's text."""
 
@@ -81,6 +111,13 @@ class Converter:
         self.depth = 0
         self.origin: Dict[cst.CSTNode, ast.AST] = {}  # every expression node built -> its `ast` node
         self._ascii: Dict[int, bool] = {}
+        # A tuple's or generator's parentheses that `ast` counts in its span: 1 (own) or 0.
+        self._inner_paren: Dict[ast.expr, int] = {}
+        self._spanned: Dict[cst.CSTNode, int] = {}
+        # Expressions libcst parsed (f-strings), with their `ast` node; positioned on first need.
+        self._parsed: List[Tuple[cst.BaseExpression, ast.expr]] = []
+        self._parsed_ranges: Dict[cst.CSTNode, CodeRange] = {}
+  # built tuples and generators: those parentheses
 
     # -- text ------------------------------------------------------------------------------
 
@@ -105,6 +142,159 @@ class Converter:
         parts.append(self.lines[end_line - 1][:end])
         return "".join(parts)
 
+    # -- positions -----------------------------------------------------------------------
+
+    def range(self, node: cst.CSTNode) -> Optional[CodeRange]:
+        """libcst's `PositionProvider` range of `node` (built here), in the module's lines and
+        character columns; None for a node that has no `ast` counterpart."""
+        origin = self.origin.get(node)
+        if origin is None:
+            return self._inner_range(node)
+        kind = type(node)
+        if type(origin) is _Place:
+            return self._place(node, origin)  # type: ignore[arg-type]
+        if type(origin) is _Span:
+            assert isinstance(node, cst.BooleanOperation)
+            left = node.left
+            while type(left) is cst.BooleanOperation and not left.lpar:  # type: ignore[attr-defined]
+                left = left.left  # type: ignore[attr-defined]
+            right = node.right
+            return CodeRange(self.outer_start(left, origin.first), self.outer_end(right, origin.last))
+        if kind is cst.SimpleStatementLine:
+            assert isinstance(node, cst.SimpleStatementLine)
+            last = self.origin[node.body[-1]]
+            return CodeRange(self._start(origin), self._end(last))
+        if kind is cst.Arg:
+            assert isinstance(node, cst.Arg)
+            value = self.origin[node.value]
+            assert isinstance(value, ast.expr)
+            start = self._start(origin) if isinstance(origin, (ast.keyword, ast.Starred)) \
+                else self.outer_start(node.value, value)
+            return CodeRange(start, self.outer_end(node.value, value))
+        if kind is cst.Tuple and node.lpar:  # type: ignore[attr-defined]
+            assert isinstance(node, cst.Tuple) and isinstance(origin, ast.Tuple)
+            if not origin.elts:
+                line, col = self._start(origin)
+                return CodeRange((line, col + 1), (line, col + 1))
+            first_node, last_node = node.elements[0].value, node.elements[-1].value
+            end = self._comma_after(self.outer_end(last_node, self.origin[last_node]))
+            start = self.outer_start(first_node, self.origin[first_node])
+            if isinstance(node.elements[0], cst.StarredElement):
+                start = self._start(origin.elts[0])
+            return CodeRange(start, end)
+        if kind is cst.GeneratorExp and isinstance(origin, ast.GeneratorExp):
+            assert isinstance(node, cst.GeneratorExp)
+            last_for = node.for_in
+            while last_for.inner_for_in is not None:
+                last_for = last_for.inner_for_in
+            tail = last_for.ifs[-1].test if last_for.ifs else last_for.iter
+            return CodeRange(self.outer_start(node.elt, origin.elt), self.outer_end(tail, self.origin[tail]))
+        return CodeRange(self._start(origin), self._end(origin))
+
+    def _place(self, node: cst.CSTNode, place: _Place) -> Optional[CodeRange]:
+        kind, origin = place.kind, place.node
+        line, col = self._start(origin)
+        text = self.lines[line - 1]
+        if kind == "def":  # the name of a def or class
+            match = _DEF_KEYWORD.match(text, col)
+            name = origin.name  # type: ignore[attr-defined]
+            if match is None or text[match.end():match.end() + len(name)] != name:
+                return None
+            return CodeRange((line, match.end()), (line, match.end() + len(name)))
+        if kind == "attr":  # the name after the dot
+            line, end = self._end(origin)
+            size = len(origin.attr)  # type: ignore[attr-defined]
+            return CodeRange((line, end - size), (line, end))
+        if kind == "name":  # a parameter's or a keyword argument's name
+            size = len(getattr(origin, "arg"))
+            return CodeRange((line, col), (line, col + size))
+        if kind == "param":
+            assert isinstance(node, cst.Param)
+            star = node.star if isinstance(node.star, str) else ""
+            end = (line, col + len(getattr(origin, "arg")))
+            if star:
+                col = text.rfind(star, 0, col)
+            return CodeRange((line, col), end)
+        if kind == "annotation" or kind == "decorator":
+            assert place.inner is not None
+            start = self.outer_start(place.inner, origin)
+            if kind == "decorator":
+                line, col = start
+                col = self.lines[line - 1].rfind("@", 0, col)
+                start = (line, col)
+            return CodeRange(start, self.outer_end(place.inner, origin))
+        return None
+
+    def _inner_range(self, node: cst.CSTNode) -> Optional[CodeRange]:
+        """The range of a node inside an expression that libcst parsed (an f-string)."""
+        while self._parsed:
+            expression, origin = self._parsed.pop()
+            line, col = self._start(origin)
+            found = libcst_compat.positions(cst.Module(body=[cst.SimpleStatementLine(body=[cst.Expr(expression)])]))
+            for inner, where in found.items():
+                start, end = where.start, where.end
+                self._parsed_ranges[inner] = CodeRange(
+                    (start.line + line - 1, start.column + (col if start.line == 1 else 0)),
+                    (end.line + line - 1, end.column + (col if end.line == 1 else 0)))
+        return self._parsed_ranges.get(node)
+
+    def _start(self, node: ast.AST) -> Tuple[int, int]:
+        line = node.lineno  # type: ignore[attr-defined]
+        return line, self.column(line, node.col_offset)  # type: ignore[attr-defined]
+
+    def _end(self, node: ast.AST) -> Tuple[int, int]:
+        line = node.end_lineno  # type: ignore[attr-defined]
+        return line, self.column(line, node.end_col_offset)  # type: ignore[attr-defined]
+
+    def outer_end(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, int]:
+        """Where expression `node` (built as `built`) ends, its own parentheses included."""
+        line, col = self._end(node)
+        parens = len(getattr(built, "lpar", ()))
+        if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
+            parens -= self._spanned.get(built, 0)
+            if not getattr(built, "lpar", ()) and type(node) is ast.GeneratorExp:
+                found = self.range(built)
+                assert found is not None
+                return found.end.line, found.end.column
+        while parens > 0:
+            text = self.lines[line - 1]
+            while col < len(text) and text[col] in " \t\f":
+                col += 1
+            if col >= len(text) or text[col] in "\r\n#\\":
+                line, col = line + 1, 0
+                continue
+            col += 1  # a `)`
+            parens -= 1
+        return line, col
+
+    def _comma_after(self, where: Tuple[int, int]) -> Tuple[int, int]:
+        line, col = where
+        text = self.lines[line - 1]
+        at = col
+        while True:
+            while at < len(text) and text[at] in " \t\f":
+                at += 1
+            if at >= len(text) or text[at] in "\r\n#\\":
+                if line >= len(self.lines):
+                    return where
+                line, at = line + 1, 0
+                text = self.lines[line - 1]
+                continue
+            return (line, at + 1) if text[at] == "," else where
+
+    def code(self, node: cst.CSTNode) -> Optional[str]:
+        """The source text of expression `node` (built here), its own parentheses included:
+        libcst's `code_for_node` but for the indentation of continuation lines (libcst leaves
+        out the enclosing block's); None if not known."""
+        origin = self.origin.get(node)
+        if not isinstance(origin, ast.expr) or not isinstance(node, cst.BaseExpression):
+            return None
+        (line, col), (end_line, end_col) = self.outer_start(node, origin), self.outer_end(node, origin)
+        if line == end_line:
+            return self.lines[line - 1][col:end_col]
+        return "".join([self.lines[line - 1][col:], *self.lines[line:end_line - 1],
+                        self.lines[end_line - 1][:end_col]])
+
     # -- statements ------------------------------------------------------------------------
 
     def statements(self, body: Sequence[ast.stmt]) -> List[cst.BaseStatement]:
@@ -113,39 +303,70 @@ class Converter:
         out: List[cst.BaseStatement] = []
         run: List[cst.BaseSmallStatement] = []
         run_end = -1
+        previous: Optional[ast.stmt] = None
         for statement in body:
+            floor = None if previous is None else self._ending_indent(previous)
+            previous = statement
             compound = isinstance(statement, _COMPOUND)
             if run and (compound or statement.lineno > run_end):
-                out.append(self._line(run, run_first))
+                out.append(self._line(run, run_leading))
                 run = []
             if compound:
-                out.append(self.compound(statement))
+                out.append(self.compound(statement, self.leading(statement, floor)))
                 continue
             if not run:
-                run_first = statement
+                run_leading = self.leading(statement, floor)
             run.append(self.small(statement))
             run_end = statement.end_lineno or statement.lineno
         if run:
-            out.append(self._line(run, run_first))
+            out.append(self._line(run, run_leading))
         return out
 
-    def _line(self, run: List[cst.BaseSmallStatement], first: ast.stmt) -> cst.SimpleStatementLine:
-        return cst.SimpleStatementLine(body=run, leading_lines=self.leading(first), trailing_whitespace=_TW)
+    def _line(self, run: List[cst.BaseSmallStatement], leading: Sequence[cst.EmptyLine]
+              ) -> cst.SimpleStatementLine:
+        built = cst.SimpleStatementLine(body=run, leading_lines=leading, trailing_whitespace=_TW)
+        self.origin[built] = self.origin[run[0]]
+        return built
 
-    def leading(self, statement: ast.stmt) -> Sequence[cst.EmptyLine]:
+    def leading(self, statement: ast.stmt, floor: Optional[int]) -> Sequence[cst.EmptyLine]:
         """Comment lines right above `statement` (or its first decorator), up to a blank line
-        or code: the run pragmas read (`pragmas._adjacent_comments`)."""
+        or code: the run pragmas read (`pragmas._adjacent_comments`). As in libcst, the lines
+        up to the last one indented as deep as a block that ends right above belong to that
+        block (its footer)."""
         start = statement.lineno
         for decorator in getattr(statement, "decorator_list", ()):
             start = min(start, decorator.lineno)
-        return self._comments_above(start)
+        return self._comments_above(start, floor)
 
-    def _comments_above(self, line: int) -> Sequence[cst.EmptyLine]:
+    def _ending_indent(self, statement: ast.stmt) -> Optional[int]:
+        """The indentation of the outermost indented block that `statement` ends with."""
+        block: Sequence[ast.stmt] = ()
+        if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
+            block = getattr(statement, "finalbody") or getattr(statement, "orelse") \
+                or (getattr(statement, "handlers")[-1].body if getattr(statement, "handlers") else ()) \
+                or getattr(statement, "body")
+        elif isinstance(statement, (ast.If, ast.For, ast.AsyncFor, ast.While)):
+            block = statement.orelse or statement.body
+        elif isinstance(statement, _COMPOUND):
+            block = getattr(statement, "body", ())
+        if not block:
+            return None
+        first = block[0]
+        text = self.lines[first.lineno - 1]
+        col = self.column(first.lineno, first.col_offset)
+        if text[:col].strip():
+            return None  # on the header's line: no indented block
+        return col
+
+    def _comments_above(self, line: int, floor: Optional[int] = None) -> Sequence[cst.EmptyLine]:
         found: List[cst.EmptyLine] = []
         at = line - 1
         while at >= 1:
-            text = self.lines[at - 1].strip()
+            raw = self.lines[at - 1]
+            text = raw.strip()
             if not text.startswith("#"):
+                break
+            if floor is not None and len(raw) - len(raw.lstrip()) >= floor:
                 break
             found.append(cst.EmptyLine(comment=cst.Comment(text), indent=True, whitespace=_WS, newline=_NL))
             at -= 1
@@ -153,6 +374,11 @@ class Converter:
         return found
 
     def small(self, node: ast.stmt) -> cst.BaseSmallStatement:
+        built = self._small(node)
+        self.origin[built] = node
+        return built
+
+    def _small(self, node: ast.stmt) -> cst.BaseSmallStatement:
         kind = type(node)
         if kind is ast.Expr:
             return cst.Expr(value=self.expr(node.value))  # type: ignore[attr-defined]
@@ -209,7 +435,7 @@ class Converter:
             if len(node.targets) == 1:
                 target = self.expr(node.targets[0])
             else:
-                target = cst.Tuple(elements=[cst.Element(value=self.expr(t)) for t in node.targets])
+                target = cst.Tuple(elements=[cst.Element(value=self.expr(t)) for t in node.targets], lpar=(), rpar=())
             return cst.Del(target=target)
         raise Unconvertible(kind.__name__)
 
@@ -227,7 +453,15 @@ class Converter:
         return cst.ImportAlias(name=name, asname=asname)
 
     def annotation(self, node: ast.expr) -> cst.Annotation:
-        return cst.Annotation(annotation=self.expr(node))
+        inner = self.expr(node)
+        built = cst.Annotation(annotation=inner)
+        self.origin[built] = _Place("annotation", node, inner)
+        return built
+
+    def _named(self, name: str, kind: str, node: ast.AST) -> cst.Name:
+        built = cst.Name(name)
+        self.origin[built] = _Place(kind, node)
+        return built
 
     def block(self, body: Sequence[ast.stmt], owner: ast.AST) -> cst.BaseSuite:
         """The suite of `owner`'s block `body`: an indented block, or the statements on the
@@ -274,27 +508,34 @@ class Converter:
             if rest.startswith("#"):
                 return cst.TrailingWhitespace(comment=cst.Comment(rest), whitespace=_SP, newline=_NL)
 
-    def compound(self, node: ast.stmt) -> cst.BaseCompoundStatement:
+    def compound(self, node: ast.stmt, leading: Sequence[cst.EmptyLine]) -> cst.BaseCompoundStatement:
+        built = self._compound(node, leading)
+        self.origin[built] = node
+        return built
+
+    def _compound(self, node: ast.stmt, leading: Sequence[cst.EmptyLine]) -> cst.BaseCompoundStatement:
         kind = type(node)
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise Unconvertible("deep")
         try:
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                return self.function(node)  # type: ignore[arg-type]
+                return self.function(node, leading)  # type: ignore[arg-type]
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
+                arguments = self.arguments(node.bases, node.keywords, self._class_closer(node))
+                bases = [a for a in arguments if a.keyword is None and a.star != "**"]
+                keywords = [a for a in arguments if a.keyword is not None or a.star == "**"]
                 return cst.ClassDef(
-                    name=cst.Name(node.name), body=self.block(node.body, node),
-                    bases=[cst.Arg(value=self.expr(b)) for b in node.bases],
-                    keywords=[self.keyword(k) for k in node.keywords],
-                    decorators=self.decorators(node), leading_lines=self.leading(node),
+                    name=self._named(node.name, "def", node), body=self.block(node.body, node),
+                    bases=bases, keywords=keywords,
+                    decorators=self.decorators(node), leading_lines=leading,
                     lines_after_decorators=self._after_decorators(node),
                     lpar=_op(cst.LeftParen) if node.bases or node.keywords else cst.MaybeSentinel.DEFAULT,
                     rpar=_op(cst.RightParen) if node.bases or node.keywords else cst.MaybeSentinel.DEFAULT,
                     whitespace_after_class=_SP, whitespace_after_name=_WS, whitespace_before_colon=_WS)
             if kind is ast.If:
-                return self.if_(node, self.leading(node))  # type: ignore[arg-type]
+                return self.if_(node, leading)  # type: ignore[arg-type]
             if kind is ast.For or kind is ast.AsyncFor:
                 assert isinstance(node, (ast.For, ast.AsyncFor))
                 if node.type_comment:
@@ -302,20 +543,23 @@ class Converter:
                 return cst.For(target=self.expr(node.target), iter=self.expr(node.iter),
                                body=self.block(node.body, node), orelse=self.else_(node.orelse),
                                asynchronous=cst.Asynchronous() if kind is ast.AsyncFor else None,
-                               leading_lines=self.leading(node), whitespace_after_for=_SP,
+                               leading_lines=leading, whitespace_after_for=_SP,
                                whitespace_before_in=_SP, whitespace_after_in=_SP, whitespace_before_colon=_WS)
             if kind is ast.While:
                 assert isinstance(node, ast.While)
                 return cst.While(test=self.expr(node.test), body=self.block(node.body, node),
-                                 orelse=self.else_(node.orelse), leading_lines=self.leading(node),
+                                 orelse=self.else_(node.orelse), leading_lines=leading,
                                  whitespace_after_while=_SP, whitespace_before_colon=_WS)
             if kind is ast.With or kind is ast.AsyncWith:
                 assert isinstance(node, (ast.With, ast.AsyncWith))
                 if node.type_comment:
                     raise Unconvertible("type comment")
+                first = node.items[0].context_expr
+                if self._count_before(first.lineno, self.column(first.lineno, first.col_offset), 1):
+                    raise Unconvertible("with (...)")  # whose parentheses: the statement's or an item's
                 return cst.With(items=[self.withitem(i) for i in node.items], body=self.block(node.body, node),
                                 asynchronous=cst.Asynchronous() if kind is ast.AsyncWith else None,
-                                leading_lines=self.leading(node), whitespace_after_with=_SP,
+                                leading_lines=leading, whitespace_after_with=_SP,
                                 whitespace_before_colon=_WS)
             if kind is ast.Try:
                 assert isinstance(node, ast.Try)
@@ -324,10 +568,26 @@ class Converter:
                                orelse=self.else_(node.orelse),
                                finalbody=cst.Finally(body=self.block(node.finalbody, node))
                                if node.finalbody else None,
-                               leading_lines=self.leading(node))
+                               leading_lines=leading)
             raise Unconvertible(kind.__name__)
         finally:
             self.depth -= 1
+
+    def _class_closer(self, node: ast.ClassDef) -> Optional[Tuple[int, int]]:
+        """Where the `)` after the bases of a class with one base is."""
+        if len(node.bases) + len(node.keywords) != 1:
+            return None
+        line = self._header_line(node.body[0])
+        text = self.lines[line - 1]
+        if "#" in text:
+            text = self._code_part(text.rstrip("\r\n"))
+        text = text.rstrip()
+        if not text.endswith(":"):
+            raise Unconvertible("class header")
+        text = text[:-1].rstrip()
+        if not text.endswith(")"):
+            raise Unconvertible("class header")
+        return line, len(text) - 1
 
     def if_(self, node: ast.If, leading: Sequence[cst.EmptyLine]) -> cst.If:
         orelse: Union[cst.If, cst.Else, None] = None
@@ -335,6 +595,7 @@ class Converter:
             first = node.orelse[0]
             if len(node.orelse) == 1 and isinstance(first, ast.If) and self._is_elif(first):
                 orelse = self.if_(first, ())
+                self.origin[orelse] = first
             else:
                 orelse = cst.Else(body=self.block(node.orelse, node))
         return cst.If(test=self.expr(node.test), body=self.block(node.body, node), orelse=orelse,
@@ -348,11 +609,13 @@ class Converter:
         return cst.Else(body=self.block(body, body[0])) if body else None
 
     def handler(self, node: ast.ExceptHandler) -> cst.ExceptHandler:
-        return cst.ExceptHandler(
+        built = cst.ExceptHandler(
             body=self.block(node.body, node), type=None if node.type is None else self.expr(node.type),
             name=None if node.name is None else cst.AsName(name=cst.Name(node.name), whitespace_before_as=_SP,
                                                            whitespace_after_as=_SP),
             whitespace_after_except=_SP if node.type is not None else _WS)
+        self.origin[built] = node
+        return built
 
     def withitem(self, node: ast.withitem) -> cst.WithItem:
         return cst.WithItem(item=self.expr(node.context_expr),
@@ -365,22 +628,25 @@ class Converter:
         found = []
         for index, decorator in enumerate(node.decorator_list):
             leading: Sequence[cst.EmptyLine] = self._comments_above(decorator.lineno) if index else ()
-            found.append(cst.Decorator(decorator=self.expr(decorator), leading_lines=leading,
-                                       whitespace_after_at=_WS, trailing_whitespace=_TW))
+            inner = self.expr(decorator)
+            built = cst.Decorator(decorator=inner, leading_lines=leading, whitespace_after_at=_WS,
+                                  trailing_whitespace=_TW)
+            self.origin[built] = _Place("decorator", decorator, inner)
+            found.append(built)
         return found
 
     def _after_decorators(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
                           ) -> Sequence[cst.EmptyLine]:
         return self._comments_above(node.lineno) if node.decorator_list else ()
 
-    def function(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> cst.FunctionDef:
+    def function(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef], leading: Sequence[cst.EmptyLine]
+                 ) -> cst.FunctionDef:
         if node.type_comment:
             raise Unconvertible("type comment")
-        leading = self.leading(node)
         return cst.FunctionDef(
-            name=cst.Name(node.name), params=self.parameters(node.args), body=self.block(node.body, node),
-            decorators=self.decorators(node), returns=None if node.returns is None
-            else cst.Annotation(annotation=self.expr(node.returns)),
+            name=self._named(node.name, "def", node), params=self.parameters(node.args),
+            body=self.block(node.body, node), decorators=self.decorators(node),
+            returns=None if node.returns is None else self.annotation(node.returns),
             asynchronous=cst.Asynchronous() if isinstance(node, ast.AsyncFunctionDef) else None,
             leading_lines=leading, lines_after_decorators=self._after_decorators(node),
             whitespace_after_def=_SP, whitespace_after_name=_WS, whitespace_before_params=_WS,
@@ -407,32 +673,120 @@ class Converter:
     def param(self, node: ast.arg, default: Optional[ast.expr], star: str = "") -> cst.Param:
         if node.type_comment:
             raise Unconvertible("type comment")
-        return cst.Param(name=cst.Name(node.arg),
-                         annotation=None if node.annotation is None else self.annotation(node.annotation),
-                         default=None if default is None else self.expr(default), star=star,
-                         whitespace_after_star=_WS, whitespace_after_param=_WS)
-
-    def keyword(self, node: ast.keyword) -> cst.Arg:
-        if node.arg is None:
-            return cst.Arg(value=self.expr(node.value), star="**", whitespace_after_star=_WS,
-                           whitespace_after_arg=_WS)
-        return cst.Arg(value=self.expr(node.value), keyword=cst.Name(node.arg), equal=_op(cst.AssignEqual),
-                       whitespace_after_star=_WS, whitespace_after_arg=_WS)
+        built = cst.Param(name=self._named(node.arg, "name", node),
+                          annotation=None if node.annotation is None else self.annotation(node.annotation),
+                          default=None if default is None else self.expr(default), star=star,
+                          whitespace_after_star=_WS, whitespace_after_param=_WS)
+        self.origin[built] = _Place("param", node)
+        return built
 
     # -- expressions -----------------------------------------------------------------------
 
-    def expr(self, node: ast.expr) -> cst.BaseExpression:
+    def expr(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None) -> cst.BaseExpression:
+        """The libcst expression of `node`, with the parentheses written around it. `closer`:
+        where the `)` of the parent's own parentheses is when `node` is alone between them
+        (`f((a))`: one pair is a's)."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise Unconvertible("deep")
         try:
-            built = _EXPRESSIONS[type(node)](self, node)
-        except KeyError:
-            raise Unconvertible(type(node).__name__) from None
+            make = _EXPRESSIONS.get(type(node))
+            if make is None:
+                raise Unconvertible(type(node).__name__)
+            built = make(self, node)
         finally:
             self.depth -= 1
+        parens = self._parens(node, closer)
+        if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
+            inner = self._inner_paren.pop(node, 0)
+            parens += inner
+            if parens:
+                built = built.with_changes(lpar=[_LPAR] * parens, rpar=[_RPAR] * parens)
+                self._spanned[built] = inner
+        elif parens:
+            built = built.with_changes(lpar=[_LPAR] * parens, rpar=[_RPAR] * parens)
         self.origin[built] = node
         return built
+
+    def _parens(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None) -> int:
+        """How many pairs of parentheses directly around `node` are its own: as many as the
+        `(` right before it and the `)` right after it both count, less the parent's pair."""
+        line = node.end_lineno or node.lineno
+        after, where = self._count_after(line, self.column(line, node.end_col_offset or 0))
+        wrapped = 0
+        if after and closer is not None and closer in where:
+            after = where.index(closer)  # the parent's `)` closes the run of its own
+            wrapped = 1
+        if after <= 0:
+            return 0
+        before = self._count_before(node.lineno, self.column(node.lineno, node.col_offset), after + wrapped)
+        return max(0, min(before - wrapped, after))
+
+    def _count_after(self, line: int, col: int) -> Tuple[int, List[Tuple[int, int]]]:
+        """`)` tokens right after (line, col), across whitespace, comments and line breaks,
+        and where they are."""
+        found = 0
+        where: List[Tuple[int, int]] = []
+        lines = self.lines
+        text = lines[line - 1]
+        while True:
+            size = len(text)
+            while col < size and text[col] in " \t\f":
+                col += 1
+            if col >= size or text[col] in "\r\n#" or (text[col] == "\\" and not text[col + 1:].strip()):
+                line += 1
+                if line > len(lines):
+                    return found, where
+                text, col = lines[line - 1], 0
+                continue
+            if text[col] != ")":
+                return found, where
+            found += 1
+            where.append((line, col))
+            col += 1
+
+    def _count_before(self, line: int, col: int, limit: int) -> int:
+        """`(` tokens right before (line, col), up to `limit`, across whitespace, comment
+        lines and line breaks."""
+        found = 0
+        text = self.lines[line - 1][:col]
+        while True:
+            stripped = text.rstrip(" \t\f")
+            if stripped:
+                if stripped[-1] != "(":
+                    return found
+                found += 1
+                if found >= limit:
+                    return found
+                text = stripped[:-1]
+                continue
+            line -= 1
+            if line < 1:
+                return found
+            text = self.lines[line - 1].rstrip("\r\n")
+            if "#" in text:
+                text = self._code_part(text)
+            elif text.endswith("\\"):
+                text = text[:-1]
+
+    @staticmethod
+    def _code_part(text: str) -> str:
+        """`text` (one line of code) without its comment."""
+        if text.lstrip().startswith("#"):
+            return ""
+        import io
+        import tokenize
+
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(text).readline):
+                if token.type == tokenize.COMMENT:
+                    return text[:token.start[1]]
+        except tokenize.TokenError as error:  # the line leaves a bracket open: as expected
+            if "multi-line statement" not in str(error):
+                raise Unconvertible("comment") from None
+        except SyntaxError:
+            raise Unconvertible("comment") from None
+        return text
 
     def _name(self, node: ast.Name) -> cst.BaseExpression:
         return cst.Name(node.id)
@@ -475,39 +829,52 @@ class Converter:
         return found
 
     def _attribute(self, node: ast.Attribute) -> cst.BaseExpression:
-        return cst.Attribute(value=self.expr(node.value), attr=cst.Name(node.attr), dot=_op(cst.Dot))
+        return cst.Attribute(value=self.expr(node.value), attr=self._named(node.attr, "attr", node), dot=_op(cst.Dot))
 
     def _call(self, node: ast.Call) -> cst.BaseExpression:
-        args: List[Tuple[Tuple[int, int], cst.Arg]] = []
-        for arg in node.args:
-            if isinstance(arg, ast.Starred):
-                built = cst.Arg(value=self.expr(arg.value), star="*", whitespace_after_star=_WS,
+        func = self.expr(node.func)
+        end = self._end(node)
+        return cst.Call(func=func, args=self.arguments(node.args, node.keywords, (end[0], end[1] - 1)),
+                        whitespace_after_func=_WS, whitespace_before_args=_WS)
+
+    def arguments(self, args: Sequence[ast.expr], keywords: Sequence[ast.keyword],
+                  closer: Optional[Tuple[int, int]]) -> List[cst.Arg]:
+        """The arguments between a pair of parentheses, in source order; `closer`: where the
+        `)` is."""
+        items: List[Union[ast.expr, ast.keyword]] = [*args, *keywords]
+        if keywords and args:
+            items.sort(key=lambda item: (item.lineno, item.col_offset))
+        last = len(items) - 1
+        found = []
+        for index, item in enumerate(items):
+            if isinstance(item, ast.keyword):
+                value = self.expr(item.value)
+                if item.arg is None:
+                    built = cst.Arg(value=value, star="**", whitespace_after_star=_WS, whitespace_after_arg=_WS)
+                else:
+                    built = cst.Arg(value=value, keyword=self._named(item.arg, "name", item), equal=_op(cst.AssignEqual),
+                                    whitespace_after_star=_WS, whitespace_after_arg=_WS)
+            elif isinstance(item, ast.Starred):
+                built = cst.Arg(value=self.expr(item.value), star="*", whitespace_after_star=_WS,
                                 whitespace_after_arg=_WS)
             else:
-                built = cst.Arg(value=self.expr(arg), whitespace_after_star=_WS, whitespace_after_arg=_WS)
-            args.append(((arg.lineno, arg.col_offset), built))
-        if node.keywords:
-            for keyword in node.keywords:
-                args.append(((keyword.lineno, keyword.col_offset), self.keyword(keyword)))
-            args.sort(key=lambda pair: pair[0])
-        return cst.Call(func=self.expr(node.func), args=[a for _, a in args],
-                        whitespace_after_func=_WS, whitespace_before_args=_WS)
+                if type(item) is ast.GeneratorExp and last == 0 \
+                        and self._count_before(item.lineno, self.column(item.lineno, item.col_offset), 1) == 0:
+                    self._inner_paren[item] = 0  # `f(x for x in y)`: the call's parentheses
+                built = cst.Arg(value=self.expr(item, closer if last == 0 else None), whitespace_after_star=_WS,
+                                whitespace_after_arg=_WS)
+            self.origin[built] = item
+            found.append(built)
+        return found
 
     def _subscript(self, node: ast.Subscript) -> cst.BaseExpression:
         index = node.slice
-        if isinstance(index, ast.Tuple) and not self._parenthesized_tuple(index):
+        if isinstance(index, ast.Tuple) and not self.parenthesized_tuple(index):
             elements = [self._slice_element(e) for e in index.elts]
         else:
             elements = [self._slice_element(index)]
         return cst.Subscript(value=self.expr(node.value), slice=elements, lbracket=_op(cst.LeftSquareBracket),
                              rbracket=_op(cst.RightSquareBracket), whitespace_after_value=_WS)
-
-    def _parenthesized_tuple(self, node: ast.Tuple) -> bool:
-        if not node.elts:
-            return True
-        line = self.lines[node.lineno - 1]
-        return line[self.column(node.lineno, node.col_offset):].startswith("(") \
-            and (node.elts[0].lineno, node.elts[0].col_offset) != (node.lineno, node.col_offset)
 
     def _slice_element(self, node: ast.expr) -> cst.SubscriptElement:
         if isinstance(node, ast.Slice):
@@ -526,8 +893,11 @@ class Converter:
     def _boolop(self, node: ast.BoolOp) -> cst.BaseExpression:
         operator = _op(_BOOL[type(node.op)])
         found = self.expr(node.values[0])
-        for value in node.values[1:]:
+        last = len(node.values) - 1
+        for index, value in enumerate(node.values[1:], 1):
             found = cst.BooleanOperation(left=found, operator=operator, right=self.expr(value))
+            if index < last:  # `a and b` of `a and b and c`: from a's start to b's end
+                self.origin[found] = _Span(node.values[0], value)
         return found
 
     def _unaryop(self, node: ast.UnaryOp) -> cst.BaseExpression:
@@ -551,7 +921,47 @@ class Converter:
                 else cst.Element(value=self.expr(e)) for e in elts]
 
     def _tuple(self, node: ast.Tuple) -> cst.BaseExpression:
-        return cst.Tuple(elements=self._elements(node.elts))
+        if self.parenthesized_tuple(node):
+            self._inner_paren[node] = 1
+            return cst.Tuple(elements=self._elements(node.elts), lpar=(), rpar=())
+        return cst.Tuple(elements=self._elements(node.elts), lpar=(), rpar=())
+
+    def parenthesized_tuple(self, node: ast.Tuple) -> bool:
+        """The parentheses `ast` counts in the span of `node` are its own (`(a, b)`, not
+        `(a), b`)."""
+        if not node.elts:
+            return True
+        first = node.elts[0]
+        outer = self._back(first.lineno, self.column(first.lineno, first.col_offset), self._parens(first))
+        return (node.lineno, self.column(node.lineno, node.col_offset)) < outer
+
+    def outer_start(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, int]:
+        """(line, character column) where expression `node` (built as `built`) starts, its
+        own parentheses included."""
+        line, col = self._start(node)
+        parens = len(getattr(built, "lpar", ()))
+        if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
+            parens -= self._spanned.get(built, 0)
+            if not getattr(built, "lpar", ()) and type(node) is ast.GeneratorExp:
+                found = self.range(built)
+                assert found is not None
+                return found.start.line, found.start.column
+        return self._back(line, col, parens)
+
+    def _back(self, line: int, col: int, parens: int) -> Tuple[int, int]:
+        """Where the `parens`-th `(` before (line, col) is."""
+        while parens:
+            text = self.lines[line - 1][:col].rstrip(" \t\f")
+            if not text:
+                line -= 1
+                col = len(self.lines[line - 1].rstrip("\r\n"))
+                text = self.lines[line - 1].rstrip("\r\n")
+                if "#" in text:
+                    col = len(self._code_part(text))
+                continue
+            col = len(text) - 1  # a `(`
+            parens -= 1
+        return line, col
 
     def _list(self, node: ast.List) -> cst.BaseExpression:
         return cst.List(elements=self._elements(node.elts))
@@ -571,8 +981,8 @@ class Converter:
     def _for_in(self, generators: Sequence[ast.comprehension]) -> cst.CompFor:
         found: Optional[cst.CompFor] = None
         for generator in reversed(generators):
-            found = cst.CompFor(target=self.expr(generator.target), iter=self.expr(generator.iter),
-                                ifs=[cst.CompIf(test=self.expr(test)) for test in generator.ifs],
+            ifs = [cst.CompIf(test=self.expr(test)) for test in generator.ifs]
+            found = cst.CompFor(target=self.expr(generator.target), iter=self.expr(generator.iter), ifs=ifs,
                                 inner_for_in=found,
                                 asynchronous=cst.Asynchronous() if generator.is_async else None)
         assert found is not None
@@ -585,7 +995,9 @@ class Converter:
         return cst.SetComp(elt=self.expr(node.elt), for_in=self._for_in(node.generators))
 
     def _genexp(self, node: ast.GeneratorExp) -> cst.BaseExpression:
-        return cst.GeneratorExp(elt=self.expr(node.elt), for_in=self._for_in(node.generators))
+        self._inner_paren.setdefault(node, 1)
+        return cst.GeneratorExp(elt=self.expr(node.elt), for_in=self._for_in(node.generators), lpar=(),
+                                rpar=())
 
     def _dictcomp(self, node: ast.DictComp) -> cst.BaseExpression:
         return cst.DictComp(key=self.expr(node.key), value=self.expr(node.value),
@@ -609,10 +1021,11 @@ class Converter:
     def _joinedstr(self, node: ast.JoinedStr) -> cst.BaseExpression:
         # `ast` positions inside f-strings are unreliable before 3.12: libcst reads this one.
         try:
-            found = cst.parse_expression("(" + self.segment(node) + ")")
+            found = cst.parse_expression("(" + self.segment(node) + ")").with_changes(lpar=(), rpar=())
         except Exception:
             raise Unconvertible("f-string") from None
-        return found.with_changes(lpar=(), rpar=())
+        self._parsed.append((found, node))
+        return found
 
 
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
