@@ -20,6 +20,7 @@ from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Opt
 import libcst as cst
 
 from . import context, deps, pragmas
+from .convert import code_for
 from .collect import TaskSite
 from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarded_callables, function_of,
                          handed_argument, param_call, task_forwarded, waits_for)
@@ -303,7 +304,7 @@ def _sleep_argument(call: cst.Call) -> Optional[cst.BaseExpression]:
 
 
 def _source(node: cst.CSTNode, limit: int = 40) -> str:
-    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    text = " ".join(code_for(node).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -414,7 +415,7 @@ class Analyser:
             elif not resolved:
                 evidence = self._spelled_name(site, task, where)
                 if evidence and site.callable_expr is not None:
-                    name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
+                    name = context.shorten(code_for(site.callable_expr))
         else:
             tags = pragmas.function_tags(func.scope.node)
             reached = self.reach(func.scope, task, _receiver(value), unanalysed)

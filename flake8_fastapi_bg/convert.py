@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import libcst as cst
@@ -35,6 +36,7 @@ _WS = cst.SimpleWhitespace("")
 with libcst_compat.unvalidated():
     _LPAR = cst.LeftParen()
     _RPAR = cst.RightParen()
+    _STUB_BODY = (cst.SimpleStatementLine(body=[cst.Expr(cst.Ellipsis())]),)  # a stubbed method's body
 _SP = cst.SimpleWhitespace(" ")
 _NL = cst.Newline()
 _TW = cst.TrailingWhitespace()
@@ -108,12 +110,16 @@ class Converter:
 
     def __init__(self, lines: Sequence[str]) -> None:
         self.lines = lines  # the module's lines, line breaks included
+        _LIVE.add(self)
         self.depth = 0
         self.origin: Dict[cst.CSTNode, ast.AST] = {}  # every expression node built -> its `ast` node
         self._ascii: Dict[int, bool] = {}
         # A tuple's or generator's parentheses that `ast` counts in its span: 1 (own) or 0.
         self._inner_paren: Dict[ast.expr, int] = {}
         self._spanned: Dict[cst.CSTNode, int] = {}
+        self._stub_level = 0  # inside a top-level class whose methods are stubbed
+        self._stubs: Dict[cst.CSTNode, Tuple[ast.stmt, Sequence[cst.EmptyLine]]] = {}  # stub -> its def
+        self._unstubbed: Dict[cst.CSTNode, cst.CSTNode] = {}
         # Expressions libcst parsed (f-strings), with their `ast` node; positioned on first need.
         self._parsed: List[Tuple[cst.BaseExpression, ast.expr]] = []
         self._parsed_ranges: Dict[cst.CSTNode, CodeRange] = {}
@@ -297,7 +303,7 @@ class Converter:
 
     # -- statements ------------------------------------------------------------------------
 
-    def statements(self, body: Sequence[ast.stmt]) -> List[cst.BaseStatement]:
+    def statements(self, body: Sequence[ast.stmt], stub_methods: bool = False) -> List[cst.BaseStatement]:
         """The libcst statements of `body` (ast statements of one block, in order): simple
         statements sharing a line (`a = 1; b = 2`) make one `SimpleStatementLine`."""
         out: List[cst.BaseStatement] = []
@@ -312,7 +318,17 @@ class Converter:
                 out.append(self._line(run, run_leading))
                 run = []
             if compound:
-                out.append(self.compound(statement, self.leading(statement, floor)))
+                leading = self.leading(statement, floor)
+                if stub_methods and type(statement) is ast.ClassDef:
+                    self._stub_level += 1
+                    try:
+                        out.append(self.compound(statement, leading))
+                    finally:
+                        self._stub_level -= 1
+                elif self._stub_level and isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    out.append(self._stub(statement, leading))
+                else:
+                    out.append(self.compound(statement, leading))
                 continue
             if not run:
                 run_leading = self.leading(statement, floor)
@@ -479,6 +495,35 @@ class Converter:
         finally:
             self.depth -= 1
 
+    def _stub(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef], leading: Sequence[cst.EmptyLine]
+              ) -> cst.FunctionDef:
+        """A method of a top-level class with its body left out (`...`): `unstub` builds the
+        whole def when a scope is made for it. Most reached classes are reached for one or
+        two methods."""
+        level, self._stub_level = self._stub_level, 0
+        try:
+            header_line = self._header_line(node.body[0])
+            body = cst.IndentedBlock(body=_STUB_BODY, header=self._header(header_line)) \
+                if node.body[0].lineno != header_line or isinstance(node.body[0], _COMPOUND) \
+                else cst.SimpleStatementSuite(body=_STUB_BODY[0].body, trailing_whitespace=self._header(header_line))
+            built = self.function(node, leading, body)
+        finally:
+            self._stub_level = level
+        self.origin[built] = node
+        self._stubs[built] = (node, leading)
+        return built
+
+    def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The whole def of a method built as a stub (its body built now), else `node`."""
+        found = self._stubs.get(node)
+        if found is None:
+            return node
+        full = self._unstubbed.get(node)
+        if full is None:
+            with libcst_compat.unvalidated():
+                full = self._unstubbed[node] = self.compound(*found)
+        return full
+
     def _header_line(self, first: ast.stmt) -> int:
         """The line of the `:` that opens the block whose first statement is `first`."""
         line = first.lineno
@@ -639,13 +684,13 @@ class Converter:
                           ) -> Sequence[cst.EmptyLine]:
         return self._comments_above(node.lineno) if node.decorator_list else ()
 
-    def function(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef], leading: Sequence[cst.EmptyLine]
-                 ) -> cst.FunctionDef:
+    def function(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef], leading: Sequence[cst.EmptyLine],
+                 body: Optional[cst.BaseSuite] = None) -> cst.FunctionDef:
         if node.type_comment:
             raise Unconvertible("type comment")
         return cst.FunctionDef(
             name=self._named(node.name, "def", node), params=self.parameters(node.args),
-            body=self.block(node.body, node), decorators=self.decorators(node),
+            body=self.block(node.body, node) if body is None else body, decorators=self.decorators(node),
             returns=None if node.returns is None else self.annotation(node.returns),
             asynchronous=cst.Asynchronous() if isinstance(node, ast.AsyncFunctionDef) else None,
             leading_lines=leading, lines_after_decorators=self._after_decorators(node),
@@ -1043,6 +1088,21 @@ _EXPRESSIONS: Dict[type, Callable[[Converter, Any], cst.BaseExpression]] = {
     ast.YieldFrom: Converter._yieldfrom, ast.NamedExpr: Converter._namedexpr, ast.Starred: Converter._starred,
     ast.JoinedStr: Converter._joinedstr,
 }
+
+
+_LIVE: "weakref.WeakSet[Converter]" = weakref.WeakSet()  # converters of modules still in use
+
+
+def code_for(node: cst.CSTNode) -> str:
+    """`node`'s code as libcst's `code_for_node` renders it: for an expression built here, the
+    source text (its whitespace defaults would render otherwise)."""
+    for converter in list(_LIVE):
+        if node in converter.origin:
+            found = converter.code(node)
+            if found is not None:
+                return found
+            break
+    return cst.Module(body=[]).code_for_node(node)
 
 
 def convert(statements: Sequence[ast.stmt], lines: Sequence[str]) -> Tuple[cst.Module, Converter]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
+from .convert import code_for
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -90,7 +92,7 @@ def _written(record: SiteFacts) -> str:
 
 
 def _source(node: cst.CSTNode, limit: int = 40) -> str:
-    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    text = " ".join(code_for(node).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

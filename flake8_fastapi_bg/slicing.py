@@ -1,11 +1,17 @@
-"""Modules summarised with Python's `ast` and parsed by libcst a statement group at a time.
+"""Modules summarised with Python's `ast`, their libcst statements made a group at a time.
 
 Every module is summarised with Python's own `ast` (C speed, a tenth of a libcst parse; for the
 linted file, the `ast` flake8 already built), which locates its top-level statements and the
-names each one binds (`SlicedModuleInfo`). libcst then parses only the statements that matter,
-each once, with positions shifted back to the module's own lines: in the linted file, those
-that may hold a task site (`site_groups`); in any module, those that a lookup follows — the
-imports of the names used and the definitions called.
+names each one binds (`SlicedModuleInfo`). Only the statements that matter get libcst nodes,
+each once: in the linted file, those that may hold a task site (`site_groups`); in any module,
+those that a lookup follows — the imports of the names used and the definitions called.
+
+The analysis reads libcst nodes only. In the linted file they come from libcst's parser (the
+fixes rewrite its code), with positions rendered by libcst and shifted back to the module's
+lines. In a reached module they are built from the `ast` tree already there
+(`convert.Converter`, a few times cheaper than a parse), and positioned from `ast`'s own;
+what the converter does not build faithfully (`match`, type comments, ...) is parsed by
+libcst as in the linted file.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from . import libcst_compat
-from .parsing import ModuleInfo, parse, parse_trusted, shift_into
+from .convert import Converter, Unconvertible
+from .parsing import ModuleInfo, parse, shift_into
 from .prefilter import may_schedule_tasks
 
 if TYPE_CHECKING:
@@ -43,18 +50,16 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line bre
 
 
 class SlicedModuleInfo(ModuleInfo):
-    """A module a task reaches, summarised from `ast` and parsed by libcst a statement at a time.
+    """A module a task reaches (or the linted file), summarised from `ast`, with libcst
+    statements made a group at a time.
 
     Top-level statements on overlapping lines form one group, and each group knows the names
     it binds (an over-approximation: a name bound anywhere in it outside nested defs and
     classes). Comment lines directly above a group belong to it, so pragmas above a `def` are
-    kept. `statements(i)` parses group i once; `span()` shifts positions to the module's lines.
-
-    A class is parsed with the bodies of its methods left out (`_stub_class`): the lines of
-    each body become blank, so every other node keeps its place. A method's body is parsed
-    when a scope is made for it (`unstub`): most reached classes are reached for one or two
-    methods. `module` assembles the groups as they are parsed, stubs included: the engine
-    itself only reads a reached module through its scopes.
+    kept. `statements(i)` makes group i once: built from `ast` in a reached module, parsed by
+    libcst in the linted file; `span()` gives positions in the module's lines. `module`
+    assembles the groups made so far: the engine itself only reads a reached module through
+    its scopes.
     """
 
     def __init__(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
@@ -73,13 +78,12 @@ class SlicedModuleInfo(ModuleInfo):
         self._classes: Set[int] = set()  # groups that are one class statement
         self._deep: Set[int] = set()  # groups libcst never parses (`MAX_PARSED_DEPTH`)
         self._parsed: Dict[int, cst.Module] = {}
-        self._unpositioned: List[int] = []
-        self._methods: Dict[int, List[_Method]] = {}  # class groups parsed with stubbed bodies
-        self._stubs: Dict[cst.CSTNode, Tuple[int, _Method]] = {}  # stub def -> (group, method)
-        self._unstubbed: Dict[cst.CSTNode, cst.FunctionDef] = {}
-        self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # stub def -> attributes it assigns
-        self._pieces: List[Tuple[cst.Module, int, int]] = []  # unpositioned (method, shift, group)
-        self._piece_of: Dict[cst.CSTNode, Tuple[cst.Module, int, int]] = {}  # full def -> its piece
+        self._unpositioned: List[int] = []  # groups libcst parsed, not positioned yet
+        # Groups of a reached module are built from `ast` (`convert`), one converter a module.
+        self._converter: Optional[Converter] = None
+        self._converted: Set[int] = set()
+        self._stores: Dict[cst.CSTNode, FrozenSet[str]] = {}  # converted def -> attributes it assigns
+        self._reparsed: List[Tuple[cst.Module, int]] = []  # classes libcst parsed for a method, unpositioned
         # Class groups: the name and line of each `def` directly in the class body (`ast`).
         self._def_lines: Dict[int, List[Tuple[str, int]]] = {}
         self._positioned_methods: Set[cst.CSTNode] = set()
@@ -98,10 +102,8 @@ class SlicedModuleInfo(ModuleInfo):
                 self._classes.add(index)
                 self._def_lines[index] = [(statement.name, statement.lineno) for statement in lone_class.body
                                           if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))]
-                methods = [] if linted else _methods_of(lone_class, self._lines)
-                if methods and sum(m.stub_lines for m in methods) >= _MIN_STUB_LINES:
-                    self._methods[index] = methods
         self._site_groups = self._find_site_groups(group_statements) if linted else []
+        self._statements = group_statements
 
     @property
     def module(self) -> cst.Module:
@@ -194,6 +196,8 @@ class SlicedModuleInfo(ModuleInfo):
         from .syntax import children
 
         for index, parsed in self._parsed.items():
+            if index in self._converted:
+                continue  # built from `ast`: its code is not the text as written
             stack: List[cst.CSTNode] = [parsed]
             while stack:
                 inner = stack.pop()
@@ -230,108 +234,90 @@ class SlicedModuleInfo(ModuleInfo):
         return self._groups[index][0]
 
     def statements(self, index: int) -> Sequence[Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]]:
-        """The libcst statements of group `index`, parsed on first use."""
+        """The libcst statements of group `index`, built on first use: from `ast` in a reached
+        module (`convert`), else (the linted file, or what `convert` does not build) parsed
+        by libcst."""
         parsed = self._parsed.get(index)
         if parsed is None and index in self._deep:
             return ()  # libcst's parse of it is not bounded: it binds nothing
         if parsed is None:
-            parsed = self._stub_class(index) if index in self._methods else None
+            parsed = None if self.linted else self._convert(index)
             if parsed is None:
                 try:
                     parsed = parse(self._source(*self._groups[index]))
                 except Exception:  # a statement ast accepts and libcst does not: it binds nothing
                     parsed = cst.Module(body=[])
+                self._unpositioned.append(index)
             self._parsed[index] = parsed
-            self._unpositioned.append(index)
         return parsed.body
+
+    def _convert(self, index: int) -> Optional[cst.Module]:
+        """Group `index` built from its `ast` statements; None if `convert` cannot."""
+        if self._converter is None:
+            self._converter = Converter(self._lines)
+        try:
+            with libcst_compat.unvalidated():
+                module = cst.Module(body=self._converter.statements(self._statements[index], stub_methods=True))
+        except (Unconvertible, RecursionError):
+            return None
+        self._converted.add(index)
+        return module
 
     def _source(self, start: int, end: int) -> str:
         """The text of lines `start` to `end` (1-based, inclusive)."""
         return "".join(self._lines[start - 1:end])
 
-    def _stub_class(self, index: int) -> Optional[cst.Module]:
-        """Class group `index` parsed with its methods' bodies blank but for `...`; None if the
-        stubbed text does not give one class with the methods `ast` found."""
-        start, end = self._groups[index]
-        methods = self._methods[index]
-        lines = self._lines[start - 1:end]
-        for method in methods:
-            if method.stub_lines:
-                first = method.body_first - start
-                lines[first] = method.indent + "..." + _ending(lines[first])
-                for at in range(first + 1, method.end - start + 1):
-                    lines[at] = _ending(lines[at])
-        try:
-            parsed = parse("".join(lines))
-        except Exception:
-            return None
-        classdef = parsed.body[0] if len(parsed.body) == 1 else None
-        if not isinstance(classdef, cst.ClassDef) or not isinstance(classdef.body, cst.IndentedBlock):
-            return None
-        defs = [s for s in classdef.body.body if isinstance(s, cst.FunctionDef)]
-        if [d.name.value for d in defs] != [m.name for m in methods]:
-            return None
-        for node, method in zip(defs, methods):
-            if method.stub_lines:
-                self._stubs[node] = (index, method)
-        return parsed
-
     def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
-        """The whole `def` of a method parsed as a stub (its body parsed now), else `node`."""
-        found = self._stubs.get(node)
-        if found is None:
+        """The whole `def` of a method built as a stub (`convert.Converter.unstub`), else `node`.
+        A method `convert` cannot build is taken from libcst's parse of its class."""
+        if self._converter is None:
             return node
-        full = self._unstubbed.get(node)
-        if full is None:
-            full = self._unstubbed[node] = self._parse_method(*found)
-        return full
-
-    def _parse_method(self, index: int, method: "_Method") -> cst.FunctionDef:
-        # After a `class` line of its own, the method keeps its lines' indentation, so its
-        # columns are the module's and its lines are off by a known count.
-        found: Optional[cst.CSTNode] = None
         try:
-            parsed = parse_trusted("class _:\n" + self._source(method.start, method.end))
-            found = _class_body(parsed)[0]
-            shift = method.start - 2
-        except Exception:
+            return self._converter.unstub(node)
+        except (Unconvertible, RecursionError):
             pass
-        if not isinstance(found, cst.FunctionDef) or found.name.value != method.name:
-            # Not seen on real code; the whole class parsed before, so take the method from it.
-            parsed = parse_trusted(self._source(*self._groups[index]))
-            found = [s for s in _class_body(parsed)
-                     if isinstance(s, cst.FunctionDef)][self._methods[index].index(method)]
-            shift = self._groups[index][0] - 1
-        piece = (parsed, shift, index)
-        self._pieces.append(piece)
-        self._piece_of[found] = piece
+        origin = self._converter.origin.get(node)
+        index = next((i for i, (start, end) in enumerate(self._groups)
+                      if origin is not None and start <= getattr(origin, "lineno", 0) <= end), None)
+        if index is None or index not in self._def_lines:
+            return node
+        try:
+            parsed = parse(self._source(*self._groups[index]))
+            classdef = cst.ensure_type(parsed.body[0], cst.ClassDef)
+            defs = [s for s in cst.ensure_type(classdef.body, cst.IndentedBlock).body
+                    if isinstance(s, cst.FunctionDef)]
+            at = self._def_lines[index].index((getattr(origin, "name"), getattr(origin, "lineno")))
+            found: cst.CSTNode = defs[at]
+        except Exception:
+            return node  # not seen on real code: the method keeps its stub (it binds nothing)
+        self._reparsed.append((parsed, index))
+        self._converter._unstubbed[node] = found
         return found
 
     def may_assign_attr(self, node: cst.CSTNode, attr: str) -> bool:
-        """False when a stubbed method assigns no attribute named `attr`, so that a class's
-        `self.<attr>` is looked up without parsing with libcst the methods that never set it.
-        A method whose text never spells `.attr` is out at once; the others are read with
-        `ast` (once per method), which is cheap next to libcst."""
-        found = self._stubs.get(node)
-        if found is None:
+        """False when a method built from `ast` assigns no attribute named `attr`, so that a
+        class's `self.<attr>` is looked up without walking the methods that never set it. A
+        method whose text never spells `.attr` is out at once; the others are read in their
+        `ast` (once per method)."""
+        origin = self._converter.origin.get(node) if self._converter is not None else None
+        if not isinstance(origin, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return True
-        method = found[1]
-        text = self._source(method.start, method.end)
+        start = min([origin.lineno] + [d.lineno for d in origin.decorator_list])
+        text = self._source(start, origin.end_lineno or origin.lineno)
         if re.search(rf"\.[\s\\]*{re.escape(attr)}(?!\w)", text) is None:
             return False
         stores = self._stores.get(node)
         if stores is None:
-            try:
-                tree = ast.parse("class _:\n" + text)
-                stores = frozenset(n.attr for n in ast.walk(tree)
-                                   if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                return True
-            self._stores[node] = stores
+            stores = self._stores[node] = frozenset(
+                n.attr for n in ast.walk(origin) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
         return attr in stores
 
     def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None,
                method: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+        if self._converter is not None:
+            found = self._converter.range(node)  # a node built from `ast`: its position is `ast`'s
+            if found is not None:
+                return found
         if self._positions is None:
             self._positions = {}
         rng = self._positions.get(node)
@@ -343,27 +329,19 @@ class SlicedModuleInfo(ModuleInfo):
             if index is not None:
                 self._position(lambda group: group == index)
                 rng = self._positions.get(node)
-        if rng is None and (self._unpositioned or self._pieces):
+        if rng is None and (self._unpositioned or self._reparsed):
             self._position(lambda group: True)
             rng = self._positions.get(node)
         return rng
 
     def _position_method(self, method: cst.CSTNode, top: Optional[cst.CSTNode]) -> bool:
-        """Position the nodes of `method`, a def directly in the body of top-level class `top`,
-        by rendering that method alone: a method parsed apart (`unstub`) is its own piece; in
-        a class parsed whole, the method is rendered with the class body's indentation, so its
-        columns are the module's, and its lines are shifted to the line `ast` gives its `def`,
-        after checking that the rendered `def` line is that line of the module. False when it
-        cannot (then the caller renders the whole group, as before)."""
+        """Position the nodes of `method`, a def directly in the body of top-level class `top`
+        of a group libcst parsed, by rendering that method alone, with the class body's
+        indentation, so its columns are the module's; its lines are shifted to the line `ast`
+        gives its `def`, after checking that the rendered `def` line is that line of the
+        module. False when it cannot (then the caller renders the whole group)."""
         assert self._positions is not None
         if method in self._positioned_methods:
-            return True
-        piece = self._piece_of.get(method)
-        if piece is not None:
-            if piece in self._pieces:
-                self._pieces.remove(piece)
-                shift_into(self._positions, libcst_compat.positions(piece[0]), piece[1])
-            self._positioned_methods.add(method)
             return True
         if not isinstance(method, cst.FunctionDef) or not isinstance(top, cst.ClassDef) \
                 or not isinstance(top.body, cst.IndentedBlock):
@@ -385,15 +363,15 @@ class SlicedModuleInfo(ModuleInfo):
         return True
 
     def _position(self, wanted: Callable[[int], bool]) -> None:
-        """Position the parsed groups that `wanted` selects, and their methods parsed apart."""
+        """Position the groups libcst parsed that `wanted` selects."""
         assert self._positions is not None
         for index in [i for i in self._unpositioned if wanted(i)]:
             self._unpositioned.remove(index)
             found = libcst_compat.positions(self._parsed[index])
             shift_into(self._positions, found, self._groups[index][0] - 1)
-        for piece in [p for p in self._pieces if wanted(p[2])]:
-            self._pieces.remove(piece)
-            shift_into(self._positions, libcst_compat.positions(piece[0]), piece[1])
+        for parsed, index in [p for p in self._reparsed if wanted(p[1])]:
+            self._reparsed.remove((parsed, index))
+            shift_into(self._positions, libcst_compat.positions(parsed), self._groups[index][0] - 1)
 
     @property
     def scope(self) -> SlicedModuleScope:
@@ -428,59 +406,6 @@ def _method_positions(group: cst.Module, body: cst.IndentedBlock, method: cst.Fu
 
 
 _BREAKS = re.compile(r"\r\n?|\n")
-
-
-def _class_body(parsed: cst.Module) -> Sequence[cst.BaseStatement]:
-    """The statements of the class that `parsed` holds first (ValueError if it does not)."""
-    return cst.ensure_type(cst.ensure_type(parsed.body[0], cst.ClassDef).body, cst.IndentedBlock).body
-
-
-# A class is parsed with stubbed method bodies when that leaves out at least this many lines.
-_MIN_STUB_LINES = 8
-
-
-@dataclass(frozen=True, eq=False)
-class _Method:
-    """A method of a top-level class, from `ast`: its lines (decorators and the comment lines
-    right above included) and where its body starts."""
-
-    name: str
-    start: int
-    end: int
-    body_first: int  # 0: the body starts on a line of the signature, and is never stubbed
-    indent: str  # of the body's first line
-
-    @property
-    def stub_lines(self) -> int:
-        return self.end - self.body_first + 1 if self.body_first else 0
-
-
-def _methods_of(node: ast.ClassDef, lines: Sequence[str]) -> List[_Method]:
-    """The `def` statements directly in a class body, in order."""
-    methods = []
-    floor = node.body[0].lineno if node.body else node.lineno
-    for statement in node.body:
-        if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            floor = (statement.end_lineno or statement.lineno) + 1
-            continue
-        start = min([statement.lineno] + [d.lineno for d in statement.decorator_list])
-        first_line = lines[start - 1]
-        indent = first_line[:len(first_line) - len(first_line.lstrip(" \t"))]
-        while start > floor and lines[start - 2].startswith(indent + "#"):
-            start -= 1  # comments right above, at the method's own indentation (pragmas)
-        end = statement.end_lineno or statement.lineno
-        body = statement.body[0]
-        prefix = lines[body.lineno - 1].encode("utf-8")[:body.col_offset].decode("utf-8", "replace")
-        own_line = body.lineno > statement.lineno and prefix.strip(" \t") == ""
-        methods.append(_Method(statement.name, start, end, body.lineno if own_line else 0,
-                               prefix if own_line else ""))
-        floor = end + 1
-    return methods
-
-
-def _ending(line: str) -> str:
-    """The line break that ends `line` (a blank line in its place)."""
-    return line[len(line.rstrip("\r\n")):] or "\n"
 
 
 def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:

@@ -22,6 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
+from ..convert import code_for
 from ..collect import TaskSite, bind_arguments
 from .routes import callable_function, is_generator
 from ..scopes import FunctionScope, Scope, dotted, own_nodes
@@ -228,7 +229,7 @@ def _bound_once(expr: cst.BaseExpression, scope: Scope) -> bool:
 
 
 def _short(node: cst.CSTNode) -> str:
-    text = cst.Module(body=[]).code_for_node(node)
+    text = code_for(node)
     return text if len(text) <= 30 else text[:27] + "..."
 
 

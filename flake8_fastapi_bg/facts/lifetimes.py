@@ -35,6 +35,7 @@ import libcst as cst
 
 from ..analyse import ResolvedTask
 from .callables import function_of
+from ..convert import code_for
 from ..collect import TaskSite, bind_arguments
 from ..knowledge import split_words
 from .middlewares import StateCloser, closing_middlewares
@@ -467,7 +468,7 @@ def _names_in(node: cst.CSTNode) -> List[cst.Name]:
 
 
 def _code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
+    return code_for(node)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from ..convert import code_for
 from ..fixes import pass_function_instead
 from ..model import Fix
 from ..scopes import FunctionScope, Scope
@@ -93,7 +94,7 @@ def _how(site: "TaskSite") -> str:
 
 def code(node: cst.CSTNode, limit: int = 60) -> str:
     """The source of a node on one line, shortened to `limit` characters."""
-    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    text = " ".join(code_for(node).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
