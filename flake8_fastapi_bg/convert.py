@@ -17,10 +17,10 @@ from __future__ import annotations
 import ast
 import re
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
-from libcst.metadata import CodeRange
+from libcst.metadata import CodePosition, CodeRange
 
 from . import libcst_compat
 
@@ -71,7 +71,7 @@ _STRING = re.compile(
     r"""|'(?:[^'\\\n]|\\.|\\\n)*'|"(?:[^"\\\n]|\\.|\\\n)*")""", re.S)
 
 
-def _op(kind: Type[cst.CSTNode]) -> Any:
+def _op(kind: Any) -> Any:
     found = _OPS.get(kind)
     if found is None:
         with libcst_compat.unvalidated():
@@ -88,6 +88,14 @@ class _Span:
     def __init__(self, first: ast.expr, last: ast.expr) -> None:
         self.first = first
         self.last = last
+
+
+def _range_of(start: "Tuple[int, int] | CodePosition", end: "Tuple[int, int] | CodePosition") -> CodeRange:
+    if not isinstance(start, tuple):
+        start = (start.line, start.column)
+    if not isinstance(end, tuple):
+        end = (end.line, end.column)
+    return CodeRange(start, end)
 
 
 class _Place:
@@ -112,18 +120,18 @@ class Converter:
         self.lines = lines  # the module's lines, line breaks included
         _LIVE.add(self)
         self.depth = 0
-        self.origin: Dict[cst.CSTNode, ast.AST] = {}  # every expression node built -> its `ast` node
+        # Every node built that has a position -> its `ast` node (or how to place it from one).
+        self.origin: Dict[cst.CSTNode, Union[ast.AST, _Span, _Place]] = {}
         self._ascii: Dict[int, bool] = {}
         # A tuple's or generator's parentheses that `ast` counts in its span: 1 (own) or 0.
         self._inner_paren: Dict[ast.expr, int] = {}
-        self._spanned: Dict[cst.CSTNode, int] = {}
+        self._spanned: Dict[cst.CSTNode, int] = {}  # built tuples and generators: those parentheses
         self._stub_level = 0  # inside a top-level class whose methods are stubbed
         self._stubs: Dict[cst.CSTNode, Tuple[ast.stmt, Sequence[cst.EmptyLine]]] = {}  # stub -> its def
         self._unstubbed: Dict[cst.CSTNode, cst.CSTNode] = {}
         # Expressions libcst parsed (f-strings), with their `ast` node; positioned on first need.
         self._parsed: List[Tuple[cst.BaseExpression, ast.expr]] = []
         self._parsed_ranges: Dict[cst.CSTNode, CodeRange] = {}
-  # built tuples and generators: those parentheses
 
     # -- text ------------------------------------------------------------------------------
 
@@ -138,11 +146,9 @@ class Converter:
 
     def segment(self, node: ast.AST) -> str:
         """The source text of `node` (an expression or statement with positions)."""
-        line, end_line = node.lineno, node.end_lineno  # type: ignore[attr-defined]
-        col = self.column(line, node.col_offset)  # type: ignore[attr-defined]
-        end = self.column(end_line, node.end_col_offset)  # type: ignore[attr-defined]
+        (line, col), (end_line, end) = self._start(node), self._end(node)
         if line == end_line:
-            return self.lines[line - 1][col:end]
+            return str(self.lines[line - 1][col:end])
         parts = [self.lines[line - 1][col:]]
         parts.extend(self.lines[line:end_line - 1])
         parts.append(self.lines[end_line - 1][:end])
@@ -150,25 +156,32 @@ class Converter:
 
     # -- positions -----------------------------------------------------------------------
 
+    def _ast(self, node: cst.CSTNode) -> ast.AST:
+        found = self.origin[node]
+        assert isinstance(found, ast.AST)
+        return found
+
     def range(self, node: cst.CSTNode) -> Optional[CodeRange]:
         """libcst's `PositionProvider` range of `node` (built here), in the module's lines and
         character columns; None for a node that has no `ast` counterpart."""
         origin = self.origin.get(node)
         if origin is None:
-            return self._inner_range(node)
+            composed = _COMPOSED.get(type(node))
+            found = composed(self, node) if composed is not None else None
+            return found if found is not None else self._inner_range(node)
         kind = type(node)
-        if type(origin) is _Place:
-            return self._place(node, origin)  # type: ignore[arg-type]
-        if type(origin) is _Span:
+        if isinstance(origin, _Place):
+            return self._place(node, origin)
+        if isinstance(origin, _Span):
             assert isinstance(node, cst.BooleanOperation)
             left = node.left
-            while type(left) is cst.BooleanOperation and not left.lpar:  # type: ignore[attr-defined]
-                left = left.left  # type: ignore[attr-defined]
+            while isinstance(left, cst.BooleanOperation) and not left.lpar:
+                left = left.left
             right = node.right
             return CodeRange(self.outer_start(left, origin.first), self.outer_end(right, origin.last))
         if kind is cst.SimpleStatementLine:
             assert isinstance(node, cst.SimpleStatementLine)
-            last = self.origin[node.body[-1]]
+            last = self._ast(node.body[-1])
             return CodeRange(self._start(origin), self._end(last))
         if kind is cst.Arg:
             assert isinstance(node, cst.Arg)
@@ -177,14 +190,14 @@ class Converter:
             start = self._start(origin) if isinstance(origin, (ast.keyword, ast.Starred)) \
                 else self.outer_start(node.value, value)
             return CodeRange(start, self.outer_end(node.value, value))
-        if kind is cst.Tuple and node.lpar:  # type: ignore[attr-defined]
+        if isinstance(node, cst.Tuple) and node.lpar:
             assert isinstance(node, cst.Tuple) and isinstance(origin, ast.Tuple)
             if not origin.elts:
                 line, col = self._start(origin)
                 return CodeRange((line, col + 1), (line, col + 1))
             first_node, last_node = node.elements[0].value, node.elements[-1].value
-            end = self._comma_after(self.outer_end(last_node, self.origin[last_node]))
-            start = self.outer_start(first_node, self.origin[first_node])
+            end = self._comma_after(self.outer_end(last_node, self._ast(last_node)))
+            start = self.outer_start(first_node, self._ast(first_node))
             if isinstance(node.elements[0], cst.StarredElement):
                 start = self._start(origin.elts[0])
             return CodeRange(start, end)
@@ -194,8 +207,151 @@ class Converter:
             while last_for.inner_for_in is not None:
                 last_for = last_for.inner_for_in
             tail = last_for.ifs[-1].test if last_for.ifs else last_for.iter
-            return CodeRange(self.outer_start(node.elt, origin.elt), self.outer_end(tail, self.origin[tail]))
+            return CodeRange(self.outer_start(node.elt, origin.elt), self.outer_end(tail, self._ast(tail)))
         return CodeRange(self._start(origin), self._end(origin))
+
+    # Nodes `ast` has no node for, placed from their children (`_COMPOSED`).
+
+    def _outer(self, node: cst.CSTNode) -> Optional[CodeRange]:
+        """The range of expression `node` with its own parentheses."""
+        origin = self.origin.get(node)
+        if not isinstance(origin, ast.expr):
+            return None
+        return _range_of(self.outer_start(node, origin), self.outer_end(node, origin))
+
+    def _from_to(self, first: cst.CSTNode, last: cst.CSTNode) -> Optional[CodeRange]:
+        start, end = self.range(first), self.range(last)
+        return None if start is None or end is None else _range_of(start.start, end.end)
+
+    def _assign_target(self, node: cst.AssignTarget) -> Optional[CodeRange]:
+        return self._outer(node.target)
+
+    def _suite(self, node: Union[cst.IndentedBlock, cst.SimpleStatementSuite]) -> Optional[CodeRange]:
+        return self._from_to(node.body[0], node.body[-1]) if node.body else None
+
+    def _element(self, node: cst.Element) -> Optional[CodeRange]:
+        return self._outer(node.value)
+
+    def _dict_element(self, node: cst.DictElement) -> Optional[CodeRange]:
+        key, value = self._outer(node.key), self._outer(node.value)
+        return None if key is None or value is None else _range_of(key.start, value.end)
+
+    def _subscript_element(self, node: cst.SubscriptElement) -> Optional[CodeRange]:
+        return self.range(node.slice)
+
+    def _index(self, node: cst.Index) -> Optional[CodeRange]:
+        return self._outer(node.value)
+
+    def _keyword_before(self, where: Tuple[int, int], keyword: str) -> Optional[Tuple[int, int]]:
+        """Where `keyword` ends right before `where` (whitespace between), on the same line."""
+        line, col = where
+        text = self.lines[line - 1][:col].rstrip(" \t\f")
+        if not text.endswith(keyword):
+            return None
+        return line, len(text) - len(keyword)
+
+    def _whitespace_start(self, where: Tuple[int, int]) -> Tuple[int, int]:
+        """Where the whitespace (line breaks included) that ends at `where` starts."""
+        line, col = where
+        text = self.lines[line - 1][:col]
+        while True:
+            stripped = text.rstrip(" \t\f")
+            if stripped or line == 1:
+                if stripped.endswith("\\"):
+                    stripped = stripped[:-1]
+                return line, len(stripped)
+            line -= 1
+            text = self.lines[line - 1].rstrip("\r\n")
+            if "#" in text:
+                text = self._code_part(text)
+
+    def _comp_for(self, node: cst.CompFor) -> Optional[CodeRange]:
+        target = self._outer(node.target)
+        last: cst.CompFor = node
+        while last.inner_for_in is not None:
+            last = last.inner_for_in
+        tail = self._outer(last.ifs[-1].test if last.ifs else last.iter)
+        if target is None or tail is None:
+            return None
+        start = self._keyword_before((target.start.line, target.start.column), "for")
+        if start is not None and node.asynchronous is not None:
+            start = self._keyword_before(start, "async")
+        return None if start is None else _range_of(self._whitespace_start(start), tail.end)
+
+    def _comp_if(self, node: cst.CompIf) -> Optional[CodeRange]:
+        test = self._outer(node.test)
+        start = None if test is None else self._keyword_before((test.start.line, test.start.column), "if")
+        return None if start is None or test is None else _range_of(self._whitespace_start(start), test.end)
+
+    def _with_item(self, node: cst.WithItem) -> Optional[CodeRange]:
+        item = self._outer(node.item)
+        end = item if node.asname is None else self._outer(node.asname.name)
+        return None if item is None or end is None else _range_of(item.start, end.end)
+
+    def _parameters(self, node: cst.Parameters, owner: ast.AST) -> Optional[CodeRange]:
+        params: List[cst.CSTNode] = [*node.posonly_params, *node.params]
+        if isinstance(node.star_arg, cst.Param):
+            params.append(node.star_arg)
+        params.extend(node.kwonly_params)
+        if node.star_kwarg is not None:
+            params.append(node.star_kwarg)
+        if not params:  # empty: where the `)` (or the lambda's `:`) is
+            line, col = self._start(owner)
+            if isinstance(owner, ast.Lambda):
+                col += len("lambda")
+            else:
+                name = self._place(node, _Place("def", owner))
+                if name is None:
+                    return None
+                col = name.end.column
+            text = self.lines[line - 1]
+            col = len(text) - len(text[col:].lstrip(" \t\f("))
+            return _range_of((line, col), (line, col)) if text[col:col + 1] in ("):") else None
+        first, last = self.range(params[0]), params[-1]
+        assert isinstance(last, cst.Param)
+        tail = self._outer(last.default) if last.default is not None \
+            else self._outer(last.annotation.annotation) if last.annotation is not None else self.range(last)
+        if first is None or tail is None:
+            return None
+        start: Tuple[int, int] = (first.start.line, first.start.column)
+        if isinstance(node.star_arg, cst.ParamStar) and not node.posonly_params and not node.params:
+            line, col = self._whitespace_start(start)  # back over `*, `
+            text = self.lines[line - 1][:col].rstrip(" \t\f")
+            if not text.endswith(","):
+                return None
+            line, col = self._whitespace_start((line, len(text) - 1))
+            if not self.lines[line - 1][:col].endswith("*"):
+                return None
+            start = (line, col - 1)
+        # The whitespace and comma after the last parameter are its own: up to `)` (or `:`).
+        line, col = tail.end.line, tail.end.column
+        text = self.lines[line - 1]
+        while True:
+            while col < len(text) and text[col] in " \t\f,/":
+                col += 1
+            if col >= len(text) or text[col] in "\r\n#\\":
+                if line >= len(self.lines):
+                    return None
+                line, col = line + 1, 0
+                text = self.lines[line - 1]
+                continue
+            return _range_of(start, (line, col)) if text[col] in "):" else None
+
+    def _else(self, node: Union[cst.Else, cst.Finally]) -> Optional[CodeRange]:
+        body = node.body
+        if not isinstance(body, cst.IndentedBlock) or not body.body:
+            return None
+        first = self.origin.get(body.body[0])
+        block = self._suite(body)
+        if not isinstance(first, ast.stmt) or block is None:
+            return None
+        line = self._header_line(first)
+        text = self.lines[line - 1]
+        keyword = "else" if isinstance(node, cst.Else) else "finally"
+        col = len(text) - len(text.lstrip(" \t\f"))
+        if not text.startswith(keyword, col):
+            return None
+        return _range_of((line, col), block.end)
 
     def _place(self, node: cst.CSTNode, place: _Place) -> Optional[CodeRange]:
         kind, origin = place.kind, place.node
@@ -203,13 +359,13 @@ class Converter:
         text = self.lines[line - 1]
         if kind == "def":  # the name of a def or class
             match = _DEF_KEYWORD.match(text, col)
-            name = origin.name  # type: ignore[attr-defined]
+            name: str = getattr(origin, "name")
             if match is None or text[match.end():match.end() + len(name)] != name:
                 return None
             return CodeRange((line, match.end()), (line, match.end() + len(name)))
         if kind == "attr":  # the name after the dot
             line, end = self._end(origin)
-            size = len(origin.attr)  # type: ignore[attr-defined]
+            size = len(getattr(origin, "attr"))
             return CodeRange((line, end - size), (line, end))
         if kind == "name":  # a parameter's or a keyword argument's name
             size = len(getattr(origin, "arg"))
@@ -217,10 +373,13 @@ class Converter:
         if kind == "param":
             assert isinstance(node, cst.Param)
             star = node.star if isinstance(node.star, str) else ""
-            end = (line, col + len(getattr(origin, "arg")))
+            end_col = col + len(getattr(origin, "arg"))
             if star:
                 col = text.rfind(star, 0, col)
-            return CodeRange((line, col), end)
+            return CodeRange((line, col), (line, end_col))
+        if kind == "params":
+            assert isinstance(node, cst.Parameters)
+            return self._parameters(node, origin)
         if kind == "annotation" or kind == "decorator":
             assert place.inner is not None
             start = self.outer_start(place.inner, origin)
@@ -236,7 +395,8 @@ class Converter:
         while self._parsed:
             expression, origin = self._parsed.pop()
             line, col = self._start(origin)
-            found = libcst_compat.positions(cst.Module(body=[cst.SimpleStatementLine(body=[cst.Expr(expression)])]))
+            line_of = cst.SimpleStatementLine(body=[cst.Expr(expression)])
+            found = libcst_compat.positions(cst.Module(body=[line_of]))
             for inner, where in found.items():
                 start, end = where.start, where.end
                 self._parsed_ranges[inner] = CodeRange(
@@ -245,12 +405,12 @@ class Converter:
         return self._parsed_ranges.get(node)
 
     def _start(self, node: ast.AST) -> Tuple[int, int]:
-        line = node.lineno  # type: ignore[attr-defined]
-        return line, self.column(line, node.col_offset)  # type: ignore[attr-defined]
+        line: int = getattr(node, "lineno")
+        return line, self.column(line, getattr(node, "col_offset"))
 
     def _end(self, node: ast.AST) -> Tuple[int, int]:
-        line = node.end_lineno  # type: ignore[attr-defined]
-        return line, self.column(line, node.end_col_offset)  # type: ignore[attr-defined]
+        line: int = getattr(node, "end_lineno")
+        return line, self.column(line, getattr(node, "end_col_offset"))
 
     def outer_end(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, int]:
         """Where expression `node` (built as `built`) ends, its own parentheses included."""
@@ -303,11 +463,13 @@ class Converter:
 
     # -- statements ------------------------------------------------------------------------
 
-    def statements(self, body: Sequence[ast.stmt], stub_methods: bool = False) -> List[cst.BaseStatement]:
+    def statements(self, body: Sequence[ast.stmt], stub_methods: bool = False
+                   ) -> List[Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]]:
         """The libcst statements of `body` (ast statements of one block, in order): simple
         statements sharing a line (`a = 1; b = 2`) make one `SimpleStatementLine`."""
-        out: List[cst.BaseStatement] = []
+        out: List[Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]] = []
         run: List[cst.BaseSmallStatement] = []
+        run_leading: Sequence[cst.EmptyLine] = ()
         run_end = -1
         previous: Optional[ast.stmt] = None
         for statement in body:
@@ -397,24 +559,26 @@ class Converter:
     def _small(self, node: ast.stmt) -> cst.BaseSmallStatement:
         kind = type(node)
         if kind is ast.Expr:
-            return cst.Expr(value=self.expr(node.value))  # type: ignore[attr-defined]
+            assert isinstance(node, ast.Expr)
+            return cst.Expr(value=self.expr(node.value))
         if kind is ast.Assign:
             assert isinstance(node, ast.Assign)
             if node.type_comment:
                 raise Unconvertible("type comment")
-            return cst.Assign(targets=[cst.AssignTarget(target=self.expr(t), whitespace_before_equal=_SP,
+            return cst.Assign(targets=[cst.AssignTarget(target=self.target(t), whitespace_before_equal=_SP,
                                                         whitespace_after_equal=_SP) for t in node.targets],
                               value=self.expr(node.value))
         if kind is ast.AnnAssign:
             assert isinstance(node, ast.AnnAssign)
-            return cst.AnnAssign(target=self.expr(node.target), annotation=self.annotation(node.annotation),
+            return cst.AnnAssign(target=self.target(node.target), annotation=self.annotation(node.annotation),
                                  value=None if node.value is None else self.expr(node.value))
         if kind is ast.AugAssign:
             assert isinstance(node, ast.AugAssign)
-            return cst.AugAssign(target=self.expr(node.target), operator=_op(_AUG[type(node.op)]),
+            return cst.AugAssign(target=self.target(node.target), operator=_op(_AUG[type(node.op)]),
                                  value=self.expr(node.value))
         if kind is ast.Return:
-            value = node.value  # type: ignore[attr-defined]
+            assert isinstance(node, ast.Return)
+            value = node.value
             return cst.Return(value=None if value is None else self.expr(value), whitespace_after_return=_SP)
         if kind is ast.Pass:
             return cst.Pass()
@@ -426,14 +590,16 @@ class Converter:
             assert isinstance(node, ast.Raise)
             return cst.Raise(exc=None if node.exc is None else self.expr(node.exc),
                              cause=None if node.cause is None else cst.From(item=self.expr(node.cause)),
-                             whitespace_after_raise=_SP if node.exc is not None else cst.MaybeSentinel.DEFAULT)
+                             whitespace_after_raise=cst.MaybeSentinel.DEFAULT if node.exc is None else _SP)
         if kind is ast.Assert:
             assert isinstance(node, ast.Assert)
-            return cst.Assert(test=self.expr(node.test), msg=None if node.msg is None else self.expr(node.msg),
+            return cst.Assert(test=self.expr(node.test),
+                              msg=None if node.msg is None else self.expr(node.msg),
                               whitespace_after_assert=_SP)
         if kind is ast.Import:
             assert isinstance(node, ast.Import)
-            return cst.Import(names=[self.alias(a, dotted=True) for a in node.names], whitespace_after_import=_SP)
+            return cst.Import(names=[self.alias(a, dotted=True) for a in node.names],
+                              whitespace_after_import=_SP)
         if kind is ast.ImportFrom:
             assert isinstance(node, ast.ImportFrom)
             relative = [_op(cst.Dot)] * (node.level or 0)
@@ -443,17 +609,25 @@ class Converter:
             return cst.ImportFrom(module=module, names=[self.alias(a, dotted=False) for a in node.names],
                                   relative=relative)
         if kind is ast.Global:
-            return cst.Global(names=[cst.NameItem(name=cst.Name(n)) for n in node.names])  # type: ignore
+            assert isinstance(node, ast.Global)
+            return cst.Global(names=[cst.NameItem(name=cst.Name(n)) for n in node.names])
         if kind is ast.Nonlocal:
-            return cst.Nonlocal(names=[cst.NameItem(name=cst.Name(n)) for n in node.names])  # type: ignore
+            assert isinstance(node, ast.Nonlocal)
+            return cst.Nonlocal(names=[cst.NameItem(name=cst.Name(n)) for n in node.names])
         if kind is ast.Delete:
             assert isinstance(node, ast.Delete)
             if len(node.targets) == 1:
-                target = self.expr(node.targets[0])
+                target = self.target(node.targets[0])
             else:
-                target = cst.Tuple(elements=[cst.Element(value=self.expr(t)) for t in node.targets], lpar=(), rpar=())
+                target = cst.Tuple(elements=[cst.Element(value=self.expr(t)) for t in node.targets],
+                                   lpar=(), rpar=())
             return cst.Del(target=target)
         raise Unconvertible(kind.__name__)
+
+    def target(self, node: ast.expr) -> Any:
+        """An assignment target: `ast` accepts only names, attributes, subscripts, tuples,
+        lists and starred ones there, which libcst types more narrowly than expressions."""
+        return self.expr(node)
 
     def dotted(self, name: str) -> Union[cst.Name, cst.Attribute]:
         parts = name.split(".")
@@ -464,8 +638,8 @@ class Converter:
 
     def alias(self, node: ast.alias, dotted: bool) -> cst.ImportAlias:
         name = self.dotted(node.name) if dotted else cst.Name(node.name)
-        asname = None if node.asname is None else cst.AsName(name=cst.Name(node.asname),
-                                                             whitespace_before_as=_SP, whitespace_after_as=_SP)
+        asname = None if node.asname is None \
+            else cst.AsName(name=cst.Name(node.asname), whitespace_before_as=_SP, whitespace_after_as=_SP)
         return cst.ImportAlias(name=name, asname=asname)
 
     def annotation(self, node: ast.expr) -> cst.Annotation:
@@ -505,7 +679,8 @@ class Converter:
             header_line = self._header_line(node.body[0])
             body = cst.IndentedBlock(body=_STUB_BODY, header=self._header(header_line)) \
                 if node.body[0].lineno != header_line or isinstance(node.body[0], _COMPOUND) \
-                else cst.SimpleStatementSuite(body=_STUB_BODY[0].body, trailing_whitespace=self._header(header_line))
+                else cst.SimpleStatementSuite(body=_STUB_BODY[0].body,
+                                              trailing_whitespace=self._header(header_line))
             built = self.function(node, leading, body)
         finally:
             self._stub_level = level
@@ -565,7 +740,8 @@ class Converter:
             raise Unconvertible("deep")
         try:
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                return self.function(node, leading)  # type: ignore[arg-type]
+                assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                return self.function(node, leading)
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
                 arguments = self.arguments(node.bases, node.keywords, self._class_closer(node))
@@ -580,12 +756,13 @@ class Converter:
                     rpar=_op(cst.RightParen) if node.bases or node.keywords else cst.MaybeSentinel.DEFAULT,
                     whitespace_after_class=_SP, whitespace_after_name=_WS, whitespace_before_colon=_WS)
             if kind is ast.If:
-                return self.if_(node, leading)  # type: ignore[arg-type]
+                assert isinstance(node, ast.If)
+                return self.if_(node, leading)
             if kind is ast.For or kind is ast.AsyncFor:
                 assert isinstance(node, (ast.For, ast.AsyncFor))
                 if node.type_comment:
                     raise Unconvertible("type comment")
-                return cst.For(target=self.expr(node.target), iter=self.expr(node.iter),
+                return cst.For(target=self.target(node.target), iter=self.expr(node.iter),
                                body=self.block(node.body, node), orelse=self.else_(node.orelse),
                                asynchronous=cst.Asynchronous() if kind is ast.AsyncFor else None,
                                leading_lines=leading, whitespace_after_for=_SP,
@@ -602,7 +779,8 @@ class Converter:
                 first = node.items[0].context_expr
                 if self._count_before(first.lineno, self.column(first.lineno, first.col_offset), 1):
                     raise Unconvertible("with (...)")  # whose parentheses: the statement's or an item's
-                return cst.With(items=[self.withitem(i) for i in node.items], body=self.block(node.body, node),
+                return cst.With(items=[self.withitem(i) for i in node.items],
+                                body=self.block(node.body, node),
                                 asynchronous=cst.Asynchronous() if kind is ast.AsyncWith else None,
                                 leading_lines=leading, whitespace_after_with=_SP,
                                 whitespace_before_colon=_WS)
@@ -665,7 +843,7 @@ class Converter:
     def withitem(self, node: ast.withitem) -> cst.WithItem:
         return cst.WithItem(item=self.expr(node.context_expr),
                             asname=None if node.optional_vars is None else cst.AsName(
-                                name=self.expr(node.optional_vars), whitespace_before_as=_SP,
+                                name=self.target(node.optional_vars), whitespace_before_as=_SP,
                                 whitespace_after_as=_SP))
 
     def decorators(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
@@ -689,7 +867,7 @@ class Converter:
         if node.type_comment:
             raise Unconvertible("type comment")
         return cst.FunctionDef(
-            name=self._named(node.name, "def", node), params=self.parameters(node.args),
+            name=self._named(node.name, "def", node), params=self.parameters(node.args, node),
             body=self.block(node.body, node) if body is None else body, decorators=self.decorators(node),
             returns=None if node.returns is None else self.annotation(node.returns),
             asynchronous=cst.Asynchronous() if isinstance(node, ast.AsyncFunctionDef) else None,
@@ -697,7 +875,12 @@ class Converter:
             whitespace_after_def=_SP, whitespace_after_name=_WS, whitespace_before_params=_WS,
             whitespace_before_colon=_WS)
 
-    def parameters(self, args: ast.arguments) -> cst.Parameters:
+    def parameters(self, args: ast.arguments, owner: ast.AST) -> cst.Parameters:
+        built = self._parameters_of(args)
+        self.origin[built] = _Place("params", owner)
+        return built
+
+    def _parameters_of(self, args: ast.arguments) -> cst.Parameters:
         positional = args.posonlyargs + args.args
         defaults: List[Optional[ast.expr]] = [None] * (len(positional) - len(args.defaults))
         defaults.extend(args.defaults)
@@ -868,13 +1051,14 @@ class Converter:
             at = match.end()
         if len(parts) < 2:
             raise Unconvertible("string")
-        found: cst.BaseExpression = parts[-1]
+        found: Union[cst.SimpleString, cst.ConcatenatedString] = parts[-1]
         for part in reversed(parts[:-1]):
-            found = cst.ConcatenatedString(left=part, right=found)  # type: ignore[arg-type]
+            found = cst.ConcatenatedString(left=part, right=found)
         return found
 
     def _attribute(self, node: ast.Attribute) -> cst.BaseExpression:
-        return cst.Attribute(value=self.expr(node.value), attr=self._named(node.attr, "attr", node), dot=_op(cst.Dot))
+        return cst.Attribute(value=self.expr(node.value), attr=self._named(node.attr, "attr", node),
+                             dot=_op(cst.Dot))
 
     def _call(self, node: ast.Call) -> cst.BaseExpression:
         func = self.expr(node.func)
@@ -895,19 +1079,21 @@ class Converter:
             if isinstance(item, ast.keyword):
                 value = self.expr(item.value)
                 if item.arg is None:
-                    built = cst.Arg(value=value, star="**", whitespace_after_star=_WS, whitespace_after_arg=_WS)
+                    built = cst.Arg(value=value, star="**", whitespace_after_star=_WS,
+                                    whitespace_after_arg=_WS)
                 else:
-                    built = cst.Arg(value=value, keyword=self._named(item.arg, "name", item), equal=_op(cst.AssignEqual),
+                    built = cst.Arg(value=value, keyword=self._named(item.arg, "name", item),
+                                    equal=_op(cst.AssignEqual),
                                     whitespace_after_star=_WS, whitespace_after_arg=_WS)
             elif isinstance(item, ast.Starred):
                 built = cst.Arg(value=self.expr(item.value), star="*", whitespace_after_star=_WS,
                                 whitespace_after_arg=_WS)
             else:
                 if type(item) is ast.GeneratorExp and last == 0 \
-                        and self._count_before(item.lineno, self.column(item.lineno, item.col_offset), 1) == 0:
+                        and not self._count_before(item.lineno, self.column(item.lineno, item.col_offset), 1):
                     self._inner_paren[item] = 0  # `f(x for x in y)`: the call's parentheses
-                built = cst.Arg(value=self.expr(item, closer if last == 0 else None), whitespace_after_star=_WS,
-                                whitespace_after_arg=_WS)
+                built = cst.Arg(value=self.expr(item, closer if last == 0 else None),
+                                whitespace_after_star=_WS, whitespace_after_arg=_WS)
             self.origin[built] = item
             found.append(built)
         return found
@@ -959,7 +1145,7 @@ class Converter:
                          whitespace_after_else=_SP)
 
     def _lambda(self, node: ast.Lambda) -> cst.BaseExpression:
-        return cst.Lambda(params=self.parameters(node.args), body=self.expr(node.body))
+        return cst.Lambda(params=self.parameters(node.args, node), body=self.expr(node.body))
 
     def _elements(self, elts: Sequence[ast.expr]) -> List[cst.BaseElement]:
         return [cst.StarredElement(value=self.expr(e.value)) if isinstance(e, ast.Starred)
@@ -1027,7 +1213,7 @@ class Converter:
         found: Optional[cst.CompFor] = None
         for generator in reversed(generators):
             ifs = [cst.CompIf(test=self.expr(test)) for test in generator.ifs]
-            found = cst.CompFor(target=self.expr(generator.target), iter=self.expr(generator.iter), ifs=ifs,
+            found = cst.CompFor(target=self.target(generator.target), iter=self.expr(generator.iter), ifs=ifs,
                                 inner_for_in=found,
                                 asynchronous=cst.Asynchronous() if generator.is_async else None)
         assert found is not None
@@ -1074,8 +1260,17 @@ class Converter:
 
 
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
-             ast.With, ast.AsyncWith, ast.Try) + tuple(getattr(ast, k) for k in ("TryStar", "Match")
-                                                      if hasattr(ast, k))
+             ast.With, ast.AsyncWith, ast.Try) \
+    + tuple(getattr(ast, k) for k in ("TryStar", "Match") if hasattr(ast, k))
+
+_COMPOSED: Dict[type, Callable[[Converter, Any], Optional[CodeRange]]] = {
+    cst.AssignTarget: Converter._assign_target, cst.IndentedBlock: Converter._suite,
+    cst.SimpleStatementSuite: Converter._suite, cst.Element: Converter._element,
+    cst.DictElement: Converter._dict_element, cst.SubscriptElement: Converter._subscript_element,
+    cst.Index: Converter._index, cst.CompFor: Converter._comp_for, cst.CompIf: Converter._comp_if,
+    cst.WithItem: Converter._with_item, cst.Else: Converter._else,
+    cst.Finally: Converter._else,
+}
 
 _EXPRESSIONS: Dict[type, Callable[[Converter, Any], cst.BaseExpression]] = {
     ast.Name: Converter._name, ast.Constant: Converter._constant, ast.Attribute: Converter._attribute,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple,
                     Union)
@@ -257,7 +256,8 @@ class SlicedModuleInfo(ModuleInfo):
             self._converter = Converter(self._lines)
         try:
             with libcst_compat.unvalidated():
-                module = cst.Module(body=self._converter.statements(self._statements[index], stub_methods=True))
+                body = self._converter.statements(self._statements[index], stub_methods=True)
+                module = cst.Module(body=body)
         except (Unconvertible, RecursionError):
             return None
         self._converted.add(index)
@@ -309,7 +309,8 @@ class SlicedModuleInfo(ModuleInfo):
         stores = self._stores.get(node)
         if stores is None:
             stores = self._stores[node] = frozenset(
-                n.attr for n in ast.walk(origin) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
+                n.attr for n in ast.walk(origin)
+                if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
         return attr in stores
 
     def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None,

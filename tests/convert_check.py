@@ -19,10 +19,9 @@ import dataclasses
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import libcst as cst
-from libcst.metadata import CodeRange
 
 from flake8_fastapi_bg import convert, libcst_compat, slicing
 from flake8_fastapi_bg.parsing import parse
@@ -37,7 +36,10 @@ _WHITESPACE = frozenset({
 _COMMENTED = frozenset({"leading_lines", "lines_after_decorators"})  # compared as the pragmas read them
 # Nodes whose positions are compared (what the engine positions: expressions and statements).
 _POSITIONED = (cst.BaseExpression, cst.BaseSmallStatement, cst.BaseCompoundStatement,
-               cst.SimpleStatementLine, cst.Arg, cst.ExceptHandler, cst.Param, cst.Annotation, cst.Decorator)
+               cst.SimpleStatementLine, cst.Arg, cst.ExceptHandler, cst.Param, cst.Annotation, cst.Decorator,
+               cst.AssignTarget, cst.IndentedBlock, cst.SimpleStatementSuite, cst.Element, cst.DictElement,
+               cst.SubscriptElement, cst.Index, cst.CompFor, cst.CompIf, cst.WithItem, cst.Parameters,
+               cst.Else, cst.Finally)
 
 
 class Report:
@@ -87,7 +89,8 @@ def check_text(text: str, where: str, report: Report) -> None:
                 got = converter.range(mine)
                 code = converter.code(mine) if isinstance(theirs, cst.BaseExpression) else None
             except Exception as error:
-                found.append(f"range of {type(theirs).__name__} {parsed.code_for_node(theirs)[:60]!r}: {error!r}")
+                shown = parsed.code_for_node(theirs)[:60]
+                found.append(f"range of {type(theirs).__name__} {shown!r}: {error!r}")
                 continue
             if got is None:
                 report.unpositioned[type(theirs).__name__] += 1
@@ -99,7 +102,8 @@ def check_text(text: str, where: str, report: Report) -> None:
                 found.append(f"position of {type(theirs).__name__}: {have} != libcst {want}")
             if isinstance(theirs, cst.BaseExpression):
                 if code is not None and code.split() != parsed.code_for_node(theirs).split():
-                    found.append(f"code of {type(theirs).__name__}: {code!r} != {parsed.code_for_node(theirs)!r}")
+                    shown = parsed.code_for_node(theirs)
+                    found.append(f"code of {type(theirs).__name__}: {code!r} != {shown!r}")
         for problem in found[:5]:
             report.mismatches.append(f"{where}:{start}: {problem}")
 
@@ -151,7 +155,9 @@ def _compare(mine: Any, theirs: Any, path: str, found: List[str],
 
 
 def _count(parens: Any) -> int:
-    return len(parens) if isinstance(parens, (list, tuple)) else (0 if isinstance(parens, cst.MaybeSentinel) else 1)
+    if isinstance(parens, (list, tuple)):
+        return len(parens)
+    return 0 if isinstance(parens, cst.MaybeSentinel) else 1
 
 
 def _comment(whitespace: Any) -> Optional[str]:

@@ -69,6 +69,8 @@ class Parses:
 
     - `calls`: every libcst parse, of a whole module or of one statement group or method;
     - `sources`: the text of each of those parses;
+    - `made`: the text of every libcst tree made, parsed (as in `sources`) or built from `ast`
+      (`convert`, a statement group of a reached module);
     - `groups`: (module name, linted, group index) of each statement group parsed, in order;
     - `modules`: for each (module name, linted), the distinct `SlicedModuleInfo` objects that
       parsed some group (more than one: the module was summarised and parsed twice).
@@ -81,6 +83,7 @@ class Parses:
 
         self.calls = 0
         self.sources: List[str] = []
+        self.made: List[str] = []
         self.groups: List[Tuple[str, bool, int]] = []
         self.modules: Dict[Tuple[str, bool], Set[int]] = {}
         parse_module = cst.parse_module
@@ -88,7 +91,16 @@ class Parses:
         def counting(source: "str | bytes", *args: Any, **kwargs: Any) -> Any:
             self.calls += 1
             self.sources.append(source if isinstance(source, str) else source.decode("utf-8", "replace"))
+            self.made.append(self.sources[-1])
             return parse_module(source, *args, **kwargs)
+
+        convert = slicing.SlicedModuleInfo._convert
+
+        def converting(info: Any, index: int) -> Any:
+            built = convert(info, index)
+            if built is not None:
+                self.made.append(info._source(*info._groups[index]))
+            return built
 
         statements = slicing.SlicedModuleInfo.statements
 
@@ -100,6 +112,7 @@ class Parses:
 
         monkeypatch.setattr(cst, "parse_module", counting)
         monkeypatch.setattr(slicing.SlicedModuleInfo, "statements", recording)
+        monkeypatch.setattr(slicing.SlicedModuleInfo, "_convert", converting)
 
     def reached(self) -> Set[str]:
         """The modules, other than linted files, that some group was parsed of."""

@@ -65,8 +65,8 @@ def fresh_caches() -> Iterator[None]:
 
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> List[str]:
-    """The text of every libcst parse attempted."""
-    return Parses(monkeypatch).sources
+    """The text of every libcst tree made: parsed, or built from `ast` (a reached module)."""
+    return Parses(monkeypatch).made
 
 
 def write(root: Path, files: Dict[str, str]) -> Path:
