@@ -79,6 +79,9 @@ def _op(kind: Any) -> Any:
     return found
 
 
+_MAYBE_PAREN = frozenset(") \t\f\\\r\n#")  # what may come between an expression and a `)` after it
+
+
 class _Span:
     """Where a node that `ast` has no node for starts and ends: at the outer start of one
     expression and the outer end of another."""
@@ -121,7 +124,10 @@ class Converter:
         _LIVE.add(self)
         self.depth = 0
         # Every node built that has a position -> its `ast` node (or how to place it from one).
-        self.origin: Dict[cst.CSTNode, Union[ast.AST, _Span, _Place]] = {}
+        # Keyed by `id`: libcst's `CSTNode.__hash__` is a Python call, and this dict takes every
+        # node built; the node is kept in the value, and compared, so an `id` reused after a
+        # node is gone (a group given up half-built) never matches.
+        self._origin: Dict[int, Tuple[cst.CSTNode, Union[ast.AST, _Span, _Place]]] = {}
         self._ascii: Dict[int, bool] = {}
         # A tuple's or generator's parentheses that `ast` counts in its span: 1 (own) or 0.
         self._inner_paren: Dict[ast.expr, int] = {}
@@ -156,15 +162,20 @@ class Converter:
 
     # -- positions -----------------------------------------------------------------------
 
+    def origin(self, node: cst.CSTNode) -> Union[ast.AST, _Span, _Place, None]:
+        """The `ast` node `node` was built from (or how to place it), None if not built here."""
+        found = self._origin.get(id(node))
+        return found[1] if found is not None and found[0] is node else None
+
     def _ast(self, node: cst.CSTNode) -> ast.AST:
-        found = self.origin[node]
+        found = self.origin(node)
         assert isinstance(found, ast.AST)
         return found
 
     def range(self, node: cst.CSTNode) -> Optional[CodeRange]:
         """libcst's `PositionProvider` range of `node` (built here), in the module's lines and
         character columns; None for a node that has no `ast` counterpart."""
-        origin = self.origin.get(node)
+        origin = self.origin(node)
         if origin is None:
             composed = _COMPOSED.get(type(node))
             found = composed(self, node) if composed is not None else None
@@ -185,7 +196,7 @@ class Converter:
             return CodeRange(self._start(origin), self._end(last))
         if kind is cst.Arg:
             assert isinstance(node, cst.Arg)
-            value = self.origin[node.value]
+            value = self.origin(node.value)
             assert isinstance(value, ast.expr)
             start = self._start(origin) if isinstance(origin, (ast.keyword, ast.Starred)) \
                 else self.outer_start(node.value, value)
@@ -214,7 +225,7 @@ class Converter:
 
     def _outer(self, node: cst.CSTNode) -> Optional[CodeRange]:
         """The range of expression `node` with its own parentheses."""
-        origin = self.origin.get(node)
+        origin = self.origin(node)
         if not isinstance(origin, ast.expr):
             return None
         return _range_of(self.outer_start(node, origin), self.outer_end(node, origin))
@@ -341,7 +352,7 @@ class Converter:
         body = node.body
         if not isinstance(body, cst.IndentedBlock) or not body.body:
             return None
-        first = self.origin.get(body.body[0])
+        first = self.origin(body.body[0])
         block = self._suite(body)
         if not isinstance(first, ast.stmt) or block is None:
             return None
@@ -452,7 +463,7 @@ class Converter:
         """The source text of expression `node` (built here), its own parentheses included:
         libcst's `code_for_node` but for the indentation of continuation lines (libcst leaves
         out the enclosing block's); None if not known."""
-        origin = self.origin.get(node)
+        origin = self.origin(node)
         if not isinstance(origin, ast.expr) or not isinstance(node, cst.BaseExpression):
             return None
         (line, col), (end_line, end_col) = self.outer_start(node, origin), self.outer_end(node, origin)
@@ -503,7 +514,7 @@ class Converter:
     def _line(self, run: List[cst.BaseSmallStatement], leading: Sequence[cst.EmptyLine]
               ) -> cst.SimpleStatementLine:
         built = cst.SimpleStatementLine(body=run, leading_lines=leading, trailing_whitespace=_TW)
-        self.origin[built] = self.origin[run[0]]
+        self._origin[id(built)] = (built, self._ast(run[0]))
         return built
 
     def leading(self, statement: ast.stmt, floor: Optional[int]) -> Sequence[cst.EmptyLine]:
@@ -553,7 +564,7 @@ class Converter:
 
     def small(self, node: ast.stmt) -> cst.BaseSmallStatement:
         built = self._small(node)
-        self.origin[built] = node
+        self._origin[id(built)] = (built, node)
         return built
 
     def _small(self, node: ast.stmt) -> cst.BaseSmallStatement:
@@ -645,12 +656,12 @@ class Converter:
     def annotation(self, node: ast.expr) -> cst.Annotation:
         inner = self.expr(node)
         built = cst.Annotation(annotation=inner)
-        self.origin[built] = _Place("annotation", node, inner)
+        self._origin[id(built)] = (built, _Place("annotation", node, inner))
         return built
 
     def _named(self, name: str, kind: str, node: ast.AST) -> cst.Name:
         built = cst.Name(name)
-        self.origin[built] = _Place(kind, node)
+        self._origin[id(built)] = (built, _Place(kind, node))
         return built
 
     def block(self, body: Sequence[ast.stmt], owner: ast.AST) -> cst.BaseSuite:
@@ -684,7 +695,7 @@ class Converter:
             built = self.function(node, leading, body)
         finally:
             self._stub_level = level
-        self.origin[built] = node
+        self._origin[id(built)] = (built, node)
         self._stubs[built] = (node, leading)
         return built
 
@@ -730,7 +741,7 @@ class Converter:
 
     def compound(self, node: ast.stmt, leading: Sequence[cst.EmptyLine]) -> cst.BaseCompoundStatement:
         built = self._compound(node, leading)
-        self.origin[built] = node
+        self._origin[id(built)] = (built, node)
         return built
 
     def _compound(self, node: ast.stmt, leading: Sequence[cst.EmptyLine]) -> cst.BaseCompoundStatement:
@@ -818,7 +829,7 @@ class Converter:
             first = node.orelse[0]
             if len(node.orelse) == 1 and isinstance(first, ast.If) and self._is_elif(first):
                 orelse = self.if_(first, ())
-                self.origin[orelse] = first
+                self._origin[id(orelse)] = (orelse, first)
             else:
                 orelse = cst.Else(body=self.block(node.orelse, node))
         return cst.If(test=self.expr(node.test), body=self.block(node.body, node), orelse=orelse,
@@ -837,7 +848,7 @@ class Converter:
             name=None if node.name is None else cst.AsName(name=cst.Name(node.name), whitespace_before_as=_SP,
                                                            whitespace_after_as=_SP),
             whitespace_after_except=_SP if node.type is not None else _WS)
-        self.origin[built] = node
+        self._origin[id(built)] = (built, node)
         return built
 
     def withitem(self, node: ast.withitem) -> cst.WithItem:
@@ -854,7 +865,7 @@ class Converter:
             inner = self.expr(decorator)
             built = cst.Decorator(decorator=inner, leading_lines=leading, whitespace_after_at=_WS,
                                   trailing_whitespace=_TW)
-            self.origin[built] = _Place("decorator", decorator, inner)
+            self._origin[id(built)] = (built, _Place("decorator", decorator, inner))
             found.append(built)
         return found
 
@@ -877,7 +888,7 @@ class Converter:
 
     def parameters(self, args: ast.arguments, owner: ast.AST) -> cst.Parameters:
         built = self._parameters_of(args)
-        self.origin[built] = _Place("params", owner)
+        self._origin[id(built)] = (built, _Place("params", owner))
         return built
 
     def _parameters_of(self, args: ast.arguments) -> cst.Parameters:
@@ -905,7 +916,7 @@ class Converter:
                           annotation=None if node.annotation is None else self.annotation(node.annotation),
                           default=None if default is None else self.expr(default), star=star,
                           whitespace_after_star=_WS, whitespace_after_param=_WS)
-        self.origin[built] = _Place("param", node)
+        self._origin[id(built)] = (built, _Place("param", node))
         return built
 
     # -- expressions -----------------------------------------------------------------------
@@ -924,7 +935,17 @@ class Converter:
             built = make(self, node)
         finally:
             self.depth -= 1
-        parens = self._parens(node, closer)
+        # Most expressions are followed by something else than `)`: no parentheses of their own.
+        end_line = node.end_lineno or node.lineno
+        text = self.lines[end_line - 1]
+        ascii_ = self._ascii.get(end_line)
+        if ascii_ is None:
+            ascii_ = self._ascii[end_line] = text.isascii()
+        end = node.end_col_offset or 0
+        if ascii_ and end < len(text) and text[end] not in _MAYBE_PAREN:
+            parens = 0
+        else:
+            parens = self._parens(node, closer)
         if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
             inner = self._inner_paren.pop(node, 0)
             parens += inner
@@ -933,7 +954,7 @@ class Converter:
                 self._spanned[built] = inner
         elif parens:
             built = built.with_changes(lpar=[_LPAR] * parens, rpar=[_RPAR] * parens)
-        self.origin[built] = node
+        self._origin[id(built)] = (built, node)
         return built
 
     def _parens(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None) -> int:
@@ -1094,7 +1115,7 @@ class Converter:
                     self._inner_paren[item] = 0  # `f(x for x in y)`: the call's parentheses
                 built = cst.Arg(value=self.expr(item, closer if last == 0 else None),
                                 whitespace_after_star=_WS, whitespace_after_arg=_WS)
-            self.origin[built] = item
+            self._origin[id(built)] = (built, item)
             found.append(built)
         return found
 
@@ -1128,7 +1149,7 @@ class Converter:
         for index, value in enumerate(node.values[1:], 1):
             found = cst.BooleanOperation(left=found, operator=operator, right=self.expr(value))
             if index < last:  # `a and b` of `a and b and c`: from a's start to b's end
-                self.origin[found] = _Span(node.values[0], value)
+                self._origin[id(found)] = (found, _Span(node.values[0], value))
         return found
 
     def _unaryop(self, node: ast.UnaryOp) -> cst.BaseExpression:
@@ -1292,7 +1313,7 @@ def code_for(node: cst.CSTNode) -> str:
     """`node`'s code as libcst's `code_for_node` renders it: for an expression built here, the
     source text (its whitespace defaults would render otherwise)."""
     for converter in list(_LIVE):
-        if node in converter.origin:
+        if converter.origin(node) is not None:
             found = converter.code(node)
             if found is not None:
                 return found

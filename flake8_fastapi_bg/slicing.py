@@ -276,7 +276,7 @@ class SlicedModuleInfo(ModuleInfo):
             return self._converter.unstub(node)
         except (Unconvertible, RecursionError):
             pass
-        origin = self._converter.origin.get(node)
+        origin = self._converter.origin(node)
         index = next((i for i, (start, end) in enumerate(self._groups)
                       if origin is not None and start <= getattr(origin, "lineno", 0) <= end), None)
         if index is None or index not in self._def_lines:
@@ -299,7 +299,7 @@ class SlicedModuleInfo(ModuleInfo):
         class's `self.<attr>` is looked up without walking the methods that never set it. A
         method whose text never spells `.attr` is out at once; the others are read in their
         `ast` (once per method)."""
-        origin = self._converter.origin.get(node) if self._converter is not None else None
+        origin = self._converter.origin(node) if self._converter is not None else None
         if not isinstance(origin, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return True
         start = min([origin.lineno] + [d.lineno for d in origin.decorator_list])

@@ -1,0 +1,204 @@
+"""libcst statements built from `ast` (`convert`) are libcst's parse but for whitespace.
+
+The oracle is libcst's own parse of each statement group (`convert_check`): node types, every
+field the analysis may read, the comments pragmas read, the number of parentheses, the position
+of every analysed node and the source text of every expression. Constructs the converter does
+not build faithfully must make it give up (the group is then parsed by libcst).
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+from typing import List
+
+import libcst as cst
+import pytest
+from convert_check import Report, check_text, files
+from support import forget_projects, write_tree
+
+from flake8_fastapi_bg import convert, project, slicing
+from flake8_fastapi_bg.engine import lint_source
+from flake8_fastapi_bg.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TRICKY = '''
+import a.b as c
+from ..pkg import (x as y, z)
+from . import *
+
+
+@decorator(arg=(1))
+# a comment between the decorator and the def
+async def f(a, /, b: int = (2), *args: "str", c, d=lambda e=1, *f, **g: (e, f),
+            **kw) -> None:  # fastapi-bg: light
+    global G
+    s = "a" "b" f"{a!r:>{b}}" \\
+        'c'
+    t = ((1, 2),), (3,)
+    u = [(v) for v in (w) if (v) if not v async for q in r]
+    x = {**kw, "k": (yield), 1: (yield from g())}
+    if a and b and c or not d and (e or f):
+        pass
+    elif a < b <= c is not d not in e:
+        del a, (b)
+    elif (x := 3):
+        raise E from (F)
+    else:
+        assert (a), "m"
+    for (i, j) in k: break
+    else: continue
+    try:
+        y = f(*a, (b), k=(c), **(d))(e for e in f)[1:2, ::3, (4)]
+    except (A, B) as exc:
+        z @= -(~x) ** 2
+    except C:
+        pass
+    else:
+        pass
+    finally:
+        return (await h())
+    async with a as (b, c), d:
+        f(x for x in y)
+        f((x for x in y))
+    # a footer comment, indented like the block
+# a comment for the next statement
+
+
+class K(Base, metaclass=(M)):
+    """Doc."""
+
+    attr: "int" = 1
+
+    # fastapi-bg: cpu-heavy
+    def method(self, *, key):  # a comment
+        return self.x.y[key]
+
+    def one(self): return 1
+'''
+
+
+def check(source: str) -> Report:
+    report = Report()
+    check_text(textwrap.dedent(source).lstrip(), "<test>", report)
+    return report
+
+
+def test_the_tricky_constructs_are_libcsts_parse() -> None:
+    report = check(TRICKY)
+    assert report.mismatches == []
+    assert report.converted == report.groups == 5 and not report.fallbacks
+
+
+@pytest.mark.parametrize("source,reason", [
+    ("match x:\n    case 1:\n        pass\n", "Match"),
+    ("with (open(a) as f, open(b) as g):\n    pass\n", "with (...)"),
+])
+def test_what_is_not_built_faithfully_is_given_up(source: str, reason: str) -> None:
+    report = check(source)
+    assert report.mismatches == [] and report.converted == 0 and report.fallbacks == {reason: 1}
+
+
+def test_the_near_misses_are_built() -> None:
+    # A `with` without parentheses; a type comment (a comment: the engine's `ast` keeps none).
+    report = check("with open(a) as f, open(b) as g:\n    pass\nx = []  # type: List[int]\n")
+    assert report.mismatches == [] and report.converted == 2 and not report.fallbacks
+
+
+def test_the_fixtures_are_built_as_libcst_parses_them() -> None:
+    report = Report()
+    for path in files([str(ROOT / "tests" / "fixtures")]):
+        check_text(path.read_text(encoding="utf-8"), str(path), report)
+    assert report.mismatches == []
+    assert report.converted > 900 and report.groups - report.converted < 5
+
+
+@pytest.mark.slow
+def test_the_package_itself_is_built_as_libcst_parses_it() -> None:
+    report = Report()
+    for path in files([str(ROOT / "flake8_fastapi_bg"), str(ROOT / "tests"), str(ROOT / "benchmarks")]):
+        check_text(path.read_text(encoding="utf-8"), str(path), report)
+    assert report.mismatches == []
+    assert report.converted > 2000
+
+
+def test_nesting_deeper_than_the_bound_is_given_up_not_recursed() -> None:
+    for deep in ("x = " + "f(" * 150 + "1" + ")" * 150 + "\n", "x = " + " + ".join(["1"] * 300) + "\n"):
+        with pytest.raises(convert.Unconvertible):
+            convert.convert(ast.parse(deep).body, deep.splitlines(keepends=True))
+    shallower = "x = " + " + ".join(["1"] * 100) + "\n"  # the near miss
+    convert.convert(ast.parse(shallower).body, shallower.splitlines(keepends=True))
+
+
+MATCHING = '''
+    import hashlib
+
+    class Jobs:
+        def run(self, kind: str, pw: bytes) -> bytes:
+            match kind:
+                case "hash":
+                    return hashlib.pbkdf2_hmac("sha256", pw, b"salt", 100_000)
+            return pw
+
+        def other(self) -> None:
+            pass
+    '''
+
+ROUTES = '''
+    from fastapi import APIRouter, BackgroundTasks
+
+    from app.jobs import Jobs
+
+    router = APIRouter()
+
+
+    @router.post("/go")
+    def go(background_tasks: BackgroundTasks):
+        background_tasks.add_task(Jobs().run, "hash", b"pw")
+        return {}
+    '''
+
+
+def lint(root: Path) -> List[str]:
+    path = root / "app" / "routes.py"
+    return [f"{f.code} {f.message}" for f in lint_source(str(path), path.read_text(), Settings(), path)]
+
+
+def test_a_method_convert_cannot_build_is_parsed_by_libcst(tmp_path: Path) -> None:
+    # The `match` in `run` makes the converter give up on the method: libcst parses its class,
+    # and the work in it is still found, at its line.
+    forget_projects()
+    root = write_tree(tmp_path, {"app/__init__.py": "", "app/jobs.py": MATCHING, "app/routes.py": ROUTES},
+                      dedent=True, marker=True)
+    found = lint(root)
+    assert [line.split()[0] for line in found] == ["FBG101"] and "app/jobs.py:7" in found[0]
+    info = project.project_for(root / "app" / "routes.py").module("app.jobs")
+    assert isinstance(info, slicing.SlicedModuleInfo) and info._converted
+    [run] = info._converter._unstubbed.values()
+    assert info._converter.origin(run) is None  # libcst's, positioned by rendering its class
+    forget_projects()
+
+
+def test_the_same_method_without_match_is_built(tmp_path: Path) -> None:
+    forget_projects()
+    plain = MATCHING.replace('match kind:\n                case "hash":\n                    return',
+                             'if kind == "hash":\n                return')
+    root = write_tree(tmp_path, {"app/__init__.py": "", "app/jobs.py": plain, "app/routes.py": ROUTES},
+                      dedent=True, marker=True)
+    found = lint(root)
+    assert [line.split()[0] for line in found] == ["FBG101"] and "app/jobs.py:6" in found[0]
+    info = project.project_for(root / "app" / "routes.py").module("app.jobs")
+    assert isinstance(info, slicing.SlicedModuleInfo)
+    assert [type(n).__name__ for n in info._converter._unstubbed.values()] == ["FunctionDef"]
+    forget_projects()
+
+
+def test_code_for_gives_the_source_of_built_expressions() -> None:
+    source = "x = f(a,b)  +  g( k = 1 )\n"
+    module, _ = convert.convert(ast.parse(source).body, [source])
+    line = cst.ensure_type(module.body[0], cst.SimpleStatementLine)
+    value = cst.ensure_type(line.body[0], cst.Assign).value
+    assert convert.code_for(value) == "f(a,b)  +  g( k = 1 )"
+    assert convert.code_for(cst.parse_expression("f(a,b)")) == "f(a,b)"  # parsed: libcst renders it
