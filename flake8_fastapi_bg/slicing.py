@@ -102,7 +102,8 @@ class SlicedModuleInfo(ModuleInfo):
                 self._def_lines[index] = [(statement.name, statement.lineno) for statement in lone_class.body
                                           if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))]
         self._site_groups = self._find_site_groups(group_statements) if linted else []
-        self._statements = group_statements
+        # A reached module's groups are built from these (`convert`); the linted file's are parsed.
+        self._statements = [] if linted else group_statements
 
     @property
     def module(self) -> cst.Module:
