@@ -529,23 +529,53 @@ class Converter:
 
     def _ending_indent(self, statement: ast.stmt) -> Optional[int]:
         """The indentation of the outermost indented block that `statement` ends with."""
-        block: Sequence[ast.stmt] = ()
-        if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
-            block = getattr(statement, "finalbody") or getattr(statement, "orelse") \
-                or (getattr(statement, "handlers")[-1].body if getattr(statement, "handlers") else ()) \
-                or getattr(statement, "body")
-        elif isinstance(statement, (ast.If, ast.For, ast.AsyncFor, ast.While)):
-            block = statement.orelse or statement.body
-        elif isinstance(statement, _COMPOUND):
-            block = getattr(statement, "body", ())
+        return self._block_indent(self._last_block(statement))
+
+    def _last_block(self, statement: ast.stmt) -> Sequence[ast.stmt]:
+        while True:
+            if isinstance(statement, ast.If):
+                orelse = statement.orelse
+                if len(orelse) == 1 and isinstance(orelse[0], ast.If) and self._is_elif(orelse[0]):
+                    statement = orelse[0]
+                    continue
+                return orelse or statement.body
+            if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
+                handlers = getattr(statement, "handlers")
+                found: Sequence[ast.stmt] = getattr(statement, "finalbody") or getattr(statement, "orelse") \
+                    or (handlers[-1].body if handlers else ()) or getattr(statement, "body")
+                return found
+            if isinstance(statement, (ast.For, ast.AsyncFor, ast.While)):
+                return statement.orelse or statement.body
+            if isinstance(statement, _COMPOUND):
+                body: Sequence[ast.stmt] = getattr(statement, "body", ())
+                return body
+            return ()
+
+    def _block_indent(self, block: Sequence[ast.stmt]) -> Optional[int]:
+        """The indentation of `block`, None if it is on its header's line."""
         if not block:
             return None
         first = block[0]
         text = self.lines[first.lineno - 1]
         col = self.column(first.lineno, first.col_offset)
         if text[:col].strip():
-            return None  # on the header's line: no indented block
+            return None
         return col
+
+    def _clause_leading(self, line: int, previous: Sequence[ast.stmt]) -> Sequence[cst.EmptyLine]:
+        """The comment lines above the `elif`/`else`/`except`/`finally` line `line` that are
+        its own (not the footer of the block `previous` before it)."""
+        return self._comments_above(line, self._block_indent(previous))
+
+    def _trailing(self, last: ast.stmt) -> cst.TrailingWhitespace:
+        """The end of the line of `last`, the last statement on a header's line: its comment."""
+        line, end = self._end(last)
+        rest = self.lines[line - 1][end:].rstrip("\r\n").lstrip(" \t\f")
+        if rest.startswith(";"):
+            rest = rest[1:].lstrip(" \t\f")
+        if rest.startswith("#"):
+            return cst.TrailingWhitespace(comment=cst.Comment(rest), whitespace=_SP, newline=_NL)
+        return _TW
 
     def _comments_above(self, line: int, floor: Optional[int] = None) -> Sequence[cst.EmptyLine]:
         found: List[cst.EmptyLine] = []
@@ -557,7 +587,9 @@ class Converter:
                 break
             if floor is not None and len(raw) - len(raw.lstrip()) >= floor:
                 break
-            found.append(cst.EmptyLine(comment=cst.Comment(text), indent=True, whitespace=_WS, newline=_NL))
+            comment = raw.rstrip("\r\n").lstrip(" \t\f")  # libcst keeps a comment's trailing blanks
+            found.append(cst.EmptyLine(comment=cst.Comment(comment), indent=True, whitespace=_WS,
+                                       newline=_NL))
             at -= 1
         found.reverse()
         return found
@@ -675,7 +707,7 @@ class Converter:
         try:
             if first.lineno == header_line and not isinstance(first, _COMPOUND):
                 return cst.SimpleStatementSuite(body=[self.small(s) for s in body], leading_whitespace=_SP,
-                                                trailing_whitespace=_TW)
+                                                trailing_whitespace=self._trailing(body[-1]))
             return cst.IndentedBlock(body=self.statements(body), header=self._header(header_line))
         finally:
             self.depth -= 1
@@ -691,7 +723,7 @@ class Converter:
             body = cst.IndentedBlock(body=_STUB_BODY, header=self._header(header_line)) \
                 if node.body[0].lineno != header_line or isinstance(node.body[0], _COMPOUND) \
                 else cst.SimpleStatementSuite(body=_STUB_BODY[0].body,
-                                              trailing_whitespace=self._header(header_line))
+                                              trailing_whitespace=self._trailing(node.body[-1]))
             built = self.function(node, leading, body)
         finally:
             self._stub_level = level
@@ -733,8 +765,8 @@ class Converter:
             at = text.rfind(":", 0, at)
             if at < 0:
                 return _TW
-            rest = text[at + 1:].strip()
-            if not rest:
+            rest = text[at + 1:].lstrip(" \t\f")
+            if not rest.strip():
                 return _TW
             if rest.startswith("#"):
                 return cst.TrailingWhitespace(comment=cst.Comment(rest), whitespace=_SP, newline=_NL)
@@ -774,14 +806,14 @@ class Converter:
                 if node.type_comment:
                     raise Unconvertible("type comment")
                 return cst.For(target=self.target(node.target), iter=self.expr(node.iter),
-                               body=self.block(node.body, node), orelse=self.else_(node.orelse),
+                               body=self.block(node.body, node), orelse=self.else_(node.orelse, node.body),
                                asynchronous=cst.Asynchronous() if kind is ast.AsyncFor else None,
                                leading_lines=leading, whitespace_after_for=_SP,
                                whitespace_before_in=_SP, whitespace_after_in=_SP, whitespace_before_colon=_WS)
             if kind is ast.While:
                 assert isinstance(node, ast.While)
                 return cst.While(test=self.expr(node.test), body=self.block(node.body, node),
-                                 orelse=self.else_(node.orelse), leading_lines=leading,
+                                 orelse=self.else_(node.orelse, node.body), leading_lines=leading,
                                  whitespace_after_while=_SP, whitespace_before_colon=_WS)
             if kind is ast.With or kind is ast.AsyncWith:
                 assert isinstance(node, (ast.With, ast.AsyncWith))
@@ -797,11 +829,17 @@ class Converter:
                                 whitespace_before_colon=_WS)
             if kind is ast.Try:
                 assert isinstance(node, ast.Try)
-                return cst.Try(body=self.block(node.body, node),
-                               handlers=[self.handler(h) for h in node.handlers],
-                               orelse=self.else_(node.orelse),
-                               finalbody=cst.Finally(body=self.block(node.finalbody, node))
-                               if node.finalbody else None,
+                handlers = [self.handler(h, node.handlers[i - 1].body if i else node.body)
+                            for i, h in enumerate(node.handlers)]
+                before_else = node.handlers[-1].body if node.handlers else node.body
+                finalbody = None
+                if node.finalbody:
+                    leading_finally = self._clause_leading(self._header_line(node.finalbody[0]),
+                                                           node.orelse or before_else)
+                    finalbody = cst.Finally(body=self.block(node.finalbody, node),
+                                            leading_lines=leading_finally)
+                return cst.Try(body=self.block(node.body, node), handlers=handlers,
+                               orelse=self.else_(node.orelse, before_else), finalbody=finalbody,
                                leading_lines=leading)
             raise Unconvertible(kind.__name__)
         finally:
@@ -828,10 +866,16 @@ class Converter:
         if node.orelse:
             first = node.orelse[0]
             if len(node.orelse) == 1 and isinstance(first, ast.If) and self._is_elif(first):
-                orelse = self.if_(first, ())
+                self.depth += 1
+                if self.depth > MAX_DEPTH:
+                    raise Unconvertible("deep")
+                try:
+                    orelse = self.if_(first, self._clause_leading(first.lineno, node.body))
+                finally:
+                    self.depth -= 1
                 self._origin[id(orelse)] = (orelse, first)
             else:
-                orelse = cst.Else(body=self.block(node.orelse, node))
+                orelse = self.else_(node.orelse, node.body)
         return cst.If(test=self.expr(node.test), body=self.block(node.body, node), orelse=orelse,
                       leading_lines=leading, whitespace_before_test=_SP, whitespace_after_test=_WS)
 
@@ -839,11 +883,15 @@ class Converter:
         line = self.lines[node.lineno - 1]
         return line[self.column(node.lineno, node.col_offset):].startswith("elif")
 
-    def else_(self, body: Sequence[ast.stmt]) -> Optional[cst.Else]:
-        return cst.Else(body=self.block(body, body[0])) if body else None
+    def else_(self, body: Sequence[ast.stmt], previous: Sequence[ast.stmt]) -> Optional[cst.Else]:
+        if not body:
+            return None
+        return cst.Else(body=self.block(body, body[0]),
+                        leading_lines=self._clause_leading(self._header_line(body[0]), previous))
 
-    def handler(self, node: ast.ExceptHandler) -> cst.ExceptHandler:
+    def handler(self, node: ast.ExceptHandler, previous: Sequence[ast.stmt]) -> cst.ExceptHandler:
         built = cst.ExceptHandler(
+            leading_lines=self._clause_leading(node.lineno, previous),
             body=self.block(node.body, node), type=None if node.type is None else self.expr(node.type),
             name=None if node.name is None else cst.AsName(name=cst.Name(node.name), whitespace_before_as=_SP,
                                                            whitespace_after_as=_SP),

@@ -76,13 +76,33 @@ class K(Base, metaclass=(M)):
     def method(self, *, key):  # a comment
         return self.x.y[key]
 
-    def one(self): return 1
+    def one(self): return 1  # fastapi-bg: cpu-heavy<SP>
+
+    def two(self):
+        if self:
+            pass
+            # deeper: the footer of the if's block
+        # above the elif, at its indentation<SP>
+        elif self.x:
+            pass
+        # above the else
+        else:
+            pass
+        try:
+            pass
+        # above the except
+        except E:  # on the except line
+            pass
+        # above the finally
+        finally:
+            pass
 '''
 
 
 def check(source: str) -> Report:
     report = Report()
-    check_text(textwrap.dedent(source).lstrip(), "<test>", report)
+    # <SP>: a comment's trailing blank (libcst keeps it)
+    check_text(textwrap.dedent(source).lstrip().replace("<SP>", " "), "<test>", report)
     return report
 
 
@@ -132,6 +152,44 @@ def test_nesting_deeper_than_the_bound_is_given_up_not_recursed() -> None:
     convert.convert(ast.parse(shallower).body, shallower.splitlines(keepends=True))
 
 
+PRAGMA_HELPER = '''
+    import time
+
+
+    class Jobs:
+        def run(self, n: int) -> int: return sum(i * i for i in range(n))  # fastapi-bg: cpu-heavy
+
+        def other(self) -> None:
+            time.sleep(0)
+    '''
+
+PRAGMA_ROUTES = '''
+    from fastapi import APIRouter, BackgroundTasks
+
+    from app.jobs import Jobs
+
+    router = APIRouter()
+
+
+    @router.post("/go")
+    def go(background_tasks: BackgroundTasks):
+        background_tasks.add_task(Jobs().run, 10)
+        return {}
+    '''
+
+
+@pytest.mark.parametrize("pragma,expected", [("  # fastapi-bg: cpu-heavy", ["FBG101"]),
+                                             ("  # cpu-heavy", [])])
+def test_a_pragma_after_a_one_line_method_of_a_reached_class_is_read(
+        tmp_path: Path, pragma: str, expected: List[str]) -> None:
+    forget_projects()
+    helper = PRAGMA_HELPER.replace("  # fastapi-bg: cpu-heavy", pragma)
+    files = {"app/__init__.py": "", "app/jobs.py": helper, "app/routes.py": PRAGMA_ROUTES}
+    root = write_tree(tmp_path, files, dedent=True, marker=True)
+    assert [line.split()[0] for line in lint(root)] == expected
+    forget_projects()
+
+
 MATCHING = '''
     import hashlib
 
@@ -170,8 +228,8 @@ def test_a_method_convert_cannot_build_is_parsed_by_libcst(tmp_path: Path) -> No
     # The `match` in `run` makes the converter give up on the method: libcst parses its class,
     # and the work in it is still found, at its line.
     forget_projects()
-    root = write_tree(tmp_path, {"app/__init__.py": "", "app/jobs.py": MATCHING, "app/routes.py": ROUTES},
-                      dedent=True, marker=True)
+    files = {"app/__init__.py": "", "app/jobs.py": MATCHING, "app/routes.py": ROUTES}
+    root = write_tree(tmp_path, files, dedent=True, marker=True)
     found = lint(root)
     assert [line.split()[0] for line in found] == ["FBG101"] and "app/jobs.py:7" in found[0]
     info = project.project_for(root / "app" / "routes.py").module("app.jobs")
