@@ -311,7 +311,7 @@ class Converter:
             if isinstance(owner, ast.Lambda):
                 col += len("lambda")
             else:
-                name = self._place(node, _Place("def", owner))
+                name = self._def_name(owner)
                 if name is None:
                     return None
                 col = name.end.column
@@ -364,16 +364,22 @@ class Converter:
             return None
         return _range_of((line, col), block.end)
 
+    def _def_name(self, origin: ast.AST) -> Optional[CodeRange]:
+        """Where the name of def or class `origin` is."""
+        line, col = self._start(origin)
+        text = self.lines[line - 1]
+        match = _DEF_KEYWORD.match(text, col)
+        name: str = getattr(origin, "name")
+        if match is None or text[match.end():match.end() + len(name)] != name:
+            return None
+        return CodeRange((line, match.end()), (line, match.end() + len(name)))
+
     def _place(self, node: cst.CSTNode, place: _Place) -> Optional[CodeRange]:
         kind, origin = place.kind, place.node
         line, col = self._start(origin)
         text = self.lines[line - 1]
         if kind == "def":  # the name of a def or class
-            match = _DEF_KEYWORD.match(text, col)
-            name: str = getattr(origin, "name")
-            if match is None or text[match.end():match.end() + len(name)] != name:
-                return None
-            return CodeRange((line, match.end()), (line, match.end() + len(name)))
+            return self._def_name(origin)
         if kind == "attr":  # the name after the dot
             line, end = self._end(origin)
             size = len(getattr(origin, "attr"))
@@ -759,17 +765,15 @@ class Converter:
         return line
 
     def _header(self, line: int) -> cst.TrailingWhitespace:
+        """The end of a block's header line `line` (after its `:`): its comment."""
         text = self.lines[line - 1].rstrip("\r\n")
-        at = len(text)
-        while True:
-            at = text.rfind(":", 0, at)
-            if at < 0:
-                return _TW
-            rest = text[at + 1:].lstrip(" \t\f")
-            if not rest.strip():
-                return _TW
-            if rest.startswith("#"):
-                return cst.TrailingWhitespace(comment=cst.Comment(rest), whitespace=_SP, newline=_NL)
+        if "#" not in text:
+            return _TW
+        code = self._code_part(text)
+        comment = text[len(code):]
+        if not comment.startswith("#"):
+            return _TW
+        return cst.TrailingWhitespace(comment=cst.Comment(comment), whitespace=_SP, newline=_NL)
 
     def compound(self, node: ast.stmt, leading: Sequence[cst.EmptyLine]) -> cst.BaseCompoundStatement:
         built = self._compound(node, leading)
@@ -788,6 +792,7 @@ class Converter:
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
                 arguments = self.arguments(node.bases, node.keywords, self._class_closer(node))
+                parens = bool(arguments) or self._empty_parens(node)
                 bases = [a for a in arguments if a.keyword is None and a.star != "**"]
                 keywords = [a for a in arguments if a.keyword is not None or a.star == "**"]
                 return cst.ClassDef(
@@ -795,8 +800,8 @@ class Converter:
                     bases=bases, keywords=keywords,
                     decorators=self.decorators(node), leading_lines=leading,
                     lines_after_decorators=self._after_decorators(node),
-                    lpar=_op(cst.LeftParen) if node.bases or node.keywords else cst.MaybeSentinel.DEFAULT,
-                    rpar=_op(cst.RightParen) if node.bases or node.keywords else cst.MaybeSentinel.DEFAULT,
+                    lpar=_op(cst.LeftParen) if parens else cst.MaybeSentinel.DEFAULT,
+                    rpar=_op(cst.RightParen) if parens else cst.MaybeSentinel.DEFAULT,
                     whitespace_after_class=_SP, whitespace_after_name=_WS, whitespace_before_colon=_WS)
             if kind is ast.If:
                 assert isinstance(node, ast.If)
@@ -844,6 +849,13 @@ class Converter:
             raise Unconvertible(kind.__name__)
         finally:
             self.depth -= 1
+
+    def _empty_parens(self, node: ast.ClassDef) -> bool:
+        """`class A():`: parentheses without bases."""
+        name = self._def_name(node)
+        if name is None:
+            raise Unconvertible("class header")
+        return self.lines[name.end.line - 1][name.end.column:].lstrip(" \t\f").startswith("(")
 
     def _class_closer(self, node: ast.ClassDef) -> Optional[Tuple[int, int]]:
         """Where the `)` after the bases of a class with one base is."""

@@ -67,6 +67,10 @@ async def f(a, /, b: int = (2), *args: "str", c, d=lambda e=1, *f, **g: (e, f),
 # a comment for the next statement
 
 
+class Empty():
+    pass
+
+
 class K(Base, metaclass=(M)):
     """Doc."""
 
@@ -88,7 +92,7 @@ class K(Base, metaclass=(M)):
         # above the else
         else:
             pass
-        try:
+        try:  # a header comment: with a colon:
             pass
         # above the except
         except E:  # on the except line
@@ -109,7 +113,7 @@ def check(source: str) -> Report:
 def test_the_tricky_constructs_are_libcsts_parse() -> None:
     report = check(TRICKY)
     assert report.mismatches == []
-    assert report.converted == report.groups == 5 and not report.fallbacks
+    assert report.converted == report.groups == 6 and not report.fallbacks
 
 
 @pytest.mark.parametrize("source,reason", [
