@@ -6,12 +6,13 @@ walk cost more than parsing. The analysis only *reads* trees, so it walks them h
 
 * children come from the node's fields in source order — the order in which libcst's own
   `_visit_and_replace_children` reads them (`libcst_compat.visit_order`), once per node type —
-  skipping the fields that only hold whitespace, parentheses, commas and other tokens;
+  skipping the fields that only hold whitespace, parentheses, commas and other tokens, and
+  those declared `str` (`Name.value`): a leaf has no field to read;
 * `visit_<Type>` / `leave_<Type>` (and overridden `on_visit` / `on_leave`) of an ordinary
   `cst.CSTVisitor` subclass are called with libcst's semantics: a `visit_` that returns False
   skips the children, `leave_` is called either way;
 * the walk keeps its own stack, so deeply nested expressions cannot exhaust Python's recursion
-  limit.
+  limit; children are pushed on it last first, straight from the fields (no list per node).
 
 The tests compare this walk with libcst's own on real code, node by node.
 """
@@ -38,14 +39,30 @@ _TOKEN_FIELDS = frozenset({
 _FIELDS: Dict[type, Tuple[str, ...]] = {}
 
 
+def _may_hold_node(field: "dataclasses.Field[object]") -> bool:
+    """A field declared `str` (`Name.value`, `Integer.value`) never holds a node."""
+    return field.type is not str and field.type != "str"
+
+
 def child_fields(cls: type) -> Tuple[str, ...]:
     """The fields of a node type that may hold nodes worth visiting, in source order."""
     found = _FIELDS.get(cls)
     if found is None:
-        declared = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        declared = [f.name for f in dataclasses.fields(cls) if _may_hold_node(f)] \
+            if dataclasses.is_dataclass(cls) else []
         order = visit_order(cls, declared)
         found = _FIELDS[cls] = tuple(name for name in order
                                      if name not in _TOKEN_FIELDS and not name.startswith("whitespace"))
+    return found
+
+
+_REVERSED: Dict[type, Tuple[str, ...]] = {}
+
+
+def _reversed_fields(cls: type) -> Tuple[str, ...]:
+    found = _REVERSED.get(cls)
+    if found is None:
+        found = _REVERSED[cls] = tuple(reversed(child_fields(cls)))
     return found
 
 
@@ -63,11 +80,14 @@ def _is_node(cls: type) -> bool:
 def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The child nodes of `node` worth analysing, in source order."""
     found: List[cst.CSTNode] = []
-    _add_children(node, child_fields(type(node)), found)
+    _push_children(node, _reversed_fields(type(node)), found.append)
+    found.reverse()
     return found
 
 
-def _add_children(node: cst.CSTNode, fields: Tuple[str, ...], found: List[cst.CSTNode]) -> None:
+def _push_children(node: cst.CSTNode, fields: Tuple[str, ...],
+                   push: Callable[[cst.CSTNode], None]) -> None:
+    """Push the child nodes of `node` held in `fields` (in reverse source order), last first."""
     is_node = _IS_NODE
     for name in fields:
         value = getattr(node, name)
@@ -76,15 +96,15 @@ def _add_children(node: cst.CSTNode, fields: Tuple[str, ...], found: List[cst.CS
         if flag is None:
             flag = _is_node(kind)
         if flag:
-            found.append(value)
+            push(value)
         elif kind is list or kind is tuple:
-            for item in value:
+            for item in reversed(value):
                 item_kind = type(item)
                 flag = is_node.get(item_kind)
                 if flag is None:
                     flag = _is_node(item_kind)
                 if flag:
-                    found.append(item)
+                    push(item)
 
 
 Hook = Optional[Callable[[cst.CSTVisitor, cst.CSTNode], object]]
@@ -108,7 +128,7 @@ def _own(visitor_cls: type, name: str) -> Hook:
     return None if found is getattr(cst.CSTVisitor, name, None) else found
 
 
-# Per visitor class: node class -> (visit hook, leave hook, child fields).
+# Per visitor class: node class -> (visit hook, leave hook, child fields in reverse source order).
 _PLANS: Dict[type, Dict[type, Tuple[Hook, Hook, Tuple[str, ...]]]] = {}
 
 
@@ -118,7 +138,9 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     plans = _PLANS.get(visitor_cls)
     if plans is None:
         plans = _PLANS[visitor_cls] = {}
-    # The stack holds nodes to visit and (leave hook, node) pairs to leave.
+    is_node = _IS_NODE
+    # The stack holds nodes to visit and (leave hook, node) pairs to leave. Children are
+    # pushed last first, so that they are popped in source order.
     stack: List[Union[cst.CSTNode, Tuple[Callable[[cst.CSTVisitor, cst.CSTNode], object], cst.CSTNode]]]
     stack = [root]
     pop, push = stack.pop, stack.append
@@ -130,13 +152,25 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         kind = type(node)
         plan = plans.get(kind)
         if plan is None:
-            plan = plans[kind] = (*_hooks(visitor_cls, kind), child_fields(kind))
+            plan = plans[kind] = (*_hooks(visitor_cls, kind), _reversed_fields(kind))
         visit, leave, fields = plan
         if leave is not None:
             push((leave, node))
         if visit is not None and visit(visitor, node) is False:
             continue
-        found: List[cst.CSTNode] = []
-        _add_children(node, fields, found)
-        found.reverse()
-        stack.extend(found)
+        for name in fields:  # inlined `_push_children`: this loop runs for every node walked
+            value = getattr(node, name)
+            value_kind = type(value)
+            flag = is_node.get(value_kind)
+            if flag is None:
+                flag = _is_node(value_kind)
+            if flag:
+                push(value)
+            elif value_kind is list or value_kind is tuple:
+                for item in reversed(value):
+                    item_kind = type(item)
+                    flag = is_node.get(item_kind)
+                    if flag is None:
+                        flag = _is_node(item_kind)
+                    if flag:
+                        push(item)
