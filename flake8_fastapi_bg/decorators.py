@@ -14,7 +14,8 @@ Three ways the code that runs is not the plain body of the function a site or a 
   `asyncio.to_thread(func)`), in a process, or through another forwarder. The callable the
   caller passes is what runs.
 
-Everything is computed from the syntax and the evaluator, once per function, and anything not
+Everything is computed from the syntax and the evaluator, once per function (a forwarder: once
+per function and parameter, for the parameters callers pass something to), and anything not
 plain (a wrapper that does not visibly call the function, a decorator class) reads as unknown:
 the function is then analysed as written, as before.
 """
@@ -241,39 +242,63 @@ def _returned_defs(func: FunctionScope) -> List[FunctionScope]:
 
 
 # -- forwarders -----------------------------------------------------------------------------
-def forwarded_params(scope: FunctionScope, evaluator: Evaluator, depth: int = 0) -> Dict[str, str]:
-    """Parameters of `scope` holding a callable that it runs, and how: CALL, THREAD, PROCESS."""
+def forwarded_param(scope: FunctionScope, name: str, evaluator: Evaluator, depth: int = 0) -> Optional[str]:
+    """How `scope` runs the callable its parameter `name` holds: CALL, THREAD, PROCESS,
+    BY_KIND, or None when it does not visibly run it.
+
+    Asked one parameter at a time, for the parameter a caller's argument lands on: most calls
+    pass ids, sessions and settings, and whether a callee runs *those* is never asked. Each
+    answer is kept on the function; while one is computed, the function reads as running
+    none of its parameters (a forwarder that passes a callable on to itself)."""
     deps.touch(scope.module)  # kept on the module for later files: see deps.py
-    cached: Optional[Dict[str, str]] = scope.__dict__.get("_forwards")
-    if cached is not None:
-        return cached
-    if depth > _MAX_FORWARD or not isinstance(scope.node, cst.FunctionDef):
-        return {}
-    scope.__dict__["_forwards"] = {}  # recursion through itself: nothing more is known
-    found: Dict[str, str] = {}
-    names = {p.name.value for p in scope.all_params()} - {scope.self_name}
-    used = _names_in_calls(scope) & names
-    for name in sorted(used):
+    memo: Dict[str, Optional[str]] = scope.__dict__.setdefault("_forwards", {})
+    if name in memo:
+        return memo[name]
+    if scope.__dict__.get("_forwarding") or depth > _MAX_FORWARD \
+            or name not in _forwardable(scope):
+        return None
+    scope.__dict__["_forwarding"] = True
+    try:
         how = runs_param(scope, name, scope, evaluator, depth)
-        if how is not None:
-            found[name] = how
-    scope.__dict__["_forwards"] = found
-    return found
+    finally:
+        scope.__dict__["_forwarding"] = False
+    memo[name] = how
+    return how
 
 
-def _names_in_calls(scope: FunctionScope) -> Set[str]:
-    """Plain names called, or passed to a call, in the function's own body: a cheap test before
-    any evaluation."""
-    names = set()
-    for call in _calls(scope):
-        for expr in [call.func] + [a.value for a in call.args]:
-            if isinstance(expr, cst.Call) and expr.args:
-                expr = expr.args[0].value
-            elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call):
-                expr = expr.body.func
-            if isinstance(expr, cst.Name):
-                names.add(expr.value)
-    return names
+def _forwardable(scope: FunctionScope) -> Set[str]:
+    """The parameters (`self` aside) that some call of the function's own body names: the
+    others it runs nowhere."""
+    cached: Optional[Set[str]] = scope.__dict__.get("_forwardable")
+    if cached is None:
+        cached = set()
+        if isinstance(scope.node, cst.FunctionDef):
+            params = {p.name.value for p in scope.all_params()} - {scope.self_name}
+            cached = params & set(_calls_naming(scope))
+        scope.__dict__["_forwardable"] = cached
+    return cached
+
+
+def _calls_naming(scope: FunctionScope) -> Dict[str, List[cst.Call]]:
+    """The calls of the function's own body, in source order, by each plain name they call or
+    pass (also the first argument of a call passed, the callee of a lambda's call): a cheap
+    syntactic index, before any evaluation."""
+    cached: Optional[Dict[str, List[cst.Call]]] = scope.__dict__.get("_calls_naming")
+    if cached is None:
+        cached = {}
+        for call in _calls(scope):
+            names = set()
+            for expr in [call.func] + [a.value for a in call.args]:
+                if isinstance(expr, cst.Call) and expr.args:
+                    expr = expr.args[0].value
+                elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call):
+                    expr = expr.body.func
+                if isinstance(expr, cst.Name):
+                    names.add(expr.value)
+            for name in names:
+                cached.setdefault(name, []).append(call)
+        scope.__dict__["_calls_naming"] = cached
+    return cached
 
 
 def _calls(scope: FunctionScope) -> List[cst.Call]:
@@ -338,7 +363,7 @@ def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator:
     if not isinstance(body.node, cst.FunctionDef):
         return None
     hows = []
-    for call in _calls(body):
+    for call in _calls_naming(body).get(param, ()):
         if _is_param(call.func, param, body, owner):
             hows.append(CALL)
             continue
@@ -385,12 +410,11 @@ def _hands_param(call: cst.Call, param: str, body: FunctionScope, owner: Functio
     target = function_of(callee, evaluator)
     if target is None or target is body:
         return None
-    forwards = forwarded_params(target, evaluator, depth + 1)
-    if not forwards:
-        return None
     for name, arg in bind_arguments(target, call.args, skip_self=_skips_self(callee)).items():
-        if name in forwards and _is_param(arg.value, param, body, owner):
-            return forwards[name]
+        if _is_param(arg.value, param, body, owner):
+            how = forwarded_param(target, name, evaluator, depth + 1)
+            if how is not None:
+                return how
     return None
 
 
@@ -421,39 +445,46 @@ def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, evaluator: 
     target = function_of(callee, evaluator)
     if target is None:
         return []
-    forwards = forwarded_params(target, evaluator)
-    if not forwards:
-        return []
-    found = []
-    for name, arg in bind_arguments(target, call.args, skip_self=_skips_self(callee)).items():
-        if name in forwards:
-            handed = function_of(evaluator.expr(arg.value, scope), evaluator)
-            if handed is not None:
-                found.append((handed, how_for(forwards[name], handed)))
-    return found
+    return [(handed, how) for handed, how, _ in _handed(target, call.args, scope, evaluator, callee)]
 
 
 def task_forwarded(func: FunctionScope, args: Optional[Sequence[cst.Arg]], scope: Scope,
                    evaluator: Evaluator, callee: Value) -> List[Tuple[FunctionScope, str, str]]:
     """`add_task(run_async, heavy, x)`: the callables the task's own arguments make it run:
     (function, how it runs, the task's parameter that holds it)."""
-    forwards = forwarded_params(func, evaluator)
-    if not forwards or args is None:
+    if args is None:
         return []
+    return _handed(func, args, scope, evaluator, callee)
+
+
+def _handed(func: FunctionScope, args: Sequence[cst.Arg], scope: Scope, evaluator: Evaluator,
+            callee: Value) -> List[Tuple[FunctionScope, str, str]]:
+    """The project functions that arguments `args` (in `scope`) hand to parameters that `func`
+    runs: (function, how it runs, the parameter). Only an argument that may evaluate to a
+    function asks whether `func` runs its parameter."""
     found = []
     for name, arg in bind_arguments(func, args, skip_self=_skips_self(callee)).items():
-        if name in forwards:
+        if not isinstance(arg.value, _MAY_BE_CALLABLE):
+            continue
+        how = forwarded_param(func, name, evaluator)
+        if how is not None:
             handed = function_of(evaluator.expr(arg.value, scope), evaluator)
             if handed is not None:
-                found.append((handed, how_for(forwards[name], handed), name))
+                found.append((handed, how_for(how, handed), name))
     return found
+
+
+# The expressions the evaluator may find a callable in (`Evaluator._expr`): it reads any
+# other (a literal, an f-string, arithmetic, a comparison) as unknown.
+_MAY_BE_CALLABLE = (cst.Name, cst.Attribute, cst.Call, cst.Await, cst.Lambda, cst.Subscript,
+                    cst.BooleanOperation, cst.IfExp)
 
 
 def param_call(scope: FunctionScope, param: str) -> Optional[cst.Call]:
     """The first call of the function's own body that runs the callable its parameter `param`
     holds, or hands it on (to a thread, a process or another forwarder): where a forwarder
     enters what it is given."""
-    for call in _calls(scope):
+    for call in _calls_naming(scope).get(param, ()):
         if _is_param(call.func, param, scope, scope) or \
                 any(_is_param(a.value, param, scope, scope) for a in call.args):
             return call
@@ -462,6 +493,6 @@ def param_call(scope: FunctionScope, param: str) -> Optional[cst.Call]:
 
 __all__ = ["BY_KIND", "CALL", "Decoration", "PROCESS", "THREAD", "Wrapper", "decoration",
            "forwarded_callables",
-           "forwarded_params", "function_of", "handed_argument", "how_for", "library_name", "param_call",
+           "forwarded_param", "function_of", "handed_argument", "how_for", "library_name", "param_call",
            "runs_param",
            "task_forwarded", "waits_for"]

@@ -684,3 +684,65 @@ def test_the_installed_fastapi_version_is_read_from_its_package(monkeypatch) -> 
     monkeypatch.setattr(settings, "_declared_version", lambda package: None)
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.99.1")
     assert settings.installed_fastapi_version() == (0, 99, 1)
+
+
+FORWARDERS = {
+    "app/__init__.py": "",
+    "app/helpers.py": '''
+        def save(db, record):
+            db.add(record)
+
+
+        def notify(text):
+            print(text)
+
+
+        def store(db, label):
+            save(db, label.upper())
+            notify(label)
+
+
+        def run_async(func, *args):
+            return func(*args)
+        ''',
+    "app/routes.py": '''
+        import hashlib
+
+        from fastapi import BackgroundTasks
+
+        from app.helpers import run_async, store
+
+
+        def crunch(n):
+            return hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", n)
+
+
+        def job(db, n):
+            store(db, "done")
+            run_async(crunch, n)
+
+
+        def route(tasks: BackgroundTasks, db) -> None:
+            tasks.add_task(job, db, 10**6)
+        ''',
+}
+
+
+def test_a_callee_is_searched_only_for_the_parameters_an_argument_may_hand_a_function(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """Whether a function runs a callable its parameter holds is asked for the parameters a
+    caller's argument lands on, and not for a literal (`store(db, "done")`, `add_task(job, db,
+    10**6)`): `store` is not searched for running `label`, nor `job` for running `n`."""
+    from flake8_fastapi_bg import decorators
+
+    root = write(tmp_path, FORWARDERS)
+    routes = root / "app" / "routes.py"
+    asked = []
+    original = decorators.runs_param
+    monkeypatch.setattr(decorators, "runs_param", lambda body, param, owner, evaluator, depth: asked.append(
+        (body.name, param)) or original(body, param, owner, evaluator, depth))
+    found = lint_source(str(routes), routes.read_text(), Settings(), routes)
+    assert [f.code for f in found] == ["FBG101"]
+    assert "crunch" in found[0].message
+    assert ("run_async", "func") in asked and ("store", "db") in asked
+    assert ("store", "label") not in asked and ("job", "n") not in asked
