@@ -111,6 +111,7 @@ class Project:
 
     def __init__(self, roots: Tuple[Path, ...]) -> None:
         self.roots = roots
+        self._root_names = [str(root) for root in roots]
         self._modules: "OrderedDict[str, ModuleInfo]" = OrderedDict()
         self._absent: "OrderedDict[str, deps.Deps]" = OrderedDict()
         # For `leads_to_tasks`: answers, and what it read of modules (few texts are kept).
@@ -152,12 +153,15 @@ class Project:
         parts = name.split(".")
         if not all(p.isidentifier() for p in parts):
             return None
-        for root in self.roots:
-            base = root.joinpath(*parts)
-            for candidate, is_pkg in ((base / "__init__.py", True), (base.with_suffix(".py"), False),
-                                      (base / "__init__.pyi", True), (base.with_suffix(".pyi"), False)):
+        # Asked for every dotted name the evaluator meets, library names included: the paths
+        # are joined as strings, and only the one found becomes a `Path`.
+        join = os.path.join
+        for root in self._root_names:
+            base = join(root, *parts)
+            for candidate, is_pkg in ((join(base, "__init__.py"), True), (base + ".py", False),
+                                      (join(base, "__init__.pyi"), True), (base + ".pyi", False)):
                 if deps.is_file(candidate):
-                    return candidate, is_pkg
+                    return Path(candidate), is_pkg
         return None
 
     def leads_to_tasks(self, module: str, attr: Optional[str], depth: int = 0) -> bool:
