@@ -48,6 +48,9 @@ SCANNERS: Dict[str, str] = {
 }
 
 _frames: List[Deps] = []  # open frames: the linted file's (when recording), then memos' ones
+# Per open frame, the memos' dependencies already replayed into it, by id (each kept alive
+# there): a module handed out a thousand times during one file is replayed once.
+_replayed: List[Dict[int, Deps]] = []
 _file: List[bool] = [False]  # the first frame is a linted file's
 _touched: Dict[int, object] = {}  # modules the linted file's analysis used, by id
 _groups: "weakref.WeakKeyDictionary[object, _Group]" = weakref.WeakKeyDictionary()  # module -> its group
@@ -56,6 +59,7 @@ _groups: "weakref.WeakKeyDictionary[object, _Group]" = weakref.WeakKeyDictionary
 def start() -> None:
     """Begin recording the dependencies of one linted file's analysis."""
     _frames[:] = [{}]
+    _replayed[:] = [{}]
     _file[0] = True
     _touched.clear()
 
@@ -63,6 +67,7 @@ def start() -> None:
 def stop() -> None:
     """Stop recording without a result (the analysis failed)."""
     _frames.clear()
+    _replayed.clear()
     _file[0] = False
     _touched.clear()
 
@@ -133,6 +138,7 @@ def frame() -> None:
     """Open a frame: what is recorded until `end_frame` is also returned by it, for a memo.
     Frames are kept even when no file is recorded: a memo may serve a later file that is."""
     _frames.append({})
+    _replayed.append({})
 
 
 def end_frame() -> Deps:
@@ -140,6 +146,7 @@ def end_frame() -> Deps:
     if not _frames or (_file[0] and len(_frames) < 2):
         return {}
     done = _frames.pop()
+    _replayed.pop()
     replay(done)
     return done
 
@@ -147,6 +154,10 @@ def end_frame() -> Deps:
 def replay(deps: Optional[Deps]) -> None:
     """A memo computed earlier is used: its dependencies are the current file's too."""
     if _frames and deps:
+        replayed = _replayed[-1]
+        if replayed.get(id(deps)) is deps:  # all its keys are in the frame already
+            return
+        replayed[id(deps)] = deps
         top = _frames[-1]
         for key, value in deps.items():
             top.setdefault(key, value)

@@ -697,3 +697,25 @@ def test_flake8_shows_the_same_chains_after_a_run_that_did_not_show_them(project
     assert chained == _flake8(project, "--fastapi-bg-show-chain", "--fastapi-bg-no-cache")
     assert len(chained) > 1  # the chain's lines below the finding
     assert _flake8(project) == plain
+
+
+def test_a_memo_replayed_again_into_a_frame_adds_nothing_and_still_reaches_the_file(tmp_path) -> None:
+    """`replay` skips a memo's dependencies already replayed into the current frame (a module
+    handed out a thousand times during one file); into a new frame they go again, and a
+    memo frame's dependencies reach the file's when it ends."""
+    helper = tmp_path / "helper.py"
+    helper.write_text("x = 1\n")
+    deps.start()
+    try:
+        deps.frame()
+        deps.read(helper)
+        memo = deps.end_frame()
+        assert list(memo) == [("f", str(helper))]
+        deps.frame()  # a later memo, computed while the first one is used twice
+        deps.replay(memo)
+        deps.replay(memo)
+        assert deps.end_frame() == memo
+        deps.replay(memo)
+        assert deps.finish() == memo
+    finally:
+        deps.stop()
