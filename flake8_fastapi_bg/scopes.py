@@ -16,7 +16,7 @@ from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set
 
 import libcst as cst
 
-from .syntax import walk
+from .syntax import preorder, walk
 
 if TYPE_CHECKING:
     from .parsing import ModuleInfo
@@ -80,24 +80,16 @@ class _OwnNodes:
 
     def __init__(self, node: cst.CSTNode) -> None:
         self.node = node  # kept alive, so that its id in `_OWN` stays its own
-        self.nodes: List[cst.CSTNode] = []
+        self.nodes: List[cst.CSTNode] = preorder(node, _NESTED_SCOPES)
         self.by_type: Dict[type, List[cst.CSTNode]] = {}
-        nodes, by_type = self.nodes, self.by_type
-
-        class _Own(cst.CSTVisitor):
-            def on_visit(self, inner: cst.CSTNode) -> bool:
-                kind = type(inner)
-                if kind in _NESTED_SCOPES and inner is not node:
-                    return False
-                nodes.append(inner)
-                found = by_type.get(kind)
-                if found is None:
-                    by_type[kind] = [inner]
-                else:
-                    found.append(inner)
-                return True
-
-        walk(node, _Own())
+        by_type = self.by_type
+        for inner in self.nodes:
+            kind = type(inner)
+            found = by_type.get(kind)
+            if found is None:
+                by_type[kind] = [inner]
+            else:
+                found.append(inner)
 
     def of_kind(self, kind: Union[type, Tuple[type, ...]]) -> List[cst.CSTNode]:
         matching = [t for t in self.by_type if _is_kind(t, kind)]

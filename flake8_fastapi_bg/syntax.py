@@ -20,7 +20,7 @@ The tests compare this walk with libcst's own on real code, node by node.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -105,6 +105,43 @@ def _push_children(node: cst.CSTNode, fields: Tuple[str, ...],
                     flag = _is_node(item_kind)
                 if flag:
                     push(item)
+
+
+def preorder(root: cst.CSTNode, stop: FrozenSet[type] = frozenset()) -> List[cst.CSTNode]:
+    """`root` and its descendants in the order `walk` visits them, without entering (or
+    listing) a node whose exact type is in `stop`, `root` aside: what a visitor whose
+    `on_visit` records each node and returns False at those types sees, without a call per
+    node."""
+    found: List[cst.CSTNode] = []
+    stack = [root]
+    pop, push, add = stack.pop, stack.append, found.append
+    is_node, fields_of = _IS_NODE, _REVERSED
+    while stack:
+        node = pop()
+        kind = type(node)
+        if kind in stop and node is not root:
+            continue
+        add(node)
+        fields = fields_of.get(kind)
+        if fields is None:
+            fields = _reversed_fields(kind)
+        for name in fields:
+            value = getattr(node, name)
+            value_kind = type(value)
+            flag = is_node.get(value_kind)
+            if flag is None:
+                flag = _is_node(value_kind)
+            if flag:
+                push(value)
+            elif value_kind is list or value_kind is tuple:
+                for item in reversed(value):
+                    item_kind = type(item)
+                    flag = is_node.get(item_kind)
+                    if flag is None:
+                        flag = _is_node(item_kind)
+                    if flag:
+                        push(item)
+    return found
 
 
 Hook = Optional[Callable[[cst.CSTVisitor, cst.CSTNode], object]]

@@ -9,7 +9,7 @@ from typing import List, Tuple
 import libcst as cst
 import pytest
 
-from flake8_fastapi_bg.syntax import children, walk
+from flake8_fastapi_bg.syntax import children, preorder, walk
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_MODULES = ("libcst._nodes.whitespace", "libcst._nodes.op")
@@ -105,3 +105,30 @@ def test_deep_nesting_does_not_exhaust_the_recursion_limit() -> None:
 def test_children_skip_whitespace_and_punctuation() -> None:
     call = cst.parse_expression("f( a , b = 1 )")
     assert [type(c).__name__ for c in children(call)] == ["Name", "Arg", "Arg"]
+
+
+class Stopping(cst.CSTVisitor):
+    """Records every node it visits and enters none of the `stop` types (but the root)."""
+
+    def __init__(self, root: cst.CSTNode, stop: frozenset) -> None:
+        self.root, self.stop = root, stop
+        self.seen: List[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(node) in self.stop and node is not self.root:
+            return False
+        self.seen.append(node)
+        return True
+
+
+@pytest.mark.parametrize("path", corpus()[:8], ids=lambda p: p.name)
+def test_preorder_lists_what_the_walk_visits(path: Path) -> None:
+    module = cst.parse_module(path.read_bytes())
+    stop = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+    for root in [module] + [s for s in module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))]:
+        visitor = Stopping(root, stop)
+        walk(root, visitor)
+        assert preorder(root, stop) == visitor.seen
+    everything = Stopping(module, frozenset())
+    walk(module, everything)
+    assert preorder(module) == everything.seen and len(everything.seen) > 10
