@@ -404,7 +404,7 @@ class Analyser:
             if isinstance(option, SkippedV):
                 unanalysed.setdefault(option.module, _need(option, where, _scope_name(site.scope)))
                 if site.callable_expr is not None:  # its name is all there is to show
-                    name = context.shorten(cst.Module(body=[]).code_for_node(site.callable_expr))
+                    name = context.shorten(code_for(site.callable_expr))
         if func is None:
             if isinstance(value, Ext) and not value.qualname.startswith(_NOT_TASKS):
                 evidence = [e for category in ("cpu", "long", "critical")

@@ -15,6 +15,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import libcst as cst
 
 from .collect import TaskSite
+from .convert import code_for
 from .model import Located, Where
 from .scopes import FunctionScope, Scope, dotted
 from .syntax import walk
@@ -108,7 +109,7 @@ def shorten(text: str) -> str:
 
 
 def _code(node: cst.CSTNode) -> str:
-    return shorten(cst.Module(body=[]).code_for_node(node))
+    return shorten(code_for(node))
 
 
 def _local_assignment(scope: Scope, name: str) -> Optional[Tuple[cst.BaseExpression, FunctionScope]]:

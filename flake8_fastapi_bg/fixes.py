@@ -41,6 +41,8 @@ def pass_function_instead(info: ModuleInfo, registration: cst.Call, inner: cst.C
 
     The registration must have exactly one argument, positional, that is `inner` itself,
     `await inner` or `lambda: inner`."""
+    # The text as written (the linted file's nodes are built from `ast`, without its whitespace).
+    registration, inner = info.as_written(registration), info.as_written(inner)
     if len(registration.args) != 1:
         return None
     outer = registration.args[0]
@@ -209,6 +211,9 @@ def plain_def_fix(info: ModuleInfo, scope: FunctionScope, roots: Sequence[Path],
     if scope.module is not info or scope.parent is None or scope.parent.parent is not None:
         return None  # only a top-level function of the file being fixed
     if _awaits(node):
+        return None
+    node = info.as_written(node)  # its text and whitespace as written (read below)
+    if node.asynchronous is None:
         return None
     text = info.module.code_for_node(node)
     if _LOOP_BOUND.search(text) or not roots or _uses_the_loop(scope, evaluator):

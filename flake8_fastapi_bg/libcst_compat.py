@@ -12,9 +12,6 @@ tests/test_libcst_compat.py fails when a libcst release breaks one of these assu
 * `positions`: PositionProvider's code generation run directly (`_gen_impl`, `_computed`):
   through `MetadataWrapper`, a resolve also walks the whole tree once more with libcst's
   rebuilding visitor, for batched providers that are not there. Falls back to the wrapper.
-* `indented_positions`: the same code generation for one statement of an indented block,
-  with the indentation the block gives it (`PositionProvidingCodegenState`, whose `indent_tokens`
-  an `IndentedBlock` extends). Falls back to None (the caller renders the whole module).
 * `visit_order`: the order in which a node type's `_visit_and_replace_children` reads its
   fields, taken from the constants of its code. Falls back to the declared field order.
 """
@@ -23,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Set
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -66,29 +63,6 @@ def parse_module_unvalidated(source: "str | bytes") -> cst.Module:
     """`cst.parse_module(source)`, about a sixth cheaper (see the module's docstring)."""
     with unvalidated():
         return cst.parse_module(source)
-
-
-def indented_positions(statement: cst.CSTNode, module: cst.Module, indent: str
-                       ) -> Optional[Tuple[Dict[cst.CSTNode, CodeRange], str]]:
-    """`PositionProvider` ranges of the nodes of `statement`, as a render of `module` gives
-    them but for the lines, which count from the statement's own first line (its leading
-    blank and comment lines included), and the code rendered; `indent` is the indentation of
-    the block the statement is in. None if this libcst does not render it this way."""
-    try:
-        from libcst.metadata.position_provider import PositionProvidingCodegenState
-
-        provider = PositionProvider()
-        provider._computed = {}
-        state = PositionProvidingCodegenState(default_indent=module.default_indent,
-                                              default_newline=module.default_newline, provider=provider)
-        state.increase_indent(indent)
-        statement._codegen(state)
-        found = provider._computed
-        if not isinstance(found, dict) or statement not in found:
-            return None
-        return found, "".join(state.tokens)
-    except Exception:
-        return None
 
 
 def positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:

@@ -13,7 +13,7 @@ import io
 import re
 import tokenize
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -42,6 +42,7 @@ def parse(source: "str | bytes") -> cst.Module:
 # libcst's parse time grows with the square of how deeply code nests (a chain of 2,000
 # additions takes it a second, of 5,000 eight), where `ast` takes milliseconds or gives up.
 _MAX_LINE_TOKENS = 2000
+_Node = TypeVar("_Node", bound=cst.CSTNode)
 _MAX_BRACKETS = 100
 
 
@@ -126,13 +127,12 @@ class ModuleInfo:
              ) -> Tuple[Tuple[int, int], Tuple[int, int]]:
         """((line, col), (line, col)) of `node`'s start and end (end exclusive), as libcst
         computes them: by generating the code of the module, or of the group that holds it."""
-        rng = self._range(node, top_node(scope, self), method_node(scope, self))
+        rng = self._range(node, top_node(scope, self))
         if rng is None:
             return (1, 0), (1, 0)
         return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
 
-    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None,
-               method: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
         # A module parsed whole: only a file this Python's `ast` cannot read.
         if self._positions is None:
             self._positions = dict(libcst_compat.positions(self.module))
@@ -147,6 +147,11 @@ class ModuleInfo:
         """A module whose code holds `node` as written, and how many lines of this module come
         before that code: here the whole module (`SlicedModuleInfo` gives one group)."""
         return self.module, 0
+
+    def as_written(self, node: _Node) -> _Node:
+        """`node` with the whitespace and comments of the text, for a rewrite: here `node`
+        itself (parsed by libcst; see `SlicedModuleInfo.as_written`)."""
+        return node
 
     def unstub(self, node: cst.CSTNode) -> cst.CSTNode:
         """The node to analyse for `node` (see `SlicedModuleInfo.unstub`)."""
@@ -176,19 +181,6 @@ class ModuleInfo:
 
     def __repr__(self) -> str:
         return f"<ModuleInfo {self.name} {self.display}>"
-
-
-def method_node(scope: Optional[Scope], module: ModuleInfo) -> Optional[cst.CSTNode]:
-    """The node of the def around `scope` that sits directly in the body of a top-level class
-    (a method), if there is one: positioning a node of a method renders that method alone."""
-    if scope is None or scope.module is not module:
-        return None
-    parent = scope.parent
-    while parent is not None and parent.parent is not None and parent.parent.parent is not None:
-        scope, parent = parent, parent.parent
-    if parent is None or parent.parent is None or parent.kind != "class":
-        return None
-    return scope.node
 
 
 def top_node(scope: Optional[Scope], module: ModuleInfo) -> Optional[cst.CSTNode]:

@@ -20,14 +20,14 @@ import ast
 import re
 from pathlib import Path
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple,
-                    Union)
+                    Union, cast)
 
 import libcst as cst
 from libcst.metadata import CodeRange
 
 from . import libcst_compat
 from .convert import Converter, Unconvertible
-from .parsing import ModuleInfo, parse, shift_into
+from .parsing import ModuleInfo, _Node, parse, shift_into
 from .prefilter import may_schedule_tasks
 
 if TYPE_CHECKING:
@@ -85,7 +85,6 @@ class SlicedModuleInfo(ModuleInfo):
         self._reparsed: List[Tuple[cst.Module, int]] = []  # classes libcst parsed for a method, unpositioned
         # Class groups: the name and line of each `def` directly in the class body (`ast`).
         self._def_lines: Dict[int, List[Tuple[str, int]]] = {}
-        self._positioned_methods: Set[cst.CSTNode] = set()
         group_statements: List[List[ast.stmt]] = []
         for start, end, names, star, lone_class, statements, deep in _statement_groups(tree, self._lines):
             index = len(self._groups)
@@ -102,8 +101,9 @@ class SlicedModuleInfo(ModuleInfo):
                 self._def_lines[index] = [(statement.name, statement.lineno) for statement in lone_class.body
                                           if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))]
         self._site_groups = self._find_site_groups(group_statements) if linted else []
-        # A reached module's groups are built from these (`convert`); the linted file's are parsed.
-        self._statements = [] if linted else group_statements
+        self._statements = group_statements  # the groups are built from these (`convert`)
+        # Groups libcst parsed as written, for a rewrite (`as_written`), with their positions.
+        self._written: Dict[int, Tuple[cst.Module, Dict[cst.CSTNode, CodeRange]]] = {}
 
     @property
     def module(self) -> cst.Module:
@@ -193,18 +193,51 @@ class SlicedModuleInfo(ModuleInfo):
         return _bound_names(statement)[0] if spells else set()
 
     def part_of(self, node: cst.CSTNode) -> Tuple[cst.Module, int]:
+        index = self._group_of(node, written=True)
+        if index is None:
+            raise LookupError("not a node of a parsed statement group")
+        written = self._written.get(index)
+        return written[0] if written is not None else self._parsed[index], self._groups[index][0] - 1
+
+    def _group_of(self, node: cst.CSTNode, written: bool) -> Optional[int]:
+        """The group whose statements hold `node`: a group made so far (built from `ast` or
+        parsed), or with `written`, a group libcst parsed as written (`as_written`) or that
+        `convert` did not build."""
         from .syntax import children
 
-        for index, parsed in self._parsed.items():
-            if index in self._converted:
-                continue  # built from `ast`: its code is not the text as written
+        groups: List[Tuple[int, cst.Module]] = [(i, m) for i, (m, _) in self._written.items()] if written \
+            else list(self._parsed.items())
+        if written:
+            groups += [(i, m) for i, m in self._parsed.items() if i not in self._converted]
+        for index, parsed in groups:
             stack: List[cst.CSTNode] = [parsed]
             while stack:
                 inner = stack.pop()
                 if inner is node:
-                    return parsed, self._groups[index][0] - 1
+                    return index
                 stack.extend(children(inner))
-        raise LookupError("not a node of a parsed statement group")
+        return None
+
+    def as_written(self, node: _Node) -> _Node:
+        """For a node built from `ast` (`convert`), the node of the same kind and position in
+        libcst's parse of its group's text (parsed once, on demand: a rewrite reads the real
+        whitespace and comments); else `node`. `span` and `part_of` know the nodes it gives."""
+        index = self._group_of(node, written=False)
+        if index is None or index not in self._converted:
+            return node
+        wanted = self._range(node)
+        written = self._written.get(index)
+        if written is None:
+            try:
+                parsed = parse(self._source(*self._groups[index]))
+            except Exception:  # not seen: ast accepted the group; the node keeps its build
+                return node
+            ranges: Dict[cst.CSTNode, CodeRange] = {}
+            shift_into(ranges, libcst_compat.positions(parsed), self._groups[index][0] - 1)
+            written = self._written[index] = (parsed, ranges)
+        found = next((inner for inner, rng in written[1].items()
+                      if type(inner) is type(node) and rng == wanted), node)
+        return cast(_Node, found)
 
     def statements_assigning(self, pattern: "re.Pattern[str]") -> List[cst.BaseStatement]:
         found: List[cst.BaseStatement] = []
@@ -241,7 +274,7 @@ class SlicedModuleInfo(ModuleInfo):
         if parsed is None and index in self._deep:
             return ()  # libcst's parse of it is not bounded: it binds nothing
         if parsed is None:
-            parsed = None if self.linted else self._convert(index)
+            parsed = self._convert(index)
             if parsed is None:
                 try:
                     parsed = parse(self._source(*self._groups[index]))
@@ -257,7 +290,8 @@ class SlicedModuleInfo(ModuleInfo):
             self._converter = Converter(self._lines)
         try:
             with libcst_compat.unvalidated():
-                body = self._converter.statements(self._statements[index], stub_methods=True)
+                # The linted file's classes are built whole: its site groups are walked.
+                body = self._converter.statements(self._statements[index], stub_methods=not self.linted)
                 module = cst.Module(body=body)
         except (Unconvertible, RecursionError):
             return None
@@ -314,8 +348,10 @@ class SlicedModuleInfo(ModuleInfo):
                 if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
         return attr in stores
 
-    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None,
-               method: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+    def _range(self, node: cst.CSTNode, top: Optional[cst.CSTNode] = None) -> Optional[CodeRange]:
+        for _, ranges in self._written.values():  # a node `as_written` gave (a rewrite: rare)
+            if node in ranges:
+                return ranges[node]
         if self._converter is not None:
             found = self._converter.range(node)  # a node built from `ast`: its position is `ast`'s
             if found is not None:
@@ -323,8 +359,6 @@ class SlicedModuleInfo(ModuleInfo):
         if self._positions is None:
             self._positions = {}
         rng = self._positions.get(node)
-        if rng is None and method is not None and self._position_method(method, top):
-            rng = self._positions.get(node)  # render only the method that holds the hint
         if rng is None and top is not None:  # render only the group that holds the hint
             index = next((i for i, parsed in self._parsed.items()
                           if any(statement is top for statement in parsed.body)), None)
@@ -335,34 +369,6 @@ class SlicedModuleInfo(ModuleInfo):
             self._position(lambda group: True)
             rng = self._positions.get(node)
         return rng
-
-    def _position_method(self, method: cst.CSTNode, top: Optional[cst.CSTNode]) -> bool:
-        """Position the nodes of `method`, a def directly in the body of top-level class `top`
-        of a group libcst parsed, by rendering that method alone, with the class body's
-        indentation, so its columns are the module's; its lines are shifted to the line `ast`
-        gives its `def`, after checking that the rendered `def` line is that line of the
-        module. False when it cannot (then the caller renders the whole group)."""
-        assert self._positions is not None
-        if method in self._positioned_methods:
-            return True
-        if not isinstance(method, cst.FunctionDef) or not isinstance(top, cst.ClassDef) \
-                or not isinstance(top.body, cst.IndentedBlock):
-            return False
-        index = next((i for i, parsed in self._parsed.items()
-                      if any(statement is top for statement in parsed.body)), None)
-        if index is None or index not in self._unpositioned or index not in self._def_lines:
-            return False
-        defs = [s for s in top.body.body if isinstance(s, cst.FunctionDef)]
-        lines = self._def_lines[index]
-        at = next((i for i, s in enumerate(defs) if s is method), None)
-        if at is None or len(defs) != len(lines) or lines[at][0] != method.name.value:
-            return False
-        found = _method_positions(self._parsed[index], top.body, method, self._lines, lines[at][1])
-        if found is None:
-            return False
-        self._positions.update(found)
-        self._positioned_methods.add(method)
-        return True
 
     def _position(self, wanted: Callable[[int], bool]) -> None:
         """Position the groups libcst parsed that `wanted` selects."""
@@ -382,32 +388,6 @@ class SlicedModuleInfo(ModuleInfo):
 
             self._scope = SlicedModuleScope(self)
         return self._scope
-
-
-def _method_positions(group: cst.Module, body: cst.IndentedBlock, method: cst.FunctionDef,
-                      lines: Sequence[str], def_line: int) -> Optional[Dict[cst.CSTNode, CodeRange]]:
-    """libcst's positions of the nodes of `method`, a def in `body` (the indented body of a
-    top-level class of the statement group `group`), in the module whose lines are `lines` and
-    where `ast` puts its `def` keyword on line `def_line`; None if the rendering does not agree
-    with the module's text there. The method is rendered alone, with the indentation its class
-    body gives it: columns as in a render of the whole module, lines counted from the method's
-    first line, then shifted."""
-    rendered = libcst_compat.indented_positions(
-        method, group, group.default_indent if body.indent is None else body.indent)
-    if rendered is None or method.name not in rendered[0]:
-        return None
-    found, code = rendered
-    name_line = found[method.name].start.line
-    code_lines = _BREAKS.split(code)  # libcst's own line breaks
-    if not 0 < name_line <= len(code_lines) or not 0 < def_line <= len(lines) \
-            or code_lines[name_line - 1] != lines[def_line - 1].rstrip("\r\n"):
-        return None
-    shifted: Dict[cst.CSTNode, CodeRange] = {}
-    shift_into(shifted, found, def_line - name_line)
-    return shifted
-
-
-_BREAKS = re.compile(r"\r\n?|\n")
 
 
 def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:

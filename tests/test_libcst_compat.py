@@ -125,37 +125,6 @@ def test_positions_without_the_metadata_wrapper_are_the_wrappers() -> None:
     assert compared > 5_000
 
 
-def test_a_method_rendered_alone_has_its_positions_in_the_module_but_for_a_line_shift() -> None:
-    """`indented_positions` renders one statement of an indented block with the block's
-    indentation (`PositionProvidingCodegenState.increase_indent`): every node of every method
-    of the package's and the standard library's classes gets the columns, and the lines shifted
-    by one constant, that a render of the whole module gives it, by the direct route."""
-    paths = sorted((ROOT / "flake8_fastapi_bg").glob("*.py")) + [Path(dataclasses.__file__)]
-    compared = 0
-    for path in paths:
-        module = cst.parse_module(path.read_text(encoding="utf-8"))
-        whole = libcst_compat.positions(module)
-        for statement in module.body:
-            if not isinstance(statement, cst.ClassDef) or not isinstance(statement.body, cst.IndentedBlock):
-                continue
-            indent = statement.body.indent
-            for method in statement.body.body:
-                if not isinstance(method, cst.FunctionDef):
-                    continue
-                rendered = libcst_compat.indented_positions(
-                    method, module, module.default_indent if indent is None else indent)
-                assert rendered is not None, "the direct route failed: methods render their whole class"
-                alone, code = rendered
-                assert method.name.value in code
-                shift = whole[method].start.line - alone[method].start.line
-                assert {node: ((r.start.line + shift, r.start.column), (r.end.line + shift, r.end.column))
-                        for node, r in alone.items()} == \
-                    {node: ((whole[node].start.line, whole[node].start.column),
-                            (whole[node].end.line, whole[node].end.column)) for node in alone}, path
-                compared += len(alone)
-    assert compared > 5_000
-
-
 # --- visit_order ----------------------------------------------------------------------------------
 
 

@@ -387,52 +387,34 @@ def test_hinted_positions_are_libcsts_positions(tmp_path: Path, fresh_caches) ->
         assert got == want
 
 
-def test_a_hint_renders_one_statement_without_mapping_the_module(
+def test_the_linted_file_and_reached_modules_are_placed_by_ast_without_a_render(
         tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """The linted file, like a module a task reaches, is built from `ast` (`convert`): its
+    positions are `ast`'s; libcst neither parses nor renders any of its groups."""
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": POSITIONED,
                             "app/other.py": "from app.main import Service\n"})
-    rendered = []
+    rendered, parsed = [], []
     original = libcst_compat.positions
     monkeypatch.setattr(libcst_compat, "positions",
                         lambda module: rendered.append(module) or original(module))
-    methods = []
-    alone = slicing._method_positions
-    monkeypatch.setattr(slicing, "_method_positions",
-                        lambda group, body, method, *rest: methods.append(method.name.value)
-                        or alone(group, body, method, *rest))
-    info = linted_info(root)
-    nodes = placed_nodes(info)  # parses every group
-    run = next(node for node, _ in nodes if isinstance(node, cst.FunctionDef) and node.name.value == "run")
-    calls = [(node, scope) for node, scope in nodes if isinstance(node, cst.Call) and scope.node is run]
-    assert [info.position(node, scope) for node, scope in calls] == [(22, 8)]
-    # A node of a method: the method alone is rendered, not its class nor any other group.
-    assert methods == ["run"] and rendered == [] and len(info._unpositioned) == len(info._parsed)
-    guarded = [(node, scope) for node, scope in nodes
-               if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
-               and scope.node.name.value == "guarded"]
-    assert [info.position(node, scope) for node, scope in guarded] == [(30, 8)]
-    assert not info._unpositioned  # a def inside `if`: the hint names no group, so all are rendered
-    # A reached module is built from `ast` (`convert`): its positions are `ast`'s, nothing is
-    # rendered.
-    rendered.clear()
-    del methods[:]
-    reached = reached_info(root)
-    nodes = placed_nodes(reached)  # builds every group
-    stop = next((node, scope) for node, scope in nodes
-                if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
-                and scope.node.name.value == "stop")
-    assert reached.position(*stop) == (25, 8)
-    outer = next((node, scope) for node, scope in nodes
-                 if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
-                 and scope.node.name.value == "outer")
-    reached.position(*outer)
-    assert rendered == [] and methods == [] and reached._unpositioned == [] and reached._converted
+    parse_group = slicing.parse
+    monkeypatch.setattr(slicing, "parse", lambda source: parsed.append(source) or parse_group(source))
+    for make in (linted_info, reached_info):
+        info = make(root)
+        nodes = placed_nodes(info)  # builds every group
+        for name, want in (("run", (22, 8)), ("stop", (25, 8)), ("guarded", (30, 8))):
+            calls = [(node, scope) for node, scope in nodes
+                     if isinstance(node, cst.Call) and getattr(scope.node, "name", None)
+                     and scope.node.name.value == name]
+            assert [info.position(node, scope) for node, scope in calls] == [want], (make, name)
+        assert rendered == [] and parsed == [] and info._unpositioned == []
+        assert len(info._converted) == len(info._groups)
 
 
-def test_a_method_whose_rendering_disagrees_with_the_text_falls_back_to_its_class(
+def test_a_method_whose_name_is_on_a_continuation_line_keeps_libcsts_positions(
         tmp_path: Path, fresh_caches, monkeypatch) -> None:
-    # The name of `stop` is on the line after its `def`: the method rendered alone cannot be
-    # placed by its `def` line, so the class is rendered whole, and positions stay libcst's.
+    # The name of `stop` is on the line after its `def`: built from `ast`, the linted file's
+    # positions are still libcst's, without a render.
     odd = POSITIONED.replace("    def stop(self):", "    def \\\n    stop(self):")
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": odd})
     info = linted_info(root)
@@ -445,7 +427,7 @@ def test_a_method_whose_rendering_disagrees_with_the_text_falls_back_to_its_clas
     monkeypatch.setattr(libcst_compat, "positions",
                         lambda module: fallback.append(module) or original(module))
     assert info.position(*stop) == (26, 8)
-    assert len(fallback) == 1
+    assert fallback == []
     fresh = whole_info(root)
     whole = MetadataWrapper(fresh.module, unsafe_skip_copy=True).resolve(PositionProvider)
     want = next(whole[node] for node, _ in placed_nodes(fresh)

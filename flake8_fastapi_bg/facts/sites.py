@@ -145,7 +145,8 @@ def called_tasks(context: "ModuleContext") -> Tuple[CalledTaskSite, ...]:
             continue
         rewritten = None
         if called.fixable and called.call is not None and not site.args and site.kind != "forwarded":
-            rewritten = _rendered_call(_site_prefix(site), called.call)
+            # the arguments as written (`with_changes` drops what `convert` knows of their text)
+            rewritten = _rendered_call(_site_prefix(site), context.info.as_written(called.call))
         found.append(CalledTaskSite(registration(site, task), called, rewritten,
                                     _called_fix(context, site, called)))
     return tuple(found)
