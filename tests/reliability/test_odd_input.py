@@ -156,11 +156,10 @@ def test_form_feeds(lint) -> None:
     assert lint(source) == expected(shift=1)
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation: libcst repeats a block's first indentation, "
-                   "form feed included, on the block's later lines, so their columns are one too far")
 def test_form_feed_in_indentation_keeps_columns(lint) -> None:
     # A form feed before a block's first indented line: columns are character offsets, as in
-    # Python's ast (the form feed counts on its own line, and on no other line).
+    # Python's ast (the form feed counts on its own line, and on no other line). libcst's render
+    # repeated it on the block's later lines; the linted file is now placed by `ast`.
     source = BASE.replace("    background_tasks.add_task(nap)", "\f    background_tasks.add_task(nap)")
     assert compiles(source)
     assert lint(source) == sorted([("FBG102", 18, 5), ("FBG105", 18, 5), ("FBG101", 19, 4)])
