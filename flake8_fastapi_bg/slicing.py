@@ -20,7 +20,7 @@ import ast
 import re
 from pathlib import Path
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple,
-                    Union, cast)
+                    Union)
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -235,9 +235,8 @@ class SlicedModuleInfo(ModuleInfo):
             ranges: Dict[cst.CSTNode, CodeRange] = {}
             shift_into(ranges, libcst_compat.positions(parsed), self._groups[index][0] - 1)
             written = self._written[index] = (parsed, ranges)
-        found = next((inner for inner, rng in written[1].items()
-                      if type(inner) is type(node) and rng == wanted), node)
-        return cast(_Node, found)
+        return next((inner for inner, rng in written[1].items()
+                     if type(inner) is type(node) and rng == wanted), node)
 
     def statements_assigning(self, pattern: "re.Pattern[str]") -> List[cst.BaseStatement]:
         found: List[cst.BaseStatement] = []
