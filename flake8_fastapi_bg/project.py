@@ -331,8 +331,8 @@ class Project:
 
     def adopt_sliced(self, name: str, path: Optional[Path], display: str, text: str, tree: ast.Module,
                      is_package: bool) -> "SlicedModuleInfo":
-        """Register the linted file from its `ast` (`tree`, of `text`): libcst parses only the
-        statement groups that may hold a site, and those that a lookup follows."""
+        """Register the linted file from its `ast` (`tree`, of `text`): libcst nodes are built
+        only for the statement groups that may hold a site, and those that a lookup follows."""
         info = SlicedModuleInfo(name, path, display, text, tree, is_package, self, linted=True)
         deps.touch(info)
         self._remember(name, info)

@@ -6,12 +6,13 @@ names each one binds (`SlicedModuleInfo`). Only the statements that matter get l
 each once: in the linted file, those that may hold a task site (`site_groups`); in any module,
 those that a lookup follows — the imports of the names used and the definitions called.
 
-The analysis reads libcst nodes only. In the linted file they come from libcst's parser (the
-fixes rewrite its code), with positions rendered by libcst and shifted back to the module's
-lines. In a reached module they are built from the `ast` tree already there
-(`convert.Converter`, a few times cheaper than a parse), and positioned from `ast`'s own;
-what the converter does not build faithfully (`match`, type comments, ...) is parsed by
-libcst as in the linted file.
+The analysis reads libcst nodes only. They are built from the `ast` tree already there
+(`convert.Converter`, a few times cheaper than a parse), and positioned from `ast`'s own, in
+the linted file (its classes whole) as in a reached module (its methods built when a scope
+is made for them). libcst's parser runs only for what the converter does not build faithfully
+(`match`, type comments, ...; its positions rendered by libcst and shifted back to the
+module's lines), and for a rewrite of the linted file: a fix reads the real whitespace and
+comments of the group it rewrites, parsed on demand (`as_written`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class SlicedModuleInfo(ModuleInfo):
                  is_package: bool, project: "Project", linted: bool = False) -> None:
         super().__init__(name, path, display, None, is_package, project)
         self._scope: Optional[SlicedModuleScope] = None
-        # The linted file: its classes are parsed whole (its site groups are walked, and the
+        # The linted file: its classes are built whole (its site groups are walked, and the
         # per-module checks may read the whole module), and the groups that may hold a site
         # are found from the text (`site_groups`).
         self.linted = linted
@@ -266,9 +267,8 @@ class SlicedModuleInfo(ModuleInfo):
         return self._groups[index][0]
 
     def statements(self, index: int) -> Sequence[Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]]:
-        """The libcst statements of group `index`, built on first use: from `ast` in a reached
-        module (`convert`), else (the linted file, or what `convert` does not build) parsed
-        by libcst."""
+        """The libcst statements of group `index`, built on first use: from `ast`
+        (`convert`), else (what `convert` does not build) parsed by libcst."""
         parsed = self._parsed.get(index)
         if parsed is None and index in self._deep:
             return ()  # libcst's parse of it is not bounded: it binds nothing
