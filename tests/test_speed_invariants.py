@@ -259,6 +259,26 @@ QUIET_SITE = '''
     '''
 
 
+def test_the_linted_file_is_parsed_by_libcst_only_for_the_group_a_fix_rewrites(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """The linted file is built from its `ast`: libcst parses none of it, unless a finding
+    offers a fix, and then only the statement group the fix rewrites (read as written)."""
+    (tmp_path / "quiet").mkdir()
+    (tmp_path / "fixed").mkdir()
+    quiet = write(tmp_path / "quiet", {"app/__init__.py": "", "app/main.py": QUIET_SITE})
+    fixed = write(tmp_path / "fixed", {"app/__init__.py": "", "app/main.py": QUIET_SITE.replace(
+        'tasks.add_task(note, "ok")', 'tasks.add_task(note(\n        "ok",  # why\n    ))')})
+    parses = Parses(monkeypatch)
+    path = quiet / "app" / "main.py"
+    assert lint_source(str(path), path.read_text(), Settings(), path) == []
+    assert parses.calls == 0
+    path = fixed / "app" / "main.py"
+    findings = lint_source(str(path), path.read_text(), Settings(), path)
+    assert [f.code for f in findings] == ["FBG201"] and findings[0].fix is not None
+    assert [e.text for e in findings[0].fix.edits] == ['tasks.add_task(note,\n    "ok",  # why\n)']
+    assert parses.calls == 1 and parses.sources[0].startswith('@app.post("/")')
+
+
 def test_a_site_without_findings_is_never_positioned(tmp_path: Path, fresh_caches, monkeypatch) -> None:
     """libcst positions cost a render of the statement: only reported sites pay for it."""
     root = write(tmp_path, {"app/__init__.py": "", "app/main.py": QUIET_SITE})
