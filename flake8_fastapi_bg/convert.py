@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tokenize
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -673,10 +674,10 @@ class Converter:
             return cst.Del(target=target)
         raise Unconvertible(kind.__name__)
 
-    def target(self, node: ast.expr) -> Any:
+    def target(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None, alone: bool = True) -> Any:
         """An assignment target: `ast` accepts only names, attributes, subscripts, tuples,
         lists and starred ones there, which libcst types more narrowly than expressions."""
-        return self.expr(node)
+        return self.expr(node, closer, alone)
 
     def dotted(self, name: str) -> Union[cst.Name, cst.Attribute]:
         parts = name.split(".")
@@ -824,14 +825,16 @@ class Converter:
                 assert isinstance(node, (ast.With, ast.AsyncWith))
                 if node.type_comment:
                     raise Unconvertible("type comment")
-                first = node.items[0].context_expr
-                if self._count_before(first.lineno, self.column(first.lineno, first.col_offset), 1):
-                    raise Unconvertible("with (...)")  # whose parentheses: the statement's or an item's
-                return cst.With(items=[self.withitem(i) for i in node.items],
+                closer = self._with_closer(node)
+                last = len(node.items) - 1
+                return cst.With(items=[self.withitem(i, closer if at == last else None, last == 0)
+                                       for at, i in enumerate(node.items)],
                                 body=self.block(node.body, node),
                                 asynchronous=cst.Asynchronous() if kind is ast.AsyncWith else None,
                                 leading_lines=leading, whitespace_after_with=_SP,
-                                whitespace_before_colon=_WS)
+                                whitespace_before_colon=_WS,
+                                lpar=_op(cst.LeftParen) if closer else cst.MaybeSentinel.DEFAULT,
+                                rpar=_op(cst.RightParen) if closer else cst.MaybeSentinel.DEFAULT)
             if kind is ast.Try:
                 assert isinstance(node, ast.Try)
                 handlers = [self.handler(h, node.handlers[i - 1].body if i else node.body)
@@ -911,11 +914,48 @@ class Converter:
         self._origin[id(built)] = (built, node)
         return built
 
-    def withitem(self, node: ast.withitem) -> cst.WithItem:
+    def withitem(self, node: ast.withitem, closer: Optional[Tuple[int, int]] = None,
+                 alone: bool = True) -> cst.WithItem:
+        """`closer`: where the `)` of the statement's parentheses is (`with (a as b):`), for
+        the last item; `alone`: the only item."""
+        if node.optional_vars is None:
+            return cst.WithItem(item=self.expr(node.context_expr, closer, alone))
         return cst.WithItem(item=self.expr(node.context_expr),
-                            asname=None if node.optional_vars is None else cst.AsName(
-                                name=self.target(node.optional_vars), whitespace_before_as=_SP,
-                                whitespace_after_as=_SP))
+                            asname=cst.AsName(name=self.target(node.optional_vars, closer, False),
+                                              whitespace_before_as=_SP, whitespace_after_as=_SP))
+
+    def _with_closer(self, node: Union[ast.With, ast.AsyncWith]) -> Optional[Tuple[int, int]]:
+        """Where the `)` is when the items of `with` are in the statement's own parentheses
+        (`with (a as b, c):`), else None (`with (a) as b:`: the first item's)."""
+        first = node.items[0].context_expr
+        line, col = first.lineno, self.column(first.lineno, first.col_offset)
+        if not self._count_before(line, col, 1):
+            return None
+        # The `(` right before the first item, then its matching `)`: read with the tokenizer.
+        start = self._start(node)
+        header = self._header_line(node.body[0])
+        text = self.lines[start[0] - 1][start[1]:]
+        rest = iter([text] + list(self.lines[start[0]:header]))
+        depth = 0
+        closer: Optional[Tuple[int, int]] = None
+        try:
+            for token in tokenize.generate_tokens(lambda: next(rest, "")):
+                if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE):
+                    continue
+                if closer is not None:  # the statement's when a `:` follows
+                    return closer if token.string == ":" else None
+                if token.type != tokenize.OP:
+                    continue
+                if token.string in "([{":
+                    depth += 1
+                elif token.string in ")]}":
+                    depth -= 1
+                    if depth == 0:
+                        row, column = token.start
+                        closer = start[0] + row - 1, column + (start[1] if row == 1 else 0)
+        except (tokenize.TokenError, SyntaxError):
+            pass
+        raise Unconvertible("with (...)")
 
     def decorators(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
                    ) -> List[cst.Decorator]:
@@ -981,10 +1021,12 @@ class Converter:
 
     # -- expressions -----------------------------------------------------------------------
 
-    def expr(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None) -> cst.BaseExpression:
+    def expr(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None,
+             alone: bool = True) -> cst.BaseExpression:
         """The libcst expression of `node`, with the parentheses written around it. `closer`:
         where the `)` of the parent's own parentheses is when `node` is alone between them
-        (`f((a))`: one pair is a's)."""
+        (`f((a))`: one pair is a's), or with `alone` False, the last thing between them
+        (`with (a, (b)):`)."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise Unconvertible("deep")
@@ -1005,7 +1047,7 @@ class Converter:
         if ascii_ and end < len(text) and text[end] not in _MAYBE_PAREN:
             parens = 0
         else:
-            parens = self._parens(node, closer)
+            parens = self._parens(node, closer, alone)
         if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
             inner = self._inner_paren.pop(node, 0)
             parens += inner
@@ -1017,7 +1059,7 @@ class Converter:
         self._origin[id(built)] = (built, node)
         return built
 
-    def _parens(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None) -> int:
+    def _parens(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None, alone: bool = True) -> int:
         """How many pairs of parentheses directly around `node` are its own: as many as the
         `(` right before it and the `)` right after it both count, less the parent's pair."""
         line = node.end_lineno or node.lineno
@@ -1025,7 +1067,7 @@ class Converter:
         wrapped = 0
         if after and closer is not None and closer in where:
             after = where.index(closer)  # the parent's `)` closes the run of its own
-            wrapped = 1
+            wrapped = 1 if alone else 0
         if after <= 0:
             return 0
         before = self._count_before(node.lineno, self.column(node.lineno, node.col_offset), after + wrapped)

@@ -118,7 +118,6 @@ def test_the_tricky_constructs_are_libcsts_parse() -> None:
 
 @pytest.mark.parametrize("source,reason", [
     ("match x:\n    case 1:\n        pass\n", "Match"),
-    ("with (open(a) as f, open(b) as g):\n    pass\n", "with (...)"),
 ])
 def test_what_is_not_built_faithfully_is_given_up(source: str, reason: str) -> None:
     report = check(source)
@@ -129,6 +128,73 @@ def test_the_near_misses_are_built() -> None:
     # A `with` without parentheses; a type comment (a comment: the engine's `ast` keeps none).
     report = check("with open(a) as f, open(b) as g:\n    pass\nx = []  # type: List[int]\n")
     assert report.mismatches == [] and report.converted == 2 and not report.fallbacks
+
+
+WITH_PARENTHESES = '''
+async def f():
+    with (open(a) as f, open(b) as g):
+        pass
+    async with (
+        s() as t,  # a comment
+        t.get(u, params=v) as w,
+    ):
+        pass
+    with (a, b):
+        pass
+    with (a):
+        pass
+    with ((a)):
+        pass
+    with ((a), (b)):
+        pass
+    with (a) as b:
+        pass
+    with ((a)) as b:
+        pass
+    with (a, b) as c:
+        pass
+    with (a as b):
+        pass
+    with (a as (b)):
+        pass
+    with (a as b,):
+        pass
+    with (a,):
+        pass
+    with (a) as b, c:
+        pass
+    with (a) as b, (c):
+        pass
+    with (a)(b) as c:
+        pass
+    with ((a) as b):
+        pass
+    with ((a) as b, (c) as (d)):
+        pass
+    with (a, (yield)):
+        pass
+    with (x for x in y):
+        pass
+    with (a, (x for x in y)):
+        pass
+    with (a): pass
+    with (
+        a
+    ) as b:
+        pass
+    with (  # opening
+        a  # item
+    ):  # after
+        pass
+    with (f"{a}" as b, "s)" as c):
+        pass
+'''
+
+
+def test_the_parentheses_of_with_are_built() -> None:
+    report = check(WITH_PARENTHESES)
+    assert report.mismatches == []
+    assert report.converted == report.groups == 1 and not report.fallbacks
 
 
 def test_the_fixtures_are_built_as_libcst_parses_them() -> None:
