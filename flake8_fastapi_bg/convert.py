@@ -262,6 +262,24 @@ class Converter:
             return None
         return line, len(text) - len(keyword)
 
+    def _next_code(self, line: int, col: int, skip: str = " \t\f") -> Optional[Tuple[int, int]]:
+        """Where the next character of code is from (line, col) on: past the characters of
+        `skip`, comments, line continuations and line breaks; None at the end of the module.
+        The forward twin of `_whitespace_start`."""
+        lines = self.lines
+        text = lines[line - 1]
+        while True:
+            size = len(text)
+            while col < size and text[col] in skip:
+                col += 1
+            if col >= size or text[col] in "\r\n#" or (text[col] == "\\" and not text[col + 1:].strip()):
+                if line >= len(lines):
+                    return None
+                line, col = line + 1, 0
+                text = lines[line - 1]
+                continue
+            return line, col
+
     def _whitespace_start(self, where: Tuple[int, int]) -> Tuple[int, int]:
         """Where the whitespace (line breaks included) that ends at `where` starts."""
         line, col = where
@@ -336,18 +354,10 @@ class Converter:
                 return None
             start = (line, col - 1)
         # The whitespace and comma after the last parameter are its own: up to `)` (or `:`).
-        line, col = tail.end.line, tail.end.column
-        text = self.lines[line - 1]
-        while True:
-            while col < len(text) and text[col] in " \t\f,/":
-                col += 1
-            if col >= len(text) or text[col] in "\r\n#\\":
-                if line >= len(self.lines):
-                    return None
-                line, col = line + 1, 0
-                text = self.lines[line - 1]
-                continue
-            return _range_of(start, (line, col)) if text[col] in "):" else None
+        end = self._next_code(tail.end.line, tail.end.column, " \t\f,/")
+        if end is None or self.lines[end[0] - 1][end[1]] not in "):":
+            return None
+        return _range_of(start, end)
 
     def _else(self, node: Union[cst.Else, cst.Finally]) -> Optional[CodeRange]:
         body = node.body
@@ -441,30 +451,18 @@ class Converter:
                 assert found is not None
                 return found.end.line, found.end.column
         while parens > 0:
-            text = self.lines[line - 1]
-            while col < len(text) and text[col] in " \t\f":
-                col += 1
-            if col >= len(text) or text[col] in "\r\n#\\":
-                line, col = line + 1, 0
-                continue
-            col += 1  # a `)`
+            paren = self._next_code(line, col)
+            if paren is None:
+                raise Unconvertible("a `)` missing before the end of the module")
+            line, col = paren[0], paren[1] + 1
             parens -= 1
         return line, col
 
     def _comma_after(self, where: Tuple[int, int]) -> Tuple[int, int]:
-        line, col = where
-        text = self.lines[line - 1]
-        at = col
-        while True:
-            while at < len(text) and text[at] in " \t\f":
-                at += 1
-            if at >= len(text) or text[at] in "\r\n#\\":
-                if line >= len(self.lines):
-                    return where
-                line, at = line + 1, 0
-                text = self.lines[line - 1]
-                continue
-            return (line, at + 1) if text[at] == "," else where
+        found = self._next_code(*where)
+        if found is None or self.lines[found[0] - 1][found[1]] != ",":
+            return where
+        return found[0], found[1] + 1
 
     def code(self, node: cst.CSTNode) -> Optional[str]:
         """The source text of expression `node` (built here), its own parentheses included:
@@ -1076,25 +1074,13 @@ class Converter:
     def _count_after(self, line: int, col: int) -> Tuple[int, List[Tuple[int, int]]]:
         """`)` tokens right after (line, col), across whitespace, comments and line breaks,
         and where they are."""
-        found = 0
         where: List[Tuple[int, int]] = []
-        lines = self.lines
-        text = lines[line - 1]
         while True:
-            size = len(text)
-            while col < size and text[col] in " \t\f":
-                col += 1
-            if col >= size or text[col] in "\r\n#" or (text[col] == "\\" and not text[col + 1:].strip()):
-                line += 1
-                if line > len(lines):
-                    return found, where
-                text, col = lines[line - 1], 0
-                continue
-            if text[col] != ")":
-                return found, where
-            found += 1
-            where.append((line, col))
-            col += 1
+            found = self._next_code(line, col)
+            if found is None or self.lines[found[0] - 1][found[1]] != ")":
+                return len(where), where
+            where.append(found)
+            line, col = found[0], found[1] + 1
 
     def _count_before(self, line: int, col: int, limit: int) -> int:
         """`(` tokens right before (line, col), up to `limit`, across whitespace, comment
