@@ -440,16 +440,25 @@ class Converter:
         line: int = getattr(node, "end_lineno")
         return line, self.column(line, getattr(node, "end_col_offset"))
 
-    def outer_end(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, int]:
-        """Where expression `node` (built as `built`) ends, its own parentheses included."""
-        line, col = self._end(node)
+    def _own_parens(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, Optional[CodeRange]]:
+        """How many parentheses around expression `node` (built as `built`) lie outside the
+        span `ast` gives it; or, for a generator expression without parentheses of its own (a
+        call's sole argument), the range that is its whole extent."""
         parens = len(getattr(built, "lpar", ()))
         if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
             parens -= self._spanned.get(built, 0)
             if not getattr(built, "lpar", ()) and type(node) is ast.GeneratorExp:
                 found = self.range(built)
                 assert found is not None
-                return found.end.line, found.end.column
+                return 0, found
+        return parens, None
+
+    def outer_end(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, int]:
+        """Where expression `node` (built as `built`) ends, its own parentheses included."""
+        parens, whole = self._own_parens(built, node)
+        if whole is not None:
+            return whole.end.line, whole.end.column
+        line, col = self._end(node)
         while parens > 0:
             paren = self._next_code(line, col)
             if paren is None:
@@ -1278,15 +1287,10 @@ class Converter:
     def outer_start(self, built: cst.CSTNode, node: ast.AST) -> Tuple[int, int]:
         """(line, character column) where expression `node` (built as `built`) starts, its
         own parentheses included."""
-        line, col = self._start(node)
-        parens = len(getattr(built, "lpar", ()))
-        if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
-            parens -= self._spanned.get(built, 0)
-            if not getattr(built, "lpar", ()) and type(node) is ast.GeneratorExp:
-                found = self.range(built)
-                assert found is not None
-                return found.start.line, found.start.column
-        return self._back(line, col, parens)
+        parens, whole = self._own_parens(built, node)
+        if whole is not None:
+            return whole.start.line, whole.start.column
+        return self._back(*self._start(node), parens)
 
     def _back(self, line: int, col: int, parens: int) -> Tuple[int, int]:
         """Where the `parens`-th `(` before (line, col) is."""
