@@ -125,7 +125,7 @@ def preorder(root: cst.CSTNode, stop: FrozenSet[type] = frozenset()) -> List[cst
         fields = fields_of.get(kind)
         if fields is None:
             fields = _reversed_fields(kind)
-        for name in fields:
+        for name in fields:  # inlined `_push_children`, as in `walk`: it runs for every node
             value = getattr(node, name)
             value_kind = type(value)
             flag = is_node.get(value_kind)
