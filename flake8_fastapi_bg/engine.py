@@ -162,15 +162,6 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
     from .project import display_path, project_for
     from .values import Evaluator
 
-    tree = _ast_of(source, tree)
-    module = None
-    if tree is None:
-        if not _whole_parse_is_bounded(source, parse_is_bounded):
-            return []  # nested too deep for libcst to parse in bounded time: no opinion
-        try:
-            module = parse(source)
-        except (cst.ParserSyntaxError, RecursionError):
-            return []  # flake8 reports E999 for real syntax errors; nothing to add
     file_path = Path(path) if path is not None else Path(display)
     project = project_for(file_path)
     name, is_package = project.module_name_for(file_path)
@@ -180,13 +171,27 @@ def _lint(display: str, source: str, settings: Settings, path: "Optional[Path | 
         # `./app/x.py`): a message naming this file reads the same whichever process, and
         # whichever file it linted first, wrote it.
         display = display_path(exists)
+    # A file an earlier linted file's task reached is already loaded: that object serves.
+    shared = project.adopt_reached(name, exists, display, source, is_package) if exists is not None else None
     info: ModuleInfo
-    if tree is not None:
-        # Only the statements that may hold a site are parsed with libcst, and what they use.
-        info = project.adopt_sliced(name, exists, display, source, tree, is_package)
+    if shared is not None:
+        info = shared
     else:
-        assert module is not None  # parsed whole above
-        info = project.adopt(name, exists, display, module, is_package, source)
+        tree = _ast_of(source, tree)
+        module = None
+        if tree is None:
+            if not _whole_parse_is_bounded(source, parse_is_bounded):
+                return []  # nested too deep for libcst to parse in bounded time: no opinion
+            try:
+                module = parse(source)
+            except (cst.ParserSyntaxError, RecursionError):
+                return []  # flake8 reports E999 for real syntax errors; nothing to add
+        if tree is not None:
+            # Only the statements that may hold a site are parsed with libcst, and what they use.
+            info = project.adopt_sliced(name, exists, display, source, tree, is_package)
+        else:
+            assert module is not None  # parsed whole above
+            info = project.adopt(name, exists, display, module, is_package, source)
     kb = knowledge_for(settings)
     evaluator = Evaluator(project, kb)
     analyser = Analyser(evaluator, kb, settings)

@@ -338,6 +338,25 @@ class Project:
         self._remember(name, info)
         return info
 
+    def adopt_reached(self, name: str, path: Path, display: str, text: str,
+                      is_package: bool) -> Optional[SlicedModuleInfo]:
+        """The linted file as the module already loaded for it, when an earlier linted file's
+        task reached it: one object serves both roles, so that the file is not summarised,
+        built and analysed a second time (`SlicedModuleInfo.serve_as_linted`). Only when the
+        host's `text` is the text it was loaded from, at the same place; else None (the
+        linted file gets its own object, `adopt_sliced`)."""
+        info = self._modules.get(name)
+        if not isinstance(info, SlicedModuleInfo) or info.linted or info.path is None \
+                or info.display != display or info.is_package != is_package \
+                or os.path.abspath(info.path) != os.path.abspath(path) or info.source_text() != text:
+            return None
+        if not info.serve_as_linted():
+            return None
+        self._modules.move_to_end(name)
+        deps.replay(self._loaded_from.get(name))  # what it was loaded from: the text linted
+        deps.touch(info)
+        return info
+
     def _remember(self, name: str, info: ModuleInfo, read: Optional[deps.Deps] = None) -> None:
         """Keep `info`, and what loading it `read` (none for a linted file: the host gave its
         text)."""

@@ -297,6 +297,34 @@ class SlicedModuleInfo(ModuleInfo):
         self._converted.add(index)
         return module
 
+    def serve_as_linted(self) -> bool:
+        """Make this reached module the linted file too (`Project.adopt_reached`), as if it had
+        been made with `linted=True`: the methods its classes built so far have as stubs are
+        built whole and put in their class bodies, in place (the scopes and memos made so far
+        keep their nodes: a stub's scope is its whole def's already), and its site groups are
+        found. False, with nothing changed, when `convert` cannot build such a method whole
+        (the linted file then gets an object of its own, as before)."""
+        if self.linted:
+            return True
+        converter = self._converter
+        blocks: List[Tuple[cst.IndentedBlock, Dict[cst.CSTNode, cst.CSTNode]]] = []
+        if converter is not None:
+            try:
+                for index in sorted(self._converted):
+                    for statement in self._parsed[index].body:
+                        if isinstance(statement, cst.ClassDef):
+                            _stubbed_blocks(statement, converter, blocks)
+            except (Unconvertible, RecursionError, LookupError):
+                return False
+        for block, wholes in blocks:
+            body = [wholes.get(statement, statement) for statement in block.body]
+            # libcst's nodes are frozen dataclasses; the block is this module's own, built
+            # by `convert`, and its identity is what the scopes made so far hold.
+            object.__setattr__(block, "body", body if isinstance(block.body, list) else tuple(body))
+        self.linted = True
+        self._site_groups = self._find_site_groups(self._statements)
+        return True
+
     def _source(self, start: int, end: int) -> str:
         """The text of lines `start` to `end` (1-based, inclusive)."""
         return "".join(self._lines[start - 1:end])
@@ -387,6 +415,32 @@ class SlicedModuleInfo(ModuleInfo):
 
             self._scope = SlicedModuleScope(self)
         return self._scope
+
+
+def _stubbed_blocks(node: cst.CSTNode, converter: Converter,
+                    found: List[Tuple[cst.IndentedBlock, Dict[cst.CSTNode, cst.CSTNode]]]) -> None:
+    """The blocks under class statement `node` (a top-level class built with method stubs)
+    that hold stubs, each with the whole def of its stubs (built now). Defs are not entered:
+    a stub is a def directly in a class body, or in a block of one. Raises `LookupError`
+    for a stub whose whole def `convert` does not build itself."""
+    from .syntax import children
+
+    stack: List[cst.CSTNode] = [node]
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, cst.IndentedBlock):
+            wholes: Dict[cst.CSTNode, cst.CSTNode] = {}
+            for statement in inner.body:
+                if isinstance(statement, cst.FunctionDef):
+                    whole = converter.unstub(statement)
+                    if whole is not statement:
+                        if converter.origin(whole) is None:  # parsed by libcst (`unstub`)
+                            raise LookupError("a method libcst parsed")
+                        wholes[statement] = whole
+            if wholes:
+                found.append((inner, wholes))
+        stack.extend(child for child in children(inner)
+                     if not isinstance(child, (cst.FunctionDef, cst.Lambda)))
 
 
 def _top_level_runs(tree: ast.Module) -> List[Tuple[int, int, List[ast.stmt]]]:
