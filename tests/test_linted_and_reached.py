@@ -257,3 +257,19 @@ def test_a_shared_module_keeps_the_dependencies_of_what_an_earlier_file_computed
     loud, stats = run(root, capsys)
     assert stats == (0, 2, 2)
     assert {("app/a.py", 15, "FBG104"), ("app/b.py", 29, "FBG104"), ("app/b.py", 33, "FBG104")} <= set(loud)
+
+
+def test_a_reached_class_with_a_method_convert_cannot_build_leaves_the_linted_file_its_own_object(
+        root, monkeypatch) -> None:
+    """`match` is parsed by libcst, not built from `ast`: the stubbed class of the reached
+    object cannot be completed from `convert`, so the linted file is summarised on its own, as
+    before, with the findings of a separate run."""
+    with_match = B.replace("    def schedule(self, order_id):\n", "    def kind(self, order_id):\n"
+                           "        match order_id:\n            case 1:\n                return 'one'\n"
+                           "        return 'many'\n\n    def schedule(self, order_id):\n")
+    (root / "app/b.py").write_text(with_match, encoding="utf-8")
+    alone = {name: separately(root, name) for name in ("app/a.py", "app/b.py")}
+    work = Work(monkeypatch)
+    together = {name: lint(root, name) for name in ("app/a.py", "app/b.py")}
+    assert together == alone and [f[0] for f in together["app/b.py"]] == ["FBG102", "FBG105"]
+    assert len(work.objects["app.b"]) == 2 and work.parses[with_match] == 2
