@@ -8,17 +8,21 @@ field on real code): the fields the analysis reads hold the same values, whitesp
 shared default objects. Comments that pragmas read (the lines right above a def and its
 decorators, and the comment after a def's colon) are kept.
 
-`convert` raises `Unconvertible` for what it does not build faithfully (`match`, f-strings,
-nesting deeper than `MAX_DEPTH`, ...); the caller then parses the group with libcst, as before.
+`convert` raises `Unconvertible` for what it does not build faithfully (`match`, nesting
+deeper than `MAX_DEPTH`, ...); the caller then parses the group with libcst, as before. An
+f-string is built where `ast` places each of its fields' expressions where the source has it
+(`_FieldReader`); the others (a field across lines, or misplaced by `ast` before Python 3.12)
+are parsed by libcst one f-string at a time.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 import tokenize
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange
@@ -106,12 +110,14 @@ class _Place:
     """Where a node that `ast` has no node of its own for is, relative to one that it has:
     `kind` says how (a def's name, an attribute's name, a parameter, ...)."""
 
-    __slots__ = ("kind", "node", "inner")
+    __slots__ = ("kind", "node", "inner", "where")
 
-    def __init__(self, kind: str, node: ast.AST, inner: Optional[cst.CSTNode] = None) -> None:
+    def __init__(self, kind: str, node: ast.AST, inner: Optional[cst.CSTNode] = None,
+                 where: Optional[CodeRange] = None) -> None:
         self.kind = kind
         self.node = node
         self.inner = inner
+        self.where = where  # kind "at": the range itself (a string of an implicit concatenation)
 
 
 _DEF_KEYWORD = re.compile(r"(?:async[ \t]+)?(?:def|class)[ \t]+")
@@ -408,6 +414,8 @@ class Converter:
         if kind == "params":
             assert isinstance(node, cst.Parameters)
             return self._parameters(node, origin)
+        if kind == "at":
+            return place.where
         if kind == "annotation" or kind == "decorator":
             assert place.inner is not None
             start = self.outer_start(place.inner, origin)
@@ -1363,13 +1371,237 @@ class Converter:
         raise Unconvertible("starred")
 
     def _joinedstr(self, node: ast.JoinedStr) -> cst.BaseExpression:
-        # `ast` positions inside f-strings are unreliable before 3.12: libcst reads this one.
+        found = self._fstring(node)
+        if not isinstance(found, str):
+            return found
+        # Not built (`found` says why): libcst reads this one.
         try:
-            found = cst.parse_expression("(" + self.segment(node) + ")").with_changes(lpar=(), rpar=())
+            parsed = cst.parse_expression("(" + self.segment(node) + ")").with_changes(lpar=(), rpar=())
         except Exception:
             raise Unconvertible("f-string") from None
-        self._parsed.append((found, node))
+        self._parsed.append((parsed, node))
+        return parsed
+
+    # f-strings: `ast` gives their structure (the fields, in order, and the expression of
+    # each); the text between the fields, the conversions, the format specs and the
+    # whitespace inside the braces are read from the source, between the fields' expressions.
+    # Before Python 3.12 `ast` places an f-string's expressions by a search in its text, which
+    # some f-strings mislead (a field on a later line of the f-string, after a line
+    # continuation, ...): an expression is built only where the source puts it (right after
+    # its field's `{` and blanks, up to blanks and `=`, `!`, `:` or `}`), on one line.
+
+    def _fstring(self, node: ast.JoinedStr) -> Union[cst.BaseExpression, str]:
+        """f-string `node` (with the strings implicitly concatenated to it) built from its
+        `ast` and its source text as libcst's parser builds it; or why not (a word)."""
+        text = self.segment(node)
+        if "\r" in text and text.count("\r") != text.count("\r\n"):
+            return "line break"
+        reader = _FieldReader(self, text, *self._start(node), node.values)
+        strings: List[Union[cst.FormattedString, cst.SimpleString]] = []
+        spans: List[Tuple[int, int]] = []
+        at = 0
+        while at < len(text):
+            if strings:  # what may come between implicitly concatenated strings
+                gap = _GAP.match(text, at)
+                at = at if gap is None else gap.end()
+            start = at
+            prefix = _FSTRING_PREFIX.match(text, at)
+            if prefix is None:
+                plain = _STRING.match(text, at)
+                if plain is None:
+                    return "string"
+                strings.append(cst.SimpleString(plain.group()))
+                at = plain.end()
+            else:
+                quote = prefix.group(2)
+                try:
+                    parts, at = reader.parts(prefix.end(), quote, "r" in prefix.group(1).lower())
+                except Unconvertible as error:  # in a field's expression
+                    if str(error) == "deep":
+                        raise
+                    return str(error)
+                if parts is None:
+                    return reader.problem
+                if not text.startswith(quote, at):
+                    return "string"
+                at += len(quote)
+                strings.append(cst.FormattedString(parts=parts, start=prefix.group(), end=_QUOTES[quote]))
+            spans.append((start, at))
+        if reader.left() or not strings:
+            return "fields"
+        if len(strings) == 1:
+            return strings[0]
+        # Implicitly concatenated strings: libcst nests them to the right. Each is placed here.
+        found: Union[cst.FormattedString, cst.SimpleString, cst.ConcatenatedString] = strings[-1]
+        end = reader.position(spans[-1][1])
+        for index in range(len(strings) - 1, -1, -1):
+            string = strings[index]
+            start_at = reader.position(spans[index][0])
+            self._origin[id(string)] = (string, _Place("at", node, where=_range_of(
+                start_at, end if string is found else reader.position(spans[index][1]))))
+            if string is not found:
+                found = cst.ConcatenatedString(left=string, right=found)
+                if index:  # the outermost is placed by `expr`, as its `ast` node
+                    self._origin[id(found)] = (found, _Place("at", node, where=_range_of(start_at, end)))
         return found
+
+
+class _FieldReader:
+    """Reads the fields of the f-strings of one `ast.JoinedStr` from its source text `text`
+    (which starts at (`line`, `col`) of the module), taking the fields' `ast` nodes in
+    order."""
+
+    def __init__(self, converter: Converter, text: str, line: int, col: int,
+                 values: Sequence[ast.expr]) -> None:
+        self.converter = converter
+        self.text = text
+        self.line = line
+        self.col = col
+        self.values = [v for v in values if isinstance(v, ast.FormattedValue)]
+        self.next = 0
+        self.problem = ""
+        # Where each line of `text` after its first starts.
+        self.breaks = [m.end() for m in re.finditer("\n", text)] if "\n" in text else []
+
+    def left(self) -> bool:
+        return self.next < len(self.values)
+
+    def position(self, at: int) -> Tuple[int, int]:
+        """The (line, character column) in the module of offset `at` of the text."""
+        breaks = self.breaks
+        if not breaks or at < breaks[0]:
+            return self.line, self.col + at
+        index = bisect.bisect_right(breaks, at)
+        return self.line + index, at - breaks[index - 1]
+
+    def offset(self, where: Tuple[int, int]) -> int:
+        """The offset in the text of (line, character column) `where` of the module, -1 if
+        outside the text."""
+        index = where[0] - self.line
+        if index == 0:
+            return where[1] - self.col
+        if index < 0 or index > len(self.breaks):
+            return -1
+        return self.breaks[index - 1] + where[1]
+
+    def _fail(self, problem: str) -> Tuple[None, int]:
+        self.problem = problem
+        return None, 0
+
+    def parts(self, at: int, quote: str, raw: bool, spec: Optional[List[ast.FormattedValue]] = None
+              ) -> Tuple[Optional[Tuple[cst.BaseFormattedStringContent, ...]], int]:
+        """The parts from offset `at` of the text up to the closing `quote` or, in a format
+        spec (`spec`: the `ast` fields in it, taken as read), up to the `}` that closes its
+        field; and where they end. None (and `problem` said) for what is not read exactly."""
+        text = self.text
+        literal = _SPEC_LITERAL if spec is not None else _literal(quote, raw)
+        found: List[cst.BaseFormattedStringContent] = []
+        size = len(text)
+        while True:
+            end = _past(literal, text, at)
+            if end > at:
+                found.append(cst.FormattedStringText(text[at:end]))
+                at = end
+            if at >= size or text[at] != "{":
+                return tuple(found), at
+            if spec is None:
+                value = self.values[self.next] if self.next < len(self.values) else None
+                self.next += 1
+            else:
+                value = spec.pop(0) if spec else None
+            if value is None:
+                return self._fail("fields")
+            field, at = self._field(at, value, quote, raw)
+            if field is None:
+                return None, 0
+            found.append(field)
+
+    def _field(self, at: int, value: ast.FormattedValue, quote: str, raw: bool
+               ) -> Tuple[Optional[cst.FormattedStringExpression], int]:
+        """The field at offset `at` (its `{`), whose `ast` is `value`: `{`, blanks, the
+        expression, blanks, `=`, `!c`, `:spec`, `}`."""
+        text = self.text
+        converter = self.converter
+        before_end = _past(_BLANKS, text, at + 1)
+        before = text[at + 1:before_end]
+        expression = value.value
+        line = expression.lineno
+        if line != expression.end_lineno:
+            return self._fail("multi-line field")
+        col = converter.column(line, expression.col_offset)
+        start = self.offset((line, col))
+        if start < before_end or text[before_end:start].strip(" \t("):
+            return self._fail("placed elsewhere")
+        built = converter.expr(expression)
+        if built.lpar:  # its own parentheses (or a tuple's that `ast` counts)
+            start = self.offset(converter.outer_start(built, expression))
+            stop = self.offset(converter.outer_end(built, expression))
+        else:
+            stop = start + converter.column(line, expression.end_col_offset or 0) - col
+        if start != before_end:
+            return self._fail("placed elsewhere")
+        at = _past(_BLANKS, text, stop)
+        after = text[stop:at]
+        equal = None
+        if text.startswith("=", at):  # `{x = }`: the blanks around `=` are its own
+            end = _past(_BLANKS, text, at + 1)
+            equal = cst.AssignEqual(whitespace_before=_blank(after),
+                                    whitespace_after=_blank(text[at + 1:end]))
+            after, at = "", end
+        conversion = None
+        if text.startswith("!", at):
+            conversion = text[at + 1:at + 2]
+            if conversion not in ("r", "s", "a") or value.conversion != ord(conversion):
+                return self._fail("conversion")
+            at += 2
+        format_spec = None
+        if text.startswith(":", at):
+            spec = value.format_spec
+            nested = [v for v in spec.values if isinstance(v, ast.FormattedValue)] \
+                if isinstance(spec, ast.JoinedStr) else []
+            format_spec, at = self.parts(at + 1, quote, raw, nested)
+            if format_spec is None:
+                return None, 0
+            if nested:
+                return self._fail("fields")
+        if not text.startswith("}", at):
+            return self._fail("field end")
+        return cst.FormattedStringExpression(
+            expression=built, conversion=conversion, format_spec=format_spec,
+            whitespace_before_expression=_blank(before), whitespace_after_expression=_blank(after),
+            equal=equal), at + 1
+
+
+def _past(pattern: "re.Pattern[str]", text: str, at: int) -> int:
+    """Where the match of `pattern` (which matches the empty text too) at `at` ends."""
+    found = pattern.match(text, at)
+    return at if found is None else found.end()
+
+
+def _blank(text: str) -> cst.SimpleWhitespace:
+    return _WS if not text else _SP if text == " " else cst.SimpleWhitespace(text)
+
+
+_QUOTES: Dict[str, Literal['"', "'", '"""', "'''"]] = {'"': '"', "'": "'", '"""': '"""', "'''": "'''"}
+_FSTRING_PREFIX = re.compile("([rR]?[fF][rR]?)('''|\"\"\"|'|\")")
+_GAP = re.compile(r"(?:[ \t\f\r\n]|\\\r?\n|#[^\r\n]*)+")
+_BLANKS = re.compile(r"[ \t]*")
+# The text of a format spec: no escapes (`{{` there opens a field), no line break.
+_SPEC_LITERAL = re.compile(r"[^{}\\\r\n]*")
+_LITERALS: Dict[Tuple[str, bool], "re.Pattern[str]"] = {}
+
+
+def _literal(quote: str, raw: bool) -> "re.Pattern[str]":
+    """The text between an f-string's fields (`quote` closes the string): doubled braces, and
+    escapes as written; a backslash before a brace, or `\\N` but in `\\N{name}`, ends it."""
+    found = _LITERALS.get((quote, raw))
+    if found is None:
+        mark = quote[0]
+        plain = f"[^{{}}\\\\{mark}]+|{mark}(?!{mark}{mark})" if len(quote) == 3 \
+            else f"[^{{}}\\\\{mark}\\r\\n]+"
+        escape = r"\\[^{}]" if raw else r"\\N\{[^{}\r\n]*\}|\\[^{}N]"
+        found = _LITERALS[quote, raw] = re.compile(f"(?:{plain}|{{{{|}}}}|{escape})*")
+    return found
 
 
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,

@@ -18,6 +18,7 @@ import ast
 import dataclasses
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
@@ -49,6 +50,7 @@ class Report:
         self.fallbacks: Counter[str] = Counter()
         self.mismatches: List[str] = []
         self.unpositioned: Counter[str] = Counter()
+        self.fstrings: Counter[str] = Counter()  # "built", or why libcst parsed one
 
 
 def check_text(text: str, where: str, report: Report) -> None:
@@ -67,7 +69,8 @@ def check_text(text: str, where: str, report: Report) -> None:
         except Exception:
             continue
         try:
-            converted, converter = convert.convert(statements, lines)
+            with _counting_fstrings(report):
+                converted, converter = convert.convert(statements, lines)
         except convert.Unconvertible as error:
             report.fallbacks[str(error)] += 1
             continue
@@ -106,6 +109,23 @@ def check_text(text: str, where: str, report: Report) -> None:
                     found.append(f"code of {type(theirs).__name__}: {code!r} != {shown!r}")
         for problem in found[:5]:
             report.mismatches.append(f"{where}:{start}: {problem}")
+
+
+@contextmanager
+def _counting_fstrings(report: Report) -> Iterator[None]:
+    """Counts the f-strings `convert` builds, and why it gives the others to libcst."""
+    build = convert.Converter._fstring
+
+    def counted(self: convert.Converter, node: ast.JoinedStr) -> Any:
+        found = build(self, node)
+        report.fstrings["built" if not isinstance(found, str) else found] += 1
+        return found
+
+    setattr(convert.Converter, "_fstring", counted)
+    try:
+        yield
+    finally:
+        setattr(convert.Converter, "_fstring", build)
 
 
 def _compare(mine: Any, theirs: Any, path: str, found: List[str],
@@ -194,7 +214,8 @@ def main(paths: List[str]) -> int:
         print(line)
     print(f"{count} files, {report.groups} groups, {report.converted} converted, "
           f"{len(report.mismatches)} mismatches; fallbacks {dict(report.fallbacks.most_common(12))}; "
-          f"unpositioned {dict(report.unpositioned.most_common(12))}")
+          f"unpositioned {dict(report.unpositioned.most_common(12))}; "
+          f"f-strings {dict(report.fstrings.most_common(12))}")
     return 1 if report.mismatches else 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import textwrap
 from pathlib import Path
-from typing import List
+from typing import Any, List, Tuple
 
 import libcst as cst
 import pytest
@@ -195,6 +195,122 @@ def test_the_parentheses_of_with_are_built() -> None:
     report = check(WITH_PARENTHESES)
     assert report.mismatches == []
     assert report.converted == report.groups == 1 and not report.fallbacks
+
+
+# f-strings: built from `ast` and their text where the source places each field's expression
+# (`SIMPLE_FSTRINGS`: on every supported Python), given to libcst's parser otherwise; either
+# way libcst's parse, field by field.
+SIMPLE_FSTRINGS = r"""
+def f(a, b, width, d, items):
+    s1 = f"text {a} and {a.b} and {call(a, b=2)} {a[1]} {a[b, d]} {a[1:2]}"
+    s2 = f'single {a!r} {b!s} {d!a} "other quotes"'
+    s3 = F"{a:>10} {b:.2f} {a!r:^12} {a:} {a!r:} {a:%Y-%m-%d %H:%M} {a:#x} {a:=^10}"
+    s4 = rf"\d+{a}\w" + fR'{b}\n' + Rf"{a}" + FR"x" + f""
+    s5 = f"esc \n \t \\ \" \x41 \N{BULLET} {a} \u00e9 \\N{b}"
+    s6 = f"{{braces}} {{{a}}} }}{{ {b}"
+    s7 = f"{(lambda x: x * 2)(a)} {call(lambda: a)} {a if b else d} {-a} {a and b or d}"
+    s8 = f"{ {1: 2}[a] } { {a, b} } {[x for x in items]} {(x for x in items)}"
+    s9 = f"# not a comment {a} # still text"
+    s10 = f"é ü {a.b} — {call(b)}"
+    s11 = f"\t{a}\t{ b }\t{	d	}"
+    s12 = f"{a['k']} {d[1] if b else 1} {'literal'}"
+    s13 = ("first " f"{a}"  # a comment between the strings
+           "second" f"{b!r}"
+           f'third {d}')
+    s14 = f"{(a)} {((b))} {(a, b)} {a!r}{a!r}{a}{a}"
+    s15 = f'{a}' f"{b}" + "plain" f"{a}" + f"{a}" "plain"
+    s16 = f"{ a }{  a  } { a !r} {a:>{width}} {b:{width}.{d}} {a!r:^{width}}"
+    s17 = f"{a=} {a = } {a=!r} {a = :>5} {a.b=}"
+    s18 = f"{f'{a}'} {f'{b!r:>{width}}'}"
+    s19 = f"{a:{{}}>3}"
+"""
+
+# Read by libcst (on some Pythons at least): `ast` misplaces the expression, or the field is
+# not one this module reads (a line break inside the braces, a backslash before a brace).
+PARSED_FSTRINGS = r"""
+def f(a, b):
+    s1 = f'''triple {a}
+    second line {b.c} "quoted" 'too' {a!r:>3}
+    '''
+    s2 = f"text\
+{a} after"
+    s3 = f'''
+{a}
+  {b.c:>3}
+'''
+    s4 = f'''{a} and {call(a,
+       b)}'''
+    s5 = rf"\d{a}\{b}"
+    s6 = f"{a, b}"
+"""
+
+
+class _FStrings(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: List[cst.FormattedString] = []
+
+    def visit_FormattedString(self, node: cst.FormattedString) -> None:
+        self.found.append(node)
+
+
+def _shape(node: Any) -> Any:
+    """Every field of an f-string's own nodes, whitespace included (its expressions: by type)."""
+    if isinstance(node, cst.FormattedString):
+        return ("f", node.start, node.end, len(node.lpar), [_shape(p) for p in node.parts])
+    if isinstance(node, cst.FormattedStringText):
+        return ("text", node.value)
+    if isinstance(node, cst.FormattedStringExpression):
+        equal = None if node.equal is None \
+            else (node.equal.whitespace_before.value, node.equal.whitespace_after.value)
+        spec = None if node.format_spec is None else [_shape(p) for p in node.format_spec]
+        return ("field", type(node.expression).__name__, node.conversion, spec, equal,
+                node.whitespace_before_expression.value, node.whitespace_after_expression.value)
+    raise AssertionError(node)
+
+
+def _fstrings(source: str) -> Tuple[List[Any], List[Any], convert.Converter]:
+    """The f-strings built from `source`, and libcst's, as `_shape`s."""
+    source = textwrap.dedent(source).lstrip()
+    module, converter = convert.convert(ast.parse(source).body, source.splitlines(keepends=True))
+    mine, theirs = _FStrings(), _FStrings()
+    module.visit(mine)
+    cst.parse_module(source).visit(theirs)
+    return [_shape(n) for n in mine.found], [_shape(n) for n in theirs.found], converter
+
+
+def test_simple_fstrings_are_built_as_libcst_parses_them() -> None:
+    report = check(SIMPLE_FSTRINGS)
+    assert report.mismatches == [] and report.converted == report.groups == 1
+    # On every supported Python (3.9 misplaces none of these).
+    assert set(report.fstrings) == {"built"} and report.fstrings["built"] == 27
+    mine, theirs, converter = _fstrings(SIMPLE_FSTRINGS)
+    assert len(mine) == 30 and mine == theirs
+    assert converter._parsed == []  # nothing left to position by rendering
+
+
+def test_fstrings_ast_misplaces_are_libcsts_parse() -> None:
+    report = check(PARSED_FSTRINGS)
+    assert report.mismatches == [] and report.converted == report.groups == 1
+    assert report.fstrings["built"] < 6
+    assert report.fstrings["multi-line field"] == 1 and report.fstrings["string"] == 1
+    mine, theirs, _ = _fstrings(PARSED_FSTRINGS)
+    assert mine == theirs
+
+
+def test_a_field_inside_a_built_fstring_is_placed_from_ast() -> None:
+    source = 'x = f"é\\t{a.b} {call(c)!r:>{w}}"\n'
+    module, converter = convert.convert(ast.parse(source).body, [source])
+    assign = cst.ensure_type(cst.ensure_type(module.body[0], cst.SimpleStatementLine).body[0], cst.Assign)
+    string = cst.ensure_type(assign.value, cst.FormattedString)
+    first, second = [p for p in string.parts if isinstance(p, cst.FormattedStringExpression)]
+    where = converter.range(first.expression)
+    assert where is not None and (where.start.column, where.end.column) == (10, 13)  # characters, not bytes
+    assert convert.code_for(second.expression) == "call(c)"
+    assert second.format_spec is not None
+    nested = cst.ensure_type(second.format_spec[1], cst.FormattedStringExpression).expression
+    where = converter.range(nested)
+    assert where is not None and (where.start.column, where.end.column) == (28, 29)
+    assert converter._parsed == []
 
 
 def test_the_fixtures_are_built_as_libcst_parses_them() -> None:
