@@ -1593,13 +1593,13 @@ _LITERALS: Dict[Tuple[str, bool], "re.Pattern[str]"] = {}
 
 def _literal(quote: str, raw: bool) -> "re.Pattern[str]":
     """The text between an f-string's fields (`quote` closes the string): doubled braces, and
-    escapes as written; a backslash before a brace, or `\\N` but in `\\N{name}`, ends it."""
+    escapes as written (`\\N{name}` whole; a backslash before a brace is one of the text)."""
     found = _LITERALS.get((quote, raw))
     if found is None:
         mark = quote[0]
         plain = f"[^{{}}\\\\{mark}]+|{mark}(?!{mark}{mark})" if len(quote) == 3 \
             else f"[^{{}}\\\\{mark}\\r\\n]+"
-        escape = r"\\[^{}]" if raw else r"\\N\{[^{}\r\n]*\}|\\[^{}N]"
+        escape = r"\\[^{}]?" if raw else r"\\N\{[^{}\r\n]*\}|\\[^{}N]?"
         found = _LITERALS[quote, raw] = re.compile(f"(?:{plain}|{{{{|}}}}|{escape})*")
     return found
 
