@@ -9,6 +9,7 @@ not build faithfully must make it give up (the group is then parsed by libcst).
 from __future__ import annotations
 
 import ast
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any, List, Tuple
@@ -223,7 +224,10 @@ def f(a, b, width, d, items):
     s17 = f"{a=} {a = } {a=!r} {a = :>5} {a.b=}"
     s18 = f"{f'{a}'} {f'{b!r:>{width}}'}"
     s19 = f"{a:{{}}>3}"
-    s20 = rf"\d{a}\{b}\{{ \}}" + Fr'\{a}\}}\\'
+    s20 = rf"\d{a}\{b}\{{ \}}" + Fr'\{a}\}}\\' + Rb"bytes\d"
+    s21 = f'''triple {a!r:>3} "quoted" 'too' {{ }}
+    more text, {{no field}} "" ''
+    ''' + f'''{b}''' + F'''"{a}"\''''
 """
 
 # Read by libcst (on some Pythons at least): `ast` misplaces the expression, or the field is
@@ -282,9 +286,9 @@ def test_simple_fstrings_are_built_as_libcst_parses_them() -> None:
     report = check(SIMPLE_FSTRINGS)
     assert report.mismatches == [] and report.converted == report.groups == 1
     # On every supported Python (3.9 misplaces none of these).
-    assert set(report.fstrings) == {"built"} and report.fstrings["built"] == 29
+    assert set(report.fstrings) == {"built"} and report.fstrings["built"] == 32
     mine, theirs, converter = _fstrings(SIMPLE_FSTRINGS)
-    assert len(mine) == 32 and mine == theirs
+    assert len(mine) == 35 and mine == theirs
     assert converter._parsed == []  # nothing left to position by rendering
 
 
@@ -294,6 +298,13 @@ def test_fstrings_ast_misplaces_are_libcsts_parse() -> None:
     assert report.fstrings["built"] < 5 and report.fstrings["multi-line field"] == 1
     mine, theirs, _ = _fstrings(PARSED_FSTRINGS)
     assert mine == theirs
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="a[*b]: Python 3.11 syntax")
+def test_a_field_the_converter_cannot_build_leaves_only_its_fstring_to_libcst() -> None:
+    report = check('x = f"{a[*b]}" + f"{a[b]}"\n')
+    assert report.mismatches == [] and report.converted == report.groups == 1
+    assert report.fstrings == {"starred subscript": 1, "built": 1}
 
 
 def test_a_field_inside_a_built_fstring_is_placed_from_ast() -> None:
