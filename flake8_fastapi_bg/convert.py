@@ -807,6 +807,8 @@ class Converter:
                 return self.function(node, leading)
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
+                if getattr(node, "type_params", None):
+                    raise Unconvertible("type parameters")  # `class A[T]:` (3.12): libcst parses it
                 arguments = self.arguments(node.bases, node.keywords, self._class_closer(node))
                 parens = bool(arguments) or self._empty_parens(node)
                 bases = [a for a in arguments if a.keyword is None and a.star != "**"]
@@ -992,6 +994,8 @@ class Converter:
                  body: Optional[cst.BaseSuite] = None) -> cst.FunctionDef:
         if node.type_comment:
             raise Unconvertible("type comment")
+        if getattr(node, "type_params", None):
+            raise Unconvertible("type parameters")  # `def f[T]():` (3.12): libcst parses it
         return cst.FunctionDef(
             name=self._named(node.name, "def", node), params=self.parameters(node.args, node),
             body=self.block(node.body, node) if body is None else body, decorators=self.decorators(node),

@@ -119,6 +119,10 @@ def test_the_tricky_constructs_are_libcsts_parse() -> None:
 
 @pytest.mark.parametrize("source,reason", [
     ("match x:\n    case 1:\n        pass\n", "Match"),
+    pytest.param("def first[T](items: list[T]) -> T:\n    return items[0]\n", "type parameters",
+                 marks=pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695: Python 3.12 syntax")),
+    pytest.param("class Box[T]:\n    def get(self) -> T:\n        pass\n", "type parameters",
+                 marks=pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695: Python 3.12 syntax")),
 ])
 def test_what_is_not_built_faithfully_is_given_up(source: str, reason: str) -> None:
     report = check(source)
