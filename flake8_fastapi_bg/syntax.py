@@ -20,7 +20,7 @@ The tests compare this walk with libcst's own on real code, node by node.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -112,15 +112,36 @@ def preorder(root: cst.CSTNode, stop: FrozenSet[type] = frozenset()) -> List[cst
     listing) a node whose exact type is in `stop`, `root` aside: what a visitor whose
     `on_visit` records each node and returns False at those types sees, without a call per
     node."""
+    return preorder_spans(root, stop)[0]
+
+
+def preorder_spans(root: cst.CSTNode, stop: FrozenSet[type] = frozenset(),
+                   spans: FrozenSet[type] = frozenset()) -> Tuple[List[cst.CSTNode], Dict[int, int]]:
+    """`preorder(root, stop)`, and where each listed node whose exact type is in `spans` ends:
+    {its index in the list: the index just past its last descendant}, in list order. A node
+    at index `i` encloses the node at `j` when `i < j < ends[i]`: one walk answers what a
+    visitor's enter/leave hooks on those types would track, for every node at once."""
     found: List[cst.CSTNode] = []
-    stack = [root]
+    ends: Dict[int, int] = {}
+    special = _special(stop, spans)
+    # The stack holds nodes to list and, under the children of a node in `spans`, its index:
+    # popped once its descendants are listed.
+    stack: List[Any] = [root]  # nodes and ints: `Any`, not a cast per node
     pop, push, add = stack.pop, stack.append, found.append
     is_node, fields_of = _IS_NODE, _REVERSED
     while stack:
         node = pop()
         kind = type(node)
-        if kind in stop and node is not root:
-            continue
+        if kind in special:  # one set look-up for an ordinary node, as without spans
+            if kind is int:
+                ends[node] = len(found)  # an int: the start of a span whose nodes are listed
+                continue
+            if kind in stop and node is not root:
+                continue
+            if kind in spans:
+                start = len(found)
+                ends[start] = start
+                push(start)
         add(node)
         fields = fields_of.get(kind)
         if fields is None:
@@ -141,6 +162,18 @@ def preorder(root: cst.CSTNode, stop: FrozenSet[type] = frozenset()) -> List[cst
                         flag = _is_node(item_kind)
                     if flag:
                         push(item)
+    return found, ends
+
+
+_SPECIAL: Dict[Tuple[FrozenSet[type], FrozenSet[type]], FrozenSet[type]] = {}
+
+
+def _special(stop: FrozenSet[type], spans: FrozenSet[type]) -> FrozenSet[type]:
+    """The types `preorder_spans` looks at twice: `stop`, `spans` and its own marks (int)."""
+    key = (stop, spans)
+    found = _SPECIAL.get(key)
+    if found is None:
+        found = _SPECIAL[key] = stop | spans | {int}
     return found
 
 

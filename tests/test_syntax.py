@@ -9,7 +9,7 @@ from typing import List, Tuple
 import libcst as cst
 import pytest
 
-from flake8_fastapi_bg.syntax import children, preorder, walk
+from flake8_fastapi_bg.syntax import children, preorder, preorder_spans, walk
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_MODULES = ("libcst._nodes.whitespace", "libcst._nodes.op")
@@ -132,3 +132,17 @@ def test_preorder_lists_what_the_walk_visits(path: Path) -> None:
     everything = Stopping(module, frozenset())
     walk(module, everything)
     assert preorder(module) == everything.seen and len(everything.seen) > 10
+
+
+@pytest.mark.parametrize("path", corpus()[:8], ids=lambda p: p.name)
+def test_preorder_spans_end_each_node_after_its_descendants(path: Path) -> None:
+    module = cst.parse_module(path.read_bytes())
+    stop = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+    spans = frozenset({cst.Call, cst.For, cst.If, cst.IndentedBlock})
+    for root in [module] + [s for s in module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))]:
+        nodes, ends = preorder_spans(root, stop, spans)
+        assert nodes == preorder(root, stop)
+        spanned = [i for i, node in enumerate(nodes) if type(node) in spans]
+        assert list(ends) == spanned
+        for start in spanned:
+            assert nodes[start:ends[start]] == preorder(nodes[start], stop)
