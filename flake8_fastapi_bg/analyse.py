@@ -14,8 +14,8 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field, replace
-from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
-                    TypeVar)
+from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple,
+                    TypeVar, cast)
 
 import libcst as cst
 
@@ -26,9 +26,8 @@ from .decorators import (CALL, PROCESS, THREAD, Decoration, decoration, forwarde
                          handed_argument, param_call, task_forwarded, waits_for)
 from .knowledge import KnowledgeBase, Offload
 from .model import Evidence, Hop, Located, TaskFacts, Unanalysed
-from .scopes import FunctionScope, Scope
+from .scopes import FunctionScope, Scope, own_nodes, own_spans
 from .settings import Settings
-from .syntax import walk
 from .values import (UNKNOWN, Bound, Coroutine, Evaluator, Ext, ExtInstance, Func, Inst,
                      PartialV, SkippedV, Value, display_name, options)
 
@@ -166,109 +165,78 @@ class _CallSite:
     top_level: bool  # directly in the function body, not inside a loop, branch or handler
 
 
-class _CallCollector(cst.CSTVisitor):
-    """Every call in a function body (not in nested defs), with loop and await context."""
-
-    def __init__(self, root: cst.CSTNode) -> None:
-        self.root = root
-        self.loops: List[cst.CSTNode] = []
-        self.blocks = 0
-        self.awaited: Set[cst.Call] = set()
-        self.once: Set[int] = set()  # ids of calls in a `for` iterable: evaluated once
-        self.calls: List[_CallSite] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return node is self.root
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return node is self.root
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Await(self, node: cst.Await) -> None:
-        if isinstance(node.expression, cst.Call):
-            self.awaited.add(node.expression)
-
-    def _enter_loop(self, node: cst.CSTNode) -> None:
-        self.loops.append(node)
-
-    def _leave_loop(self) -> None:
-        self.loops.pop()
-
-    def visit_While(self, node: cst.While) -> None:
-        self._enter_loop(node)
-
-    def leave_While(self, original_node: cst.While) -> None:
-        self._leave_loop()
-
-    def visit_For(self, node: cst.For) -> None:
-        self._enter_loop(node)
-        # The iterable is evaluated once, before the loop repeats anything.
-        if not isinstance(node.iter, (cst.Name, cst.Attribute)):
-            finder = _IterCalls()
-            walk(node.iter, finder)
-            self.once.update(finder.calls)
-
-    def leave_For(self, original_node: cst.For) -> None:
-        self._leave_loop()
-
-    def _enter_comprehension(self, node: cst.BaseComp) -> None:
-        # `[embed(c) for c in chunks]` repeats its element like a loop; the first iterable is
-        # evaluated once.
-        self._enter_loop(node)
-        finder = _IterCalls()
-        walk(node.for_in.iter, finder)
-        self.once.update(finder.calls)
-
-    def _leave_comprehension(self, original_node: cst.CSTNode) -> None:
-        self._leave_loop()
-
-    visit_ListComp = _enter_comprehension
-    leave_ListComp = _leave_comprehension
-    visit_SetComp = _enter_comprehension
-    leave_SetComp = _leave_comprehension
-    visit_DictComp = _enter_comprehension
-    leave_DictComp = _leave_comprehension
-    visit_GeneratorExp = _enter_comprehension
-    leave_GeneratorExp = _leave_comprehension
-
-    def _enter_block(self, node: cst.CSTNode) -> None:
-        self.blocks += 1
-
-    def _leave_block(self, original_node: cst.CSTNode) -> None:
-        self.blocks -= 1
-
-    visit_If = _enter_block
-    leave_If = _leave_block
-    visit_Try = _enter_block
-    leave_Try = _leave_block
-    visit_ExceptHandler = _enter_block
-    leave_ExceptHandler = _leave_block
-
-    def visit_Call(self, node: cst.Call) -> None:
-        loops = tuple(self.loops[:-1]) if id(node) in self.once else tuple(self.loops)
-        self.calls.append(_CallSite(node, loops, node in self.awaited,
-                                    not self.loops and self.blocks == 0))
-
-
-class _IterCalls(cst.CSTVisitor):
-    """The calls in a `for` statement's or a comprehension's iterable (not in lambdas)."""
-
-    def __init__(self) -> None:
-        self.calls: Set[int] = set()
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.add(id(node))
+_LOOPS = frozenset({cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp})
+_BLOCKS = frozenset({cst.If, cst.Try, cst.ExceptHandler})  # branches and handlers: not top level
 
 
 def _calls(scope: FunctionScope) -> List[_CallSite]:
-    collector = _CallCollector(scope.node)
-    walk(scope.node, collector)
-    return collector.calls
+    """Every call of the function's own body (not in nested defs, lambdas or classes), in
+    source order, with the loops around it (innermost last), whether it is awaited, and
+    whether it is top level: outside any loop, branch or handler.
+
+    A call in a `for` statement's iterable (a name or attribute aside) or in a comprehension's
+    first iterable is evaluated once, before the loop repeats anything: the innermost loop
+    around it is not counted. The context comes from the spans of the walk that lists the
+    function's own nodes (`scopes.own_spans`), not from another walk."""
+    nodes, ends = own_spans(scope.node)
+    awaited = {id(a.expression) for a in own_nodes(scope.node, cst.Await)}
+    found: List[_CallSite] = []
+    loops: List[Tuple[int, cst.CSTNode]] = []  # (end, loop) around the current node
+    blocks: List[int] = []  # the ends of the branches and handlers around it
+    once: List[Tuple[int, int]] = []  # (start, end) of the once-evaluated iterables, maybe ahead
+    for index, end in ends.items():  # calls, loops and branches, in source order
+        while loops and loops[-1][0] <= index:
+            loops.pop()
+        while blocks and blocks[-1] <= index:
+            blocks.pop()
+        while once and once[-1][1] <= index:
+            once.pop()
+        node = nodes[index]
+        kind = type(node)
+        if kind is cst.Call:
+            around = tuple(loop for _, loop in loops)
+            if any(first <= index < last for first, last in once):
+                around = around[:-1]
+            found.append(_CallSite(cast(cst.Call, node), around, id(node) in awaited,
+                                   not loops and not blocks))
+        elif kind in _BLOCKS:
+            blocks.append(end)
+        elif kind in _LOOPS:
+            loops.append((end, node))
+            iterable = _once_iterable(node, nodes, index, end)
+            if iterable is not None:
+                once.append(iterable)
+    return found
+
+
+def _once_iterable(loop: cst.CSTNode, nodes: List[cst.CSTNode], index: int,
+                   end: int) -> Optional[Tuple[int, int]]:
+    """Where the iterable of a `for` statement or of a comprehension's first `for` lies among
+    `nodes` (the loop at `index`, its descendants up to `end`): (start, end), or None when it
+    can hold no call of the function (a name, an attribute, a lambda; a `while` loop)."""
+    if isinstance(loop, cst.For):
+        if isinstance(loop.iter, (cst.Name, cst.Attribute)):
+            return None
+        iterable: cst.CSTNode = loop.iter
+        after: Optional[cst.CSTNode] = loop.body
+    elif isinstance(loop, cst.BaseComp):
+        for_in = loop.for_in
+        iterable = for_in.iter
+        after = for_in.ifs[0] if for_in.ifs else for_in.inner_for_in  # else the comprehension's end
+    else:
+        return None
+    start = _find(nodes, iterable, index + 1, end)
+    if start == end:
+        return None  # not an own node: a lambda
+    return start, _find(nodes, after, start + 1, end) if after is not None else end
+
+
+def _find(nodes: List[cst.CSTNode], node: cst.CSTNode, start: int, end: int) -> int:
+    """The index of `node` among `nodes[start:end]`, else `end`."""
+    for index in range(start, end):
+        if nodes[index] is node:
+            return index
+    return end
 
 
 def literal_seconds(node: cst.BaseExpression) -> Optional[float]:

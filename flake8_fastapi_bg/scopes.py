@@ -16,7 +16,7 @@ from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set
 
 import libcst as cst
 
-from .syntax import preorder, walk
+from .syntax import preorder_spans, walk
 
 if TYPE_CHECKING:
     from .parsing import ModuleInfo
@@ -75,12 +75,22 @@ def own_nodes(node: cst.CSTNode, kind: Union[Type[NodeT], Tuple[Type[NodeT], ...
     return cast(List[NodeT], _own_nodes_of(node).of_kind(kind))
 
 
+def own_spans(node: cst.CSTNode) -> Tuple[List[cst.CSTNode], Dict[int, int]]:
+    """A function's own nodes in source order (as `own_nodes`, every kind) and where each of
+    its calls, loops, comprehensions and branches (`_SPANNED`) ends: {index: index just past
+    its last descendant} (`syntax.preorder_spans`), from the same single walk."""
+    found = _own_nodes_of(node)
+    return found.nodes, found.ends
+
+
 class _OwnNodes:
     """The nodes of one function's own body, in source order and by exact type."""
 
     def __init__(self, node: cst.CSTNode) -> None:
         self.node = node  # kept alive, so that its id in `_OWN` stays its own
-        self.nodes: List[cst.CSTNode] = preorder(node, _NESTED_SCOPES)
+        self.nodes: List[cst.CSTNode]
+        self.ends: Dict[int, int]
+        self.nodes, self.ends = preorder_spans(node, _NESTED_SCOPES, _SPANNED)
         self.by_type: Dict[type, List[cst.CSTNode]] = {}
         by_type = self.by_type
         for inner in self.nodes:
@@ -102,6 +112,10 @@ class _OwnNodes:
 
 
 _NESTED_SCOPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+# What the analysis asks of a call's context (`analyse._calls`): the loops, comprehensions and
+# branches around it.
+_SPANNED = frozenset({cst.Call, cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
+                      cst.If, cst.Try, cst.ExceptHandler})
 _KINDS: Dict[Tuple[type, object], bool] = {}
 
 
