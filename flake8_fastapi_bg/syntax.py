@@ -20,7 +20,7 @@ The tests compare this walk with libcst's own on real code, node by node.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 import libcst as cst
 
@@ -66,14 +66,16 @@ def _reversed_fields(cls: type) -> Tuple[str, ...]:
     return found
 
 
-_IS_NODE: Dict[type, bool] = {}
+# The types met among node fields, by whether they are nodes: a set look-up, not a call per
+# value (`isinstance(x, cst.CSTNode)` goes through ABCMeta; even `dict.get` is a call).
+_NODE_TYPES: Set[type] = set()
+_OTHER_TYPES: Set[type] = {type(None), str, list, tuple}
 
 
 def _is_node(cls: type) -> bool:
-    # `isinstance(x, cst.CSTNode)` goes through ABCMeta on every call; a dict lookup does not.
-    found = _IS_NODE.get(cls)
-    if found is None:
-        found = _IS_NODE[cls] = issubclass(cls, cst.CSTNode)
+    """Whether `cls` is a node type, once learnt: then `cls in _NODE_TYPES` answers."""
+    found = issubclass(cls, cst.CSTNode)
+    (_NODE_TYPES if found else _OTHER_TYPES).add(cls)
     return found
 
 
@@ -88,23 +90,19 @@ def children(node: cst.CSTNode) -> List[cst.CSTNode]:
 def _push_children(node: cst.CSTNode, fields: Tuple[str, ...],
                    push: Callable[[cst.CSTNode], None]) -> None:
     """Push the child nodes of `node` held in `fields` (in reverse source order), last first."""
-    is_node = _IS_NODE
+    nodes, others = _NODE_TYPES, _OTHER_TYPES
     for name in fields:
         value = getattr(node, name)
         kind = type(value)
-        flag = is_node.get(kind)
-        if flag is None:
-            flag = _is_node(kind)
-        if flag:
+        if kind in nodes:
             push(value)
         elif kind is list or kind is tuple:
             for item in reversed(value):
                 item_kind = type(item)
-                flag = is_node.get(item_kind)
-                if flag is None:
-                    flag = _is_node(item_kind)
-                if flag:
+                if item_kind in nodes or (item_kind not in others and _is_node(item_kind)):
                     push(item)
+        elif kind not in others and _is_node(kind):
+            push(value)
 
 
 def preorder(root: cst.CSTNode, stop: FrozenSet[type] = frozenset()) -> List[cst.CSTNode]:
@@ -128,7 +126,7 @@ def preorder_spans(root: cst.CSTNode, stop: FrozenSet[type] = frozenset(),
     # popped once its descendants are listed.
     stack: List[Any] = [root]  # nodes and ints: `Any`, not a cast per node
     pop, push, add = stack.pop, stack.append, found.append
-    is_node, fields_of = _IS_NODE, _REVERSED
+    nodes, others, fields_of = _NODE_TYPES, _OTHER_TYPES, _REVERSED
     while stack:
         node = pop()
         kind = type(node)
@@ -149,19 +147,15 @@ def preorder_spans(root: cst.CSTNode, stop: FrozenSet[type] = frozenset(),
         for name in fields:  # inlined `_push_children`, as in `walk`: it runs for every node
             value = getattr(node, name)
             value_kind = type(value)
-            flag = is_node.get(value_kind)
-            if flag is None:
-                flag = _is_node(value_kind)
-            if flag:
+            if value_kind in nodes:
                 push(value)
             elif value_kind is list or value_kind is tuple:
                 for item in reversed(value):
                     item_kind = type(item)
-                    flag = is_node.get(item_kind)
-                    if flag is None:
-                        flag = _is_node(item_kind)
-                    if flag:
+                    if item_kind in nodes or (item_kind not in others and _is_node(item_kind)):
                         push(item)
+            elif value_kind not in others and _is_node(value_kind):
+                push(value)
     return found, ends
 
 
@@ -208,7 +202,7 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     plans = _PLANS.get(visitor_cls)
     if plans is None:
         plans = _PLANS[visitor_cls] = {}
-    is_node = _IS_NODE
+    nodes, others = _NODE_TYPES, _OTHER_TYPES
     # The stack holds nodes to visit and (leave hook, node) pairs to leave. Children are
     # pushed last first, so that they are popped in source order.
     stack: List[Union[cst.CSTNode, Tuple[Callable[[cst.CSTVisitor, cst.CSTNode], object], cst.CSTNode]]]
@@ -231,16 +225,12 @@ def walk(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         for name in fields:  # inlined `_push_children`: this loop runs for every node walked
             value = getattr(node, name)
             value_kind = type(value)
-            flag = is_node.get(value_kind)
-            if flag is None:
-                flag = _is_node(value_kind)
-            if flag:
+            if value_kind in nodes:
                 push(value)
             elif value_kind is list or value_kind is tuple:
                 for item in reversed(value):
                     item_kind = type(item)
-                    flag = is_node.get(item_kind)
-                    if flag is None:
-                        flag = _is_node(item_kind)
-                    if flag:
+                    if item_kind in nodes or (item_kind not in others and _is_node(item_kind)):
                         push(item)
+            elif value_kind not in others and _is_node(value_kind):
+                push(value)
