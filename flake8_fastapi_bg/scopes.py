@@ -10,7 +10,7 @@ modules that tasks reach, so a module is summarised the same way wherever it is 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar, Union,
                     cast, overload)
 
@@ -159,7 +159,9 @@ class _Collector(cst.CSTVisitor):
 
     def add(self, name: str, binding: Binding) -> None:
         if binding.order != self.order:
-            binding = replace(binding, order=self.order)
+            # `dataclasses.replace`, without its look-ups of the fields: a body binds many names
+            binding = Binding(binding.kind, binding.node, binding.value, binding.qualname, binding.annotation,
+                              self.order)
         self.bindings.setdefault(name, []).append(binding)
 
     # Nested scopes: bind their name, do not enter their bodies.

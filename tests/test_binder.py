@@ -1,0 +1,36 @@
+"""The lexical binder (`scopes._Collector`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import libcst as cst
+
+from flake8_fastapi_bg.scopes import Binding, _Collector
+
+
+def test_a_binding_keeps_every_field_when_the_binder_sets_its_order() -> None:
+    # `_Collector.add` copies a binding with the statement's order without `dataclasses.replace`:
+    # a field added to `Binding` must not be lost there.
+    values = {f.name: object() for f in dataclasses.fields(Binding) if f.name != "order"}
+    binding = Binding(**values)  # type: ignore[arg-type]
+    scope = types.SimpleNamespace(module=types.SimpleNamespace(has_walrus=False))
+    collector = _Collector(scope)  # type: ignore[arg-type]
+    collector.order = 7
+    collector.add("name", binding)
+    assert collector.bindings["name"] == [dataclasses.replace(binding, order=7)]
+    collector.order = 0
+    collector.add("same", binding)
+    assert collector.bindings["same"][0] is binding  # already in order: not copied
+
+
+def test_the_binder_orders_bindings_by_body_statement() -> None:
+    module = cst.parse_module("import os\nx = y = 1\nfor i in range(3):\n    z = i\n")
+    scope = types.SimpleNamespace(module=types.SimpleNamespace(has_walrus=False, package=""), self_name=None)
+    collector = _Collector(scope)  # type: ignore[arg-type]
+    for order, statement in enumerate(module.body, 1):
+        collector.order = order
+        statement.visit(collector)
+    assert {name: [b.order for b in found] for name, found in collector.bindings.items()} == {
+        "os": [1], "x": [2], "y": [2], "i": [3], "z": [3]}
