@@ -384,6 +384,7 @@ class SlicedModuleScope(ModuleScope):
         Scope.__init__(self, cst.Module(body=[]), None, module, module.name)
         self._local: Dict[str, List[Binding]] = {}
         self._stars: Optional[List[Tuple[str, int]]] = None
+        self._groups: Dict[int, Dict[str, List[Binding]]] = {}  # the bindings of each group walked
 
     def _gather(self, groups: Sequence[int]) -> _Collector:
         collector = _Collector(self)
@@ -401,8 +402,16 @@ class SlicedModuleScope(ModuleScope):
     def local(self, name: str) -> List[Binding]:
         found = self._local.get(name)
         if found is None:
-            groups = self.module.binders(name)
-            found = self._local[name] = self._gather(groups).bindings.get(name, []) if groups else []
+            found = self._local[name] = [binding for index in self.module.binders(name)
+                                         for binding in self._group_bindings(index).get(name, ())]
+        return found
+
+    def _group_bindings(self, index: int) -> Dict[str, List[Binding]]:
+        """The bindings of one statement group, walked once for all the names it binds
+        (`from m import a, b, c`): a name's bindings are those of its groups, in order."""
+        found = self._groups.get(index)
+        if found is None:
+            found = self._groups[index] = self._gather((index,)).bindings
         return found
 
     @property
