@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
 from typing import (Any, Callable, Dict, FrozenSet, Generic, Iterable, List, Mapping, Optional,
-                    Sequence, Tuple, TypeVar)
+                    Sequence, Set, Tuple, TypeVar)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -185,13 +185,40 @@ def split_words(name: str) -> Tuple[str, ...]:
 
 
 def _find_phrase(forms: Sequence[FrozenSet[str]],
-                 phrases: Iterable[Tuple[str, ...]]) -> Optional[Tuple[str, ...]]:
-    """The first phrase (a word sequence) that occurs in a run of word forms."""
-    for phrase in phrases:
+                 phrases: Tuple[Tuple[str, ...], ...]) -> Optional[Tuple[str, ...]]:
+    """The first phrase (a word sequence) that occurs in a run of word forms. Only the
+    phrases whose first word is one of the forms are tried (`_first_words`), in their order."""
+    firsts, empty = _first_words(phrases)
+    candidates: Set[int] = set(empty)
+    for form in forms:
+        for word in form:
+            found = firsts.get(word)
+            if found is not None:
+                candidates.update(found)
+    for number in sorted(candidates):
+        phrase = phrases[number]
         for start in range(len(forms) - len(phrase) + 1):
             if all(word in forms[start + k] for k, word in enumerate(phrase)):
                 return phrase
     return None
+
+
+# The phrase lists' positions by first word, by id of the list (kept alive here, so that its
+# id stays its own): the lists are few and fixed, the questions many.
+_FIRSTS: Dict[int, Tuple[Tuple[Tuple[str, ...], ...], Dict[str, Tuple[int, ...]], Tuple[int, ...]]] = {}
+
+
+def _first_words(phrases: Tuple[Tuple[str, ...], ...]) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[int, ...]]:
+    """{first word: positions of the phrases starting with it}, and those of empty phrases."""
+    found = _FIRSTS.get(id(phrases))
+    if found is None or found[0] is not phrases:
+        firsts: Dict[str, List[int]] = {}
+        for number, phrase in enumerate(phrases):
+            if phrase:
+                firsts.setdefault(phrase[0], []).append(number)
+        empty = tuple(number for number, phrase in enumerate(phrases) if not phrase)
+        found = _FIRSTS[id(phrases)] = (phrases, {word: tuple(at) for word, at in firsts.items()}, empty)
+    return found[1], found[2]
 
 
 @dataclass(frozen=True)
