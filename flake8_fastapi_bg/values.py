@@ -19,7 +19,7 @@ import libcst as cst
 
 from . import deps
 from .knowledge import KnowledgeBase
-from .project import Project, Skipped, iter_ancestors
+from .project import Project, Skipped
 from .scopes import Binding, ClassScope, FunctionScope, ModuleScope, Scope, dotted, own_nodes
 
 if TYPE_CHECKING:
@@ -225,6 +225,8 @@ class Evaluator:
     # bindings the name may mean; and the answers, by (scope, name, that count).
     _limits: Dict[Tuple[int, str], int] = field(default_factory=dict)
     _names: Dict[Tuple[int, str, int], "Value"] = field(default_factory=dict)
+    # `qualified`: the module part of each dotted name asked (None: no project module).
+    _homes: Dict[str, Optional[str]] = field(default_factory=dict)
 
     @contextmanager
     def receiving(self, method: FunctionScope, receiver: "Inst") -> Iterator[None]:
@@ -811,19 +813,29 @@ class Evaluator:
         """What a dotted name refers to: a project module or definition, else a library name."""
         if not qualname or depth > 12:
             return UNKNOWN
-        for module_name in iter_ancestors(qualname):
+        # The longest prefix that is a project module (or a skipped one), found before for this
+        # file: the shorter ones are not asked again (their answers were replayed into this
+        # file's dependencies the first time, and do not change while it is linted).
+        home = self._homes.get(qualname, qualname)
+        while home is not None:
+            module_name = home
+            cut = home.rfind(".")
+            home = home[:cut] if cut >= 0 else None
             module = self.project.module(module_name)
             if module is None:
                 skipped = self.project.skipped.get(module_name)
                 if skipped is not None:
+                    self._homes[qualname] = module_name
                     return SkippedV(module_name, skipped)
                 continue
+            self._homes[qualname] = module_name
             rest = qualname[len(module_name) + 1:] if len(qualname) > len(module_name) else ""
             value: Value = ModuleV(module)
             for attr in rest.split(".") if rest else ():
                 value = self._module_member(value, attr, depth) if isinstance(value, ModuleV) \
                     else self.attribute(value, attr)
             return value
+        self._homes[qualname] = None
         return Ext(qualname)
 
     def _module_member(self, module_value: ModuleV, attr: str, depth: int) -> Value:
@@ -903,10 +915,9 @@ class Evaluator:
 
     @staticmethod
     def _module_scope(scope: Scope) -> Optional[ModuleScope]:
-        for s in scope.walk_up():
-            if isinstance(s, ModuleScope):
-                return s
-        return None
+        while scope.parent is not None:  # a module scope has no parent
+            scope = scope.parent
+        return scope if isinstance(scope, ModuleScope) else None
 
 
 def _is_none(value: Value) -> bool:
