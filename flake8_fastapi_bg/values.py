@@ -135,6 +135,7 @@ def one_of(values: Iterable[Value]) -> Value:
 
 
 def _same(a: Value, b: Value) -> bool:
+    # Keep `_SHAREABLE` (below) in step: the values compared by what they stand for.
     if isinstance(a, Func) and isinstance(b, Func):
         return a.scope is b.scope
     if isinstance(a, (Ext, ExtInstance)) and type(a) is type(b):
@@ -167,6 +168,10 @@ class AppState(Value):
 
 
 APP_STATE = AppState()
+
+# Values that `_same` compares by content (or that are one object, or unknown): an answer of
+# these types may be given twice as one object (`Evaluator.name`) without changing a union.
+_SHAREABLE = (Unknown, Func, Ext, ExtInstance, Inst, AppState)
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,6 +230,11 @@ class Evaluator:
     # bindings the name may mean; and the answers, by (scope, name, that count).
     _limits: Dict[Tuple[int, str], int] = field(default_factory=dict)
     _names: Dict[Tuple[int, str, int], "Value"] = field(default_factory=dict)
+    # `name`: the answers given with nothing in progress, by (scope, name); the module members
+    # being computed (`_module_member`); the stack overflows met (`expr`).
+    _settled_names: Dict[Tuple[int, str], Tuple[Scope, "Value"]] = field(default_factory=dict)
+    _computing: int = 0
+    _overflows: int = 0
     # `qualified`: the module part of each dotted name asked (None: no project module).
     _homes: Dict[str, Optional[str]] = field(default_factory=dict)
 
@@ -242,6 +252,29 @@ class Evaluator:
         return scope.lookup(name)
 
     def name(self, name: str, scope: Scope) -> Value:
+        """What `name` holds in `scope`. Asked with nothing being computed (no guarded node,
+        name chain, module member or receiver in progress: `_settled`), the answer is kept for
+        the linted file and given again: it rests only on answers kept the same way, unless
+        the stack overflowed meanwhile (`expr`), and what it read of the file system is this
+        file's dependency already (this evaluator serves one file). Only values that `one_of`
+        tells apart by what they stand for, not by identity (`_SHAREABLE`), are kept: a union
+        of two answers for one name stays what it was."""
+        if not self._settled():
+            return self._name(name, scope)
+        key = (id(scope), name)
+        kept = self._settled_names.get(key)
+        if kept is not None and kept[0] is scope:
+            return kept[1]
+        overflows = self._overflows
+        value = self._name(name, scope)
+        if self._overflows == overflows and self._settled() and isinstance(value, _SHAREABLE):
+            self._settled_names[key] = (scope, value)
+        return value
+
+    def _settled(self) -> bool:
+        return not (self._active or self._limits or self._receivers or self._computing)
+
+    def _name(self, name: str, scope: Scope) -> Value:
         found = scope.lookup(name)
         module_scope = self._module_scope(scope)
         if module_scope is not None and (found is None or found[1] is module_scope):
@@ -553,6 +586,7 @@ class Evaluator:
         try:
             return self._expr(node, scope)
         except RecursionError:
+            self._overflows += 1
             return UNKNOWN
 
     def _expr(self, node: cst.BaseExpression, scope: Scope) -> Value:
@@ -847,7 +881,11 @@ class Evaluator:
         if cached is not None and cached[0] is module:
             return cached[1]
         self._members[key] = (module, UNKNOWN)
-        value = self._member_of(module, attr, depth)
+        self._computing += 1
+        try:
+            value = self._member_of(module, attr, depth)
+        finally:
+            self._computing -= 1
         self._members[key] = (module, value)
         return value
 
