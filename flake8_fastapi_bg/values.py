@@ -233,6 +233,8 @@ class Evaluator:
     # `name`: the answers given with nothing in progress, by (scope, name); the module members
     # being computed (`_module_member`); the stack overflows met (`expr`).
     _settled_names: Dict[Tuple[int, str], Tuple[Scope, "Value"]] = field(default_factory=dict)
+    _settled_attributes: Dict[Tuple[int, int], Tuple[cst.Attribute, Scope, "Value"]] = \
+        field(default_factory=dict)
     _computing: int = 0
     _overflows: int = 0
     # `qualified`: the module part of each dotted name asked (None: no project module).
@@ -593,6 +595,16 @@ class Evaluator:
         if isinstance(node, cst.Name):
             return self.name(node.value, scope)
         if isinstance(node, cst.Attribute):
+            if self._settled():  # kept as `name` keeps its answers
+                key = (id(node), id(scope))
+                kept = self._settled_attributes.get(key)
+                if kept is not None and kept[0] is node and kept[1] is scope:
+                    return kept[2]
+                overflows = self._overflows
+                value = self.attribute(self.expr(node.value, scope), node.attr.value)
+                if self._overflows == overflows and self._settled() and isinstance(value, _SHAREABLE):
+                    self._settled_attributes[key] = (node, scope, value)
+                return value
             return self.attribute(self.expr(node.value, scope), node.attr.value)
         if isinstance(node, cst.Call):
             return self.call(node, scope)
