@@ -65,3 +65,51 @@ def test_rebinding_keeps_the_library_type() -> None:
     )
     findings = lint_source("app.py", source, Settings(), Path("app.py"))
     assert [(f.line, f.code) for f in findings] == [(11, "FBG101")]
+
+
+def _evaluator(tmp_path: Path, source: str):
+    from flake8_fastapi_bg.knowledge import KnowledgeBase
+    from flake8_fastapi_bg.project import Project
+    (tmp_path / "mod.py").write_text(source)
+    project = Project((tmp_path,))
+    module = project.module("mod")
+    assert module is not None
+    return values.Evaluator(project, KnowledgeBase.default()), module.scope
+
+
+def test_a_settled_answer_is_given_again(tmp_path: Path, monkeypatch) -> None:
+    evaluator, scope = _evaluator(tmp_path, "import os\nclient = os.path\n")
+    computed = []
+    original = values.Evaluator._name
+
+    def counting(self, *args):
+        computed.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(values.Evaluator, "_name", counting)
+    first = evaluator.name("client", scope)
+    assert values.ext_name(first) == "os.path"
+    computed.clear()
+    assert evaluator.name("client", scope) is first
+    assert computed == []
+
+
+def test_an_answer_given_while_a_value_is_computed_is_not_kept(tmp_path: Path) -> None:
+    # A guarded node in progress reads as unknown: what is derived from it then must not be
+    # given again once nothing is in progress.
+    evaluator, scope = _evaluator(tmp_path, "import os\nclient = None\nclient = os.path\n")
+    evaluator._active[(0, 0)] = True
+    evaluator._limits[(id(scope), "client")] = 1  # `client` read while its second binding is computed
+    assert not values._is_known(evaluator.name("client", scope))
+    evaluator._active.clear()
+    evaluator._limits.clear()
+    assert values.ext_name(evaluator.name("client", scope)) == "os.path"
+
+
+def test_a_union_of_one_name_twice_keeps_its_options(tmp_path: Path) -> None:
+    # Values told apart by identity (a call's result) are computed again, not given twice as
+    # one object: `one_of` of two answers stays what it was.
+    evaluator, scope = _evaluator(tmp_path, "def make():\n    pass\nthing = make()\n")
+    first, second = evaluator.name("thing", scope), evaluator.name("thing", scope)
+    assert isinstance(first, values.CallResult) and first is not second
+    assert isinstance(values.one_of((first, second)), values.OneOf)
