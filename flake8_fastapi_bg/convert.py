@@ -276,8 +276,8 @@ class Converter:
         text = lines[line - 1]
         while True:
             size = len(text)
-            while col < size and text[col] in skip:
-                col += 1
+            if col < size and text[col] in skip:
+                col = size - len(text[col:].lstrip(skip))
             if col >= size or text[col] in "\r\n#" or (text[col] == "\\" and not text[col + 1:].strip()):
                 if line >= len(lines):
                     return None
@@ -1066,7 +1066,16 @@ class Converter:
         if ascii_ and end < len(text) and text[end] not in _MAYBE_PAREN:
             parens = 0
         else:
-            parens = self._parens(node, closer, alone)
+            # Nor without a `(` right before it (on its line: `x = a`, `return a`, `f(a, b)`).
+            start_line = node.lineno
+            ascii_ = self._ascii.get(start_line)
+            if ascii_ is None:
+                ascii_ = self._ascii[start_line] = self.lines[start_line - 1].isascii()
+            head = self.lines[start_line - 1][:node.col_offset].rstrip(" \t\f") if ascii_ else ""
+            if head and head[-1] != "(":
+                parens = 0
+            else:
+                parens = self._parens(node, closer, alone)
         if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
             inner = self._inner_paren.pop(node, 0)
             parens += inner
