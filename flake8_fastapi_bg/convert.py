@@ -46,6 +46,17 @@ _SP = cst.SimpleWhitespace(" ")
 _NL = cst.Newline()
 _TW = cst.TrailingWhitespace()
 _BLANK = cst.EmptyLine()
+# Defaults passed explicitly, shared: libcst makes a new node per field left to its default.
+_ASYNC = cst.Asynchronous(whitespace_after=_SP)
+_LAMBDA_COLON = cst.Colon(whitespace_before=_WS, whitespace_after=_SP)
+_COLON = cst.Colon(whitespace_before=_WS, whitespace_after=_WS)
+_BRACES = {"lbrace": cst.LeftCurlyBrace(whitespace_after=_WS),
+           "rbrace": cst.RightCurlyBrace(whitespace_before=_WS)}
+_BRACKETS = {"lbracket": cst.LeftSquareBracket(whitespace_after=_WS),
+             "rbracket": cst.RightSquareBracket(whitespace_before=_WS)}
+# A def's and a class's `whitespace_after_type_parameters` (libcst 1.3 and later).
+_AFTER_TYPE_PARAMS = {"whitespace_after_type_parameters": _WS} \
+    if "whitespace_after_type_parameters" in cst.FunctionDef.__dataclass_fields__ else {}
 
 _BIN = {
     ast.Add: cst.Add, ast.Sub: cst.Subtract, ast.Mult: cst.Multiply, ast.Div: cst.Divide,
@@ -653,8 +664,10 @@ class Converter:
             return cst.Continue()
         if kind is ast.Raise:
             assert isinstance(node, ast.Raise)
-            return cst.Raise(exc=None if node.exc is None else self.expr(node.exc),
-                             cause=None if node.cause is None else cst.From(item=self.expr(node.cause)),
+            exc = None if node.exc is None else self.expr(node.exc)
+            cause = None if node.cause is None \
+                else cst.From(item=self.expr(node.cause), whitespace_after_from=_SP)
+            return cst.Raise(exc=exc, cause=cause,
                              whitespace_after_raise=cst.MaybeSentinel.DEFAULT if node.exc is None else _SP)
         if kind is ast.Assert:
             assert isinstance(node, ast.Assert)
@@ -670,15 +683,20 @@ class Converter:
             relative = [_op(cst.Dot)] * (node.level or 0)
             module = None if node.module is None else self.dotted(node.module)
             if len(node.names) == 1 and node.names[0].name == "*":
-                return cst.ImportFrom(module=module, names=cst.ImportStar(), relative=relative)
+                return cst.ImportFrom(module=module, names=cst.ImportStar(), relative=relative,
+                                      whitespace_after_from=_SP, whitespace_before_import=_SP,
+                                      whitespace_after_import=_SP)
             return cst.ImportFrom(module=module, names=[self.alias(a, dotted=False) for a in node.names],
-                                  relative=relative)
+                                  relative=relative, whitespace_after_from=_SP, whitespace_before_import=_SP,
+                                  whitespace_after_import=_SP)
         if kind is ast.Global:
             assert isinstance(node, ast.Global)
-            return cst.Global(names=[cst.NameItem(name=cst.Name(n)) for n in node.names])
+            return cst.Global(names=[cst.NameItem(name=cst.Name(n)) for n in node.names],
+                              whitespace_after_global=_SP)
         if kind is ast.Nonlocal:
             assert isinstance(node, ast.Nonlocal)
-            return cst.Nonlocal(names=[cst.NameItem(name=cst.Name(n)) for n in node.names])
+            return cst.Nonlocal(names=[cst.NameItem(name=cst.Name(n)) for n in node.names],
+                                whitespace_after_nonlocal=_SP)
         if kind is ast.Delete:
             assert isinstance(node, ast.Delete)
             if len(node.targets) == 1:
@@ -686,7 +704,7 @@ class Converter:
             else:
                 target = cst.Tuple(elements=[cst.Element(value=self.expr(t)) for t in node.targets],
                                    lpar=(), rpar=())
-            return cst.Del(target=target)
+            return cst.Del(target=target, whitespace_after_del=_SP)
         raise Unconvertible(kind.__name__)
 
     def target(self, node: ast.expr, closer: Optional[Tuple[int, int]] = None, alone: bool = True) -> Any:
@@ -709,7 +727,7 @@ class Converter:
 
     def annotation(self, node: ast.expr) -> cst.Annotation:
         inner = self.expr(node)
-        built = cst.Annotation(annotation=inner)
+        built = cst.Annotation(annotation=inner, whitespace_after_indicator=_SP)
         self._origin[id(built)] = (built, _Place("annotation", node, inner))
         return built
 
@@ -820,7 +838,8 @@ class Converter:
                     lines_after_decorators=self._after_decorators(node),
                     lpar=_op(cst.LeftParen) if parens else cst.MaybeSentinel.DEFAULT,
                     rpar=_op(cst.RightParen) if parens else cst.MaybeSentinel.DEFAULT,
-                    whitespace_after_class=_SP, whitespace_after_name=_WS, whitespace_before_colon=_WS)
+                    whitespace_after_class=_SP, whitespace_after_name=_WS, whitespace_before_colon=_WS,
+                    **_AFTER_TYPE_PARAMS)
             if kind is ast.If:
                 assert isinstance(node, ast.If)
                 return self.if_(node, leading)
@@ -830,7 +849,7 @@ class Converter:
                     raise Unconvertible("type comment")
                 return cst.For(target=self.target(node.target), iter=self.expr(node.iter),
                                body=self.block(node.body, node), orelse=self.else_(node.orelse, node.body),
-                               asynchronous=cst.Asynchronous() if kind is ast.AsyncFor else None,
+                               asynchronous=_ASYNC if kind is ast.AsyncFor else None,
                                leading_lines=leading, whitespace_after_for=_SP,
                                whitespace_before_in=_SP, whitespace_after_in=_SP, whitespace_before_colon=_WS)
             if kind is ast.While:
@@ -847,7 +866,7 @@ class Converter:
                 return cst.With(items=[self.withitem(i, closer if at == last else None, last == 0)
                                        for at, i in enumerate(node.items)],
                                 body=self.block(node.body, node),
-                                asynchronous=cst.Asynchronous() if kind is ast.AsyncWith else None,
+                                asynchronous=_ASYNC if kind is ast.AsyncWith else None,
                                 leading_lines=leading, whitespace_after_with=_SP,
                                 whitespace_before_colon=_WS,
                                 lpar=_op(cst.LeftParen) if closer else cst.MaybeSentinel.DEFAULT,
@@ -862,10 +881,10 @@ class Converter:
                     leading_finally = self._clause_leading(self._header_line(node.finalbody[0]),
                                                            node.orelse or before_else)
                     finalbody = cst.Finally(body=self.block(node.finalbody, node),
-                                            leading_lines=leading_finally)
+                                            leading_lines=leading_finally, whitespace_before_colon=_WS)
                 return cst.Try(body=self.block(node.body, node), handlers=handlers,
                                orelse=self.else_(node.orelse, before_else), finalbody=finalbody,
-                               leading_lines=leading)
+                               leading_lines=leading, whitespace_before_colon=_WS)
             raise Unconvertible(kind.__name__)
         finally:
             self.depth -= 1
@@ -919,7 +938,8 @@ class Converter:
         if not body:
             return None
         return cst.Else(body=self.block(body, body[0]),
-                        leading_lines=self._clause_leading(self._header_line(body[0]), previous))
+                        leading_lines=self._clause_leading(self._header_line(body[0]), previous),
+                        whitespace_before_colon=_WS)
 
     def handler(self, node: ast.ExceptHandler, previous: Sequence[ast.stmt]) -> cst.ExceptHandler:
         built = cst.ExceptHandler(
@@ -927,7 +947,7 @@ class Converter:
             body=self.block(node.body, node), type=None if node.type is None else self.expr(node.type),
             name=None if node.name is None else cst.AsName(name=cst.Name(node.name), whitespace_before_as=_SP,
                                                            whitespace_after_as=_SP),
-            whitespace_after_except=_SP if node.type is not None else _WS)
+            whitespace_after_except=_SP if node.type is not None else _WS, whitespace_before_colon=_WS)
         self._origin[id(built)] = (built, node)
         return built
 
@@ -1000,10 +1020,10 @@ class Converter:
             name=self._named(node.name, "def", node), params=self.parameters(node.args, node),
             body=self.block(node.body, node) if body is None else body, decorators=self.decorators(node),
             returns=None if node.returns is None else self.annotation(node.returns),
-            asynchronous=cst.Asynchronous() if isinstance(node, ast.AsyncFunctionDef) else None,
+            asynchronous=_ASYNC if isinstance(node, ast.AsyncFunctionDef) else None,
             leading_lines=leading, lines_after_decorators=self._after_decorators(node),
             whitespace_after_def=_SP, whitespace_after_name=_WS, whitespace_before_params=_WS,
-            whitespace_before_colon=_WS)
+            whitespace_before_colon=_WS, **_AFTER_TYPE_PARAMS)
 
     def parameters(self, args: ast.arguments, owner: ast.AST) -> cst.Parameters:
         built = self._parameters_of(args)
@@ -1192,7 +1212,7 @@ class Converter:
             raise Unconvertible("string")
         found: Union[cst.SimpleString, cst.ConcatenatedString] = parts[-1]
         for part in reversed(parts[:-1]):
-            found = cst.ConcatenatedString(left=part, right=found)
+            found = cst.ConcatenatedString(left=part, right=found, whitespace_between=_WS)
         return found
 
     def _attribute(self, node: ast.Attribute) -> cst.BaseExpression:
@@ -1251,7 +1271,7 @@ class Converter:
             return cst.SubscriptElement(slice=cst.Slice(
                 lower=None if node.lower is None else self.expr(node.lower),
                 upper=None if node.upper is None else self.expr(node.upper),
-                step=None if node.step is None else self.expr(node.step)))
+                step=None if node.step is None else self.expr(node.step), first_colon=_COLON))
         if isinstance(node, ast.Starred):
             raise Unconvertible("starred subscript")
         return cst.SubscriptElement(slice=cst.Index(value=self.expr(node)))
@@ -1284,10 +1304,12 @@ class Converter:
                          whitespace_after_else=_SP)
 
     def _lambda(self, node: ast.Lambda) -> cst.BaseExpression:
-        return cst.Lambda(params=self.parameters(node.args, node), body=self.expr(node.body))
+        return cst.Lambda(params=self.parameters(node.args, node), body=self.expr(node.body),
+                          colon=_LAMBDA_COLON)
 
     def _elements(self, elts: Sequence[ast.expr]) -> List[cst.BaseElement]:
-        return [cst.StarredElement(value=self.expr(e.value)) if isinstance(e, ast.Starred)
+        return [cst.StarredElement(value=self.expr(e.value), whitespace_before_value=_WS)
+                if isinstance(e, ast.Starred)
                 else cst.Element(value=self.expr(e)) for e in elts]
 
     def _tuple(self, node: ast.Tuple) -> cst.BaseExpression:
@@ -1329,35 +1351,38 @@ class Converter:
         return line, col
 
     def _list(self, node: ast.List) -> cst.BaseExpression:
-        return cst.List(elements=self._elements(node.elts))
+        return cst.List(elements=self._elements(node.elts), **_BRACKETS)
 
     def _set(self, node: ast.Set) -> cst.BaseExpression:
-        return cst.Set(elements=self._elements(node.elts))
+        return cst.Set(elements=self._elements(node.elts), **_BRACES)
 
     def _dict(self, node: ast.Dict) -> cst.BaseExpression:
         elements: List[cst.BaseDictElement] = []
         for key, value in zip(node.keys, node.values):
             if key is None:
-                elements.append(cst.StarredDictElement(value=self.expr(value)))
+                elements.append(cst.StarredDictElement(value=self.expr(value), whitespace_before_value=_WS))
             else:
-                elements.append(cst.DictElement(key=self.expr(key), value=self.expr(value)))
-        return cst.Dict(elements=elements)
+                elements.append(cst.DictElement(key=self.expr(key), value=self.expr(value),
+                                                whitespace_before_colon=_WS, whitespace_after_colon=_SP))
+        return cst.Dict(elements=elements, **_BRACES)
 
     def _for_in(self, generators: Sequence[ast.comprehension]) -> cst.CompFor:
         found: Optional[cst.CompFor] = None
         for generator in reversed(generators):
-            ifs = [cst.CompIf(test=self.expr(test)) for test in generator.ifs]
+            ifs = [cst.CompIf(test=self.expr(test), whitespace_before=_SP, whitespace_before_test=_SP)
+                   for test in generator.ifs]
             found = cst.CompFor(target=self.target(generator.target), iter=self.expr(generator.iter), ifs=ifs,
                                 inner_for_in=found,
-                                asynchronous=cst.Asynchronous() if generator.is_async else None)
+                                asynchronous=_ASYNC if generator.is_async else None, whitespace_before=_SP,
+                                whitespace_after_for=_SP, whitespace_before_in=_SP, whitespace_after_in=_SP)
         assert found is not None
         return found
 
     def _listcomp(self, node: ast.ListComp) -> cst.BaseExpression:
-        return cst.ListComp(elt=self.expr(node.elt), for_in=self._for_in(node.generators))
+        return cst.ListComp(elt=self.expr(node.elt), for_in=self._for_in(node.generators), **_BRACKETS)
 
     def _setcomp(self, node: ast.SetComp) -> cst.BaseExpression:
-        return cst.SetComp(elt=self.expr(node.elt), for_in=self._for_in(node.generators))
+        return cst.SetComp(elt=self.expr(node.elt), for_in=self._for_in(node.generators), **_BRACES)
 
     def _genexp(self, node: ast.GeneratorExp) -> cst.BaseExpression:
         self._inner_paren.setdefault(node, 1)
@@ -1366,16 +1391,17 @@ class Converter:
 
     def _dictcomp(self, node: ast.DictComp) -> cst.BaseExpression:
         return cst.DictComp(key=self.expr(node.key), value=self.expr(node.value),
-                            for_in=self._for_in(node.generators))
+                            for_in=self._for_in(node.generators), whitespace_before_colon=_WS,
+                            whitespace_after_colon=_SP, **_BRACES)
 
     def _await(self, node: ast.Await) -> cst.BaseExpression:
-        return cst.Await(expression=self.expr(node.value))
+        return cst.Await(expression=self.expr(node.value), whitespace_after_await=_SP)
 
     def _yield(self, node: ast.Yield) -> cst.BaseExpression:
         return cst.Yield(value=None if node.value is None else self.expr(node.value))
 
     def _yieldfrom(self, node: ast.YieldFrom) -> cst.BaseExpression:
-        return cst.Yield(value=cst.From(item=self.expr(node.value)))
+        return cst.Yield(value=cst.From(item=self.expr(node.value), whitespace_after_from=_SP))
 
     def _namedexpr(self, node: ast.NamedExpr) -> cst.BaseExpression:
         return cst.NamedExpr(target=self.expr(node.target), value=self.expr(node.value))
@@ -1453,7 +1479,7 @@ class Converter:
             self._origin[id(string)] = (string, _Place("at", node, where=_range_of(
                 start_at, end if string is found else reader.position(spans[index][1]))))
             if string is not found:
-                found = cst.ConcatenatedString(left=string, right=found)
+                found = cst.ConcatenatedString(left=string, right=found, whitespace_between=_WS)
                 if index:  # the outermost is placed by `expr`, as its `ast` node
                     self._origin[id(found)] = (found, _Place("at", node, where=_range_of(start_at, end)))
         return found
