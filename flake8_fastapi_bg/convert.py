@@ -151,6 +151,7 @@ class Converter:
         self._inner_paren: Dict[ast.expr, int] = {}
         self._spanned: Dict[cst.CSTNode, int] = {}  # built tuples and generators: those parentheses
         self._stub_level = 0  # inside a top-level class whose methods are stubbed
+        self._statement_line, self._statement_col = 0, 0  # where the simple statement being built starts
         self._stubs: Dict[cst.CSTNode, Tuple[ast.stmt, Sequence[cst.EmptyLine]]] = {}  # stub -> its def
         self._unstubbed: Dict[cst.CSTNode, cst.CSTNode] = {}
         # Expressions libcst parsed (f-strings), with their `ast` node; positioned on first need.
@@ -628,6 +629,8 @@ class Converter:
         return found
 
     def small(self, node: ast.stmt) -> cst.BaseSmallStatement:
+        # Where the statement starts: an expression that starts there has no `(` before it.
+        self._statement_line, self._statement_col = node.lineno, node.col_offset
         built = self._small(node)
         self._origin[id(built)] = (built, node)
         return built
@@ -1076,26 +1079,39 @@ class Converter:
             built = make(self, node)
         finally:
             self.depth -= 1
-        # Most expressions are followed by something else than `)`: no parentheses of their own.
+        # Most expressions have no parentheses of their own, which a look at the characters
+        # around them tells: no `)` follows, or no `(` comes before on their line.
         end_line = node.end_lineno or node.lineno
         text = self.lines[end_line - 1]
         ascii_ = self._ascii.get(end_line)
         if ascii_ is None:
             ascii_ = self._ascii[end_line] = text.isascii()
         end = node.end_col_offset or 0
-        if ascii_ and end < len(text) and text[end] not in _MAYBE_PAREN:
-            parens = 0
-        else:
-            # Nor without a `(` right before it (on its line: `x = a`, `return a`, `f(a, b)`).
-            start_line = node.lineno
-            ascii_ = self._ascii.get(start_line)
-            if ascii_ is None:
-                ascii_ = self._ascii[start_line] = self.lines[start_line - 1].isascii()
-            head = self.lines[start_line - 1][:node.col_offset].rstrip(" \t\f") if ascii_ else ""
-            if head and head[-1] != "(":
+        parens = -1  # not known yet
+        if ascii_ and end < len(text):
+            after = text[end]
+            if after not in _MAYBE_PAREN:
                 parens = 0
+            elif after == ")":
+                if closer is not None and closer == (end_line, end):  # the parent's `)`
+                    parens = 0
+            elif after in " \t\f":
+                rest = text[end:].lstrip(" \t\f")
+                if rest and rest[0] not in _MAYBE_PAREN:
+                    parens = 0
+        if parens < 0:
+            start_line = node.lineno
+            if start_line == self._statement_line and node.col_offset == self._statement_col:
+                parens = 0  # it starts its statement (`x = 1`, `f()`)
             else:
-                parens = self._parens(node, closer, alone)
+                ascii_ = self._ascii.get(start_line)
+                if ascii_ is None:
+                    ascii_ = self._ascii[start_line] = self.lines[start_line - 1].isascii()
+                head = self.lines[start_line - 1][:node.col_offset].rstrip(" \t\f") if ascii_ else ""
+                if head and head[-1] != "(":
+                    parens = 0
+                else:
+                    parens = self._parens(node, closer, alone)
         if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
             inner = self._inner_paren.pop(node, 0)
             parens += inner
