@@ -50,12 +50,12 @@ _BLANK = cst.EmptyLine()
 _ASYNC = cst.Asynchronous(whitespace_after=_SP)
 _LAMBDA_COLON = cst.Colon(whitespace_before=_WS, whitespace_after=_SP)
 _COLON = cst.Colon(whitespace_before=_WS, whitespace_after=_WS)
-_BRACES = {"lbrace": cst.LeftCurlyBrace(whitespace_after=_WS),
-           "rbrace": cst.RightCurlyBrace(whitespace_before=_WS)}
-_BRACKETS = {"lbracket": cst.LeftSquareBracket(whitespace_after=_WS),
-             "rbracket": cst.RightSquareBracket(whitespace_before=_WS)}
-# A def's and a class's `whitespace_after_type_parameters` (libcst 1.3 and later).
-_AFTER_TYPE_PARAMS = {"whitespace_after_type_parameters": _WS} \
+_BRACES: Dict[str, Any] = {"lbrace": cst.LeftCurlyBrace(whitespace_after=_WS),
+                           "rbrace": cst.RightCurlyBrace(whitespace_before=_WS)}
+_BRACKETS: Dict[str, Any] = {"lbracket": cst.LeftSquareBracket(whitespace_after=_WS),
+                             "rbracket": cst.RightSquareBracket(whitespace_before=_WS)}
+# A def's and a class's `whitespace_after_type_parameters`, in libcst releases that have it.
+_AFTER_TYPE_PARAMS: Dict[str, Any] = {"whitespace_after_type_parameters": _WS} \
     if "whitespace_after_type_parameters" in cst.FunctionDef.__dataclass_fields__ else {}
 
 _BIN = {
@@ -1069,16 +1069,27 @@ class Converter:
         where the `)` of the parent's own parentheses is when `node` is alone between them
         (`f((a))`: one pair is a's), or with `alone` False, the last thing between them
         (`with (a, (b)):`)."""
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise Unconvertible("deep")
-        try:
-            make = _EXPRESSIONS.get(type(node))
-            if make is None:
-                raise Unconvertible(type(node).__name__)
-            built = make(self, node)
-        finally:
-            self.depth -= 1
+        kind = type(node)
+        built: cst.BaseExpression
+        if kind is ast.Name or kind is ast.Constant:  # leaves: no depth to count
+            if self.depth >= MAX_DEPTH:
+                self.depth += 1  # as for the others
+                raise Unconvertible("deep")
+            if kind is ast.Name:
+                built = cst.Name(node.id)  # type: ignore[attr-defined]  # an ast.Name
+            else:
+                built = self._constant(node)  # type: ignore[arg-type]  # an ast.Constant
+        else:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise Unconvertible("deep")
+            try:
+                make = _EXPRESSIONS.get(kind)
+                if make is None:
+                    raise Unconvertible(kind.__name__)
+                built = make(self, node)
+            finally:
+                self.depth -= 1
         # Most expressions have no parentheses of their own, which a look at the characters
         # around them tells: no `)` follows, or no `(` comes before on their line.
         end_line = node.end_lineno or node.lineno
@@ -1112,7 +1123,7 @@ class Converter:
                     parens = 0
                 else:
                     parens = self._parens(node, closer, alone)
-        if type(node) is ast.Tuple or type(node) is ast.GeneratorExp:
+        if kind is ast.Tuple or kind is ast.GeneratorExp:
             inner = self._inner_paren.pop(node, 0)
             parens += inner
             if parens:
