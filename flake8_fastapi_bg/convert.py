@@ -517,15 +517,15 @@ class Converter:
         run_leading: Sequence[cst.EmptyLine] = ()
         run_end = -1
         previous: Optional[ast.stmt] = None
+        first: Any = None  # the run's first statement (set with the run)
         for statement in body:
-            floor = None if previous is None else self._ending_indent(previous)
-            previous = statement
+            above, previous = previous, statement
             compound = isinstance(statement, _COMPOUND)
             if run and (compound or statement.lineno > run_end):
-                out.append(self._line(run, run_leading))
+                out.append(self._line(run, run_leading, first))
                 run = []
             if compound:
-                leading = self.leading(statement, floor)
+                leading = self.leading(statement, above)
                 if stub_methods and type(statement) is ast.ClassDef:
                     self._stub_level += 1
                     try:
@@ -538,28 +538,32 @@ class Converter:
                     out.append(self.compound(statement, leading))
                 continue
             if not run:
-                run_leading = self.leading(statement, floor)
+                run_leading = self.leading(statement, above)
+                first = statement
             run.append(self.small(statement))
             run_end = statement.end_lineno or statement.lineno
         if run:
-            out.append(self._line(run, run_leading))
+            out.append(self._line(run, run_leading, first))
         return out
 
-    def _line(self, run: List[cst.BaseSmallStatement], leading: Sequence[cst.EmptyLine]
-              ) -> cst.SimpleStatementLine:
+    def _line(self, run: List[cst.BaseSmallStatement], leading: Sequence[cst.EmptyLine],
+              first: ast.stmt) -> cst.SimpleStatementLine:
+        """The line of simple statements `run`, the first built from `first`."""
         built = cst.SimpleStatementLine(body=run, leading_lines=leading, trailing_whitespace=_TW)
-        self._origin[id(built)] = (built, self._ast(run[0]))
+        self._origin[id(built)] = (built, first)
         return built
 
-    def leading(self, statement: ast.stmt, floor: Optional[int]) -> Sequence[cst.EmptyLine]:
+    def leading(self, statement: ast.stmt, above: Optional[ast.stmt]) -> Sequence[cst.EmptyLine]:
         """Comment lines right above `statement` (or its first decorator), up to a blank line
         or code: the run pragmas read (`pragmas._adjacent_comments`). As in libcst, the lines
         up to the last one indented as deep as a block that ends right above belong to that
-        block (its footer)."""
+        block (its footer): `above` is the statement before in the block, if any."""
         start = statement.lineno
         for decorator in getattr(statement, "decorator_list", ()):
             start = min(start, decorator.lineno)
-        return self._comments_above(start, floor)
+        if start < 2 or not self.lines[start - 2].lstrip().startswith("#"):
+            return []  # most statements: no comment right above
+        return self._comments_above(start, None if above is None else self._ending_indent(above))
 
     def _ending_indent(self, statement: ast.stmt) -> Optional[int]:
         """The indentation of the outermost indented block that `statement` ends with."""
