@@ -169,8 +169,16 @@ class Converter:
             return byte_col
         return len(self.lines[line - 1].encode("utf-8")[:byte_col].decode("utf-8", "replace"))
 
-    def segment(self, node: ast.AST) -> str:
-        """The source text of `node` (an expression or statement with positions)."""
+    def segment(self, node: ast.expr) -> str:
+        """The source text of expression `node`."""
+        line = node.lineno
+        if line == node.end_lineno:  # on one line: an ASCII one needs no column conversion
+            text = self.lines[line - 1]
+            ascii_ = self._ascii.get(line)
+            if ascii_ is None:
+                ascii_ = self._ascii[line] = text.isascii()
+            if ascii_:
+                return text[node.col_offset:node.end_col_offset]
         (line, col), (end_line, end) = self._start(node), self._end(node)
         if line == end_line:
             return str(self.lines[line - 1][col:end])
