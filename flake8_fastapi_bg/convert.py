@@ -528,7 +528,7 @@ class Converter:
         first: Any = None  # the run's first statement (set with the run)
         for statement in body:
             above, previous = previous, statement
-            compound = isinstance(statement, _COMPOUND)
+            compound = type(statement) in _COMPOUND_TYPES
             if run and (compound or statement.lineno > run_end):
                 out.append(self._line(run, run_leading, first))
                 run = []
@@ -592,7 +592,7 @@ class Converter:
                 return found
             if isinstance(statement, (ast.For, ast.AsyncFor, ast.While)):
                 return statement.orelse or statement.body
-            if isinstance(statement, _COMPOUND):
+            if type(statement) in _COMPOUND_TYPES:
                 body: Sequence[ast.stmt] = getattr(statement, "body", ())
                 return body
             return ()
@@ -760,7 +760,7 @@ class Converter:
         if self.depth > MAX_DEPTH:
             raise Unconvertible("deep")
         try:
-            if first.lineno == header_line and not isinstance(first, _COMPOUND):
+            if first.lineno == header_line and type(first) not in _COMPOUND_TYPES:
                 return cst.SimpleStatementSuite(body=[self.small(s) for s in body], leading_whitespace=_SP,
                                                 trailing_whitespace=self._trailing(body[-1]))
             return cst.IndentedBlock(body=self.statements(body), header=self._header(header_line))
@@ -776,7 +776,7 @@ class Converter:
         try:
             header_line = self._header_line(node.body[0])
             body = cst.IndentedBlock(body=_STUB_BODY, header=self._header(header_line)) \
-                if node.body[0].lineno != header_line or isinstance(node.body[0], _COMPOUND) \
+                if node.body[0].lineno != header_line or type(node.body[0]) in _COMPOUND_TYPES \
                 else cst.SimpleStatementSuite(body=_STUB_BODY[0].body,
                                               trailing_whitespace=self._trailing(node.body[-1]))
             built = self.function(node, leading, body)
@@ -802,7 +802,7 @@ class Converter:
         line = first.lineno
         for decorator in getattr(first, "decorator_list", ()):
             line = min(line, decorator.lineno)
-        if self.column(first.lineno, first.col_offset) > 0 and not isinstance(first, _COMPOUND) \
+        if self.column(first.lineno, first.col_offset) > 0 and type(first) not in _COMPOUND_TYPES \
                 and self.lines[first.lineno - 1][:self.column(first.lineno, first.col_offset)].strip():
             return first.lineno  # on the header's line
         at = line - 1
@@ -1685,6 +1685,8 @@ def _literal(quote: str, raw: bool) -> "re.Pattern[str]":
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
              ast.With, ast.AsyncWith, ast.Try) \
     + tuple(getattr(ast, k) for k in ("TryStar", "Match") if hasattr(ast, k))
+
+_COMPOUND_TYPES = frozenset(_COMPOUND)
 
 _COMPOSED: Dict[type, Callable[[Converter, Any], Optional[CodeRange]]] = {
     cst.AssignTarget: Converter._assign_target, cst.IndentedBlock: Converter._suite,
