@@ -95,6 +95,11 @@ def _op(kind: Any) -> Any:
     return found
 
 
+_DOT = _op(cst.Dot)
+_EQUAL = _op(cst.AssignEqual)
+_LSQB = _op(cst.LeftSquareBracket)
+_RSQB = _op(cst.RightSquareBracket)
+
 _MAYBE_PAREN = frozenset(") \t\f\\\r\n#")  # what may come between an expression and a `)` after it
 
 
@@ -1256,7 +1261,7 @@ class Converter:
 
     def _attribute(self, node: ast.Attribute) -> cst.BaseExpression:
         return cst.Attribute(value=self.expr(node.value), attr=self._named(node.attr, "attr", node),
-                             dot=_op(cst.Dot))
+                             dot=_DOT)
 
     def _call(self, node: ast.Call) -> cst.BaseExpression:
         func = self.expr(node.func)
@@ -1273,7 +1278,7 @@ class Converter:
             items.sort(key=lambda item: (item.lineno, item.col_offset))
         last = len(items) - 1
         found = []
-        for index, item in enumerate(items):
+        for item in items:
             if isinstance(item, ast.keyword):
                 value = self.expr(item.value)
                 if item.arg is None:
@@ -1281,7 +1286,7 @@ class Converter:
                                     whitespace_after_arg=_WS)
                 else:
                     built = cst.Arg(value=value, keyword=self._named(item.arg, "name", item),
-                                    equal=_op(cst.AssignEqual),
+                                    equal=_EQUAL,
                                     whitespace_after_star=_WS, whitespace_after_arg=_WS)
             elif isinstance(item, ast.Starred):
                 built = cst.Arg(value=self.expr(item.value), star="*", whitespace_after_star=_WS,
@@ -1302,8 +1307,8 @@ class Converter:
             elements = [self._slice_element(e) for e in index.elts]
         else:
             elements = [self._slice_element(index)]
-        return cst.Subscript(value=self.expr(node.value), slice=elements, lbracket=_op(cst.LeftSquareBracket),
-                             rbracket=_op(cst.RightSquareBracket), whitespace_after_value=_WS)
+        return cst.Subscript(value=self.expr(node.value), slice=elements, lbracket=_LSQB,
+                             rbracket=_RSQB, whitespace_after_value=_WS)
 
     def _slice_element(self, node: ast.expr) -> cst.SubscriptElement:
         if isinstance(node, ast.Slice):
