@@ -762,9 +762,9 @@ class Converter:
         first = body[0]
         header_line = self._header_line(first)
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise Unconvertible("deep")
         try:
+            if self.depth > MAX_DEPTH:
+                raise Unconvertible("deep")
             if first.lineno == header_line and type(first) not in _COMPOUND_TYPES:
                 return cst.SimpleStatementSuite(body=[self.small(s) for s in body], leading_whitespace=_SP,
                                                 trailing_whitespace=self._trailing(body[-1]))
@@ -837,9 +837,9 @@ class Converter:
     def _compound(self, node: ast.stmt, leading: Sequence[cst.EmptyLine]) -> cst.BaseCompoundStatement:
         kind = type(node)
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise Unconvertible("deep")
         try:
+            if self.depth > MAX_DEPTH:
+                raise Unconvertible("deep")
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                 return self.function(node, leading)
@@ -938,9 +938,9 @@ class Converter:
             first = node.orelse[0]
             if len(node.orelse) == 1 and isinstance(first, ast.If) and self._is_elif(first):
                 self.depth += 1
-                if self.depth > MAX_DEPTH:
-                    raise Unconvertible("deep")
                 try:
+                    if self.depth > MAX_DEPTH:
+                        raise Unconvertible("deep")
                     orelse = self.if_(first, self._clause_leading(first.lineno, node.body))
                 finally:
                     self.depth -= 1
@@ -1090,7 +1090,6 @@ class Converter:
         built: cst.BaseExpression
         if kind is ast.Name or kind is ast.Constant:  # leaves: no depth to count
             if self.depth >= MAX_DEPTH:
-                self.depth += 1  # as for the others
                 raise Unconvertible("deep")
             if kind is ast.Name:
                 built = cst.Name(node.id)  # type: ignore[attr-defined]  # an ast.Name
@@ -1098,9 +1097,9 @@ class Converter:
                 built = self._constant(node)  # type: ignore[arg-type]  # an ast.Constant
         else:
             self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise Unconvertible("deep")
             try:
+                if self.depth > MAX_DEPTH:
+                    raise Unconvertible("deep")
                 make = _EXPRESSIONS.get(kind)
                 if make is None:
                     raise Unconvertible(kind.__name__)

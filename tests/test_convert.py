@@ -19,7 +19,7 @@ import pytest
 from convert_check import Report, check_text, files
 from support import forget_projects, write_tree
 
-from flake8_fastapi_bg import convert, project, slicing
+from flake8_fastapi_bg import convert, libcst_compat, project, slicing
 from flake8_fastapi_bg.engine import lint_source
 from flake8_fastapi_bg.settings import Settings
 
@@ -350,6 +350,21 @@ def test_nesting_deeper_than_the_bound_is_given_up_not_recursed() -> None:
             convert.convert(ast.parse(deep).body, deep.splitlines(keepends=True))
     shallower = "x = " + " + ".join(["1"] * 100) + "\n"  # the near miss
     convert.convert(ast.parse(shallower).body, shallower.splitlines(keepends=True))
+
+
+@pytest.mark.parametrize("deep", [
+    *("x = " + "-" * n + "a\n" for n in range(120, 124)),  # the bound met at an operator or at the leaf
+    "".join("    " * i + "if a:\n" for i in range(50))
+    + "    " * 50 + "x = " + "f(" * 100 + "1" + ")" * 100 + "\n",  # inside blocks
+])
+def test_a_group_given_up_as_too_deep_leaves_the_converter_as_it_was(deep: str) -> None:
+    # A reached module has one converter for all its groups: giving up on one group must not
+    # leave the depth count raised, or later groups of the module would be given up sooner.
+    lines = deep.splitlines(keepends=True)
+    converter = convert.Converter(lines)
+    with pytest.raises(convert.Unconvertible), libcst_compat.unvalidated():
+        converter.statements(ast.parse(deep).body)
+    assert converter.depth == 0
 
 
 PRAGMA_HELPER = '''
