@@ -114,6 +114,7 @@ class Project:
         self._root_names = [str(root) for root in roots]
         self._modules: "OrderedDict[str, ModuleInfo]" = OrderedDict()
         self._absent: "OrderedDict[str, deps.Deps]" = OrderedDict()
+        self._found: "OrderedDict[str, Tuple[Optional[Tuple[Path, bool]], deps.Deps]]" = OrderedDict()
         # For `leads_to_tasks`: answers, and what it read of modules (few texts are kept).
         # Each memo keeps the file-system dependencies it was computed with (`deps`), handed to
         # every linted file that uses it.
@@ -149,7 +150,27 @@ class Project:
         return ".".join(parts) or path.stem, is_package
 
     def find(self, name: str) -> Optional[Tuple[Path, bool]]:
-        """The file defining module `name`, and whether it is a package, or None."""
+        """The file defining module `name`, and whether it is a package, or None.
+
+        Memoised per name (the same module is asked for by loads, the text test and the
+        library-callee test): each answer keeps the probes it was found with, replayed into
+        whoever asks again, so that a module looked for and not found is a dependency of every
+        file that asked (a new file there invalidates it)."""
+        memo = self._found.get(name)
+        if memo is not None:
+            deps.replay(memo[1])
+            return memo[0]
+        deps.frame()
+        try:
+            found = self._find(name)
+        finally:
+            used = deps.end_frame()
+        self._found[name] = (found, used)
+        if len(self._found) > _ABSENT_SIZE:
+            self._found.popitem(last=False)
+        return found
+
+    def _find(self, name: str) -> Optional[Tuple[Path, bool]]:
         parts = name.split(".")
         if not all(p.isidentifier() for p in parts):
             return None
