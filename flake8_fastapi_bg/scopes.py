@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar, Union,
-                    cast, overload)
+from typing import (TYPE_CHECKING, AbstractSet, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type,
+                    TypeVar, Union, cast, overload)
 
 import libcst as cst
 
@@ -297,23 +297,26 @@ class Scope:
         """`from m import *` in this body: (m, order), in source order."""
         return self._collect().star_imports
 
-    def declared_global(self) -> Set[str]:
-        return self._collect().declared_global
+    def declared_global(self) -> AbstractSet[str]:
+        collector = self._collector  # collected once: most calls find it done
+        return (collector if collector is not None else self._collect()).declared_global
 
     def local(self, name: str) -> List[Binding]:
-        return self.bindings.get(name, [])
+        collector = self._collector
+        return (collector if collector is not None else self._collect()).bindings.get(name, [])
 
     def lookup(self, name: str) -> Optional[Tuple[Binding, "Scope"]]:
         """The binding of `name` seen from this scope, following Python's scoping rules."""
-        scope: Optional[Scope] = self
-        first = True
+        found = self.local(name) if name not in self.declared_global() else None
+        if found:
+            return found[-1], self
+        scope = self.parent
         while scope is not None:
-            skip = isinstance(scope, ClassScope) and not first
-            if not skip and name not in scope.declared_global():
+            # A class body is seen only from itself, not from the functions nested in it.
+            if not isinstance(scope, ClassScope) and name not in scope.declared_global():
                 found = scope.local(name)
                 if found:
                     return found[-1], scope
-            first = False
             scope = scope.parent
         return None
 
@@ -374,6 +377,9 @@ class ModuleScope(Scope):
         return self.module.module.body
 
 
+_NO_NAMES: AbstractSet[str] = frozenset()
+
+
 class SlicedModuleScope(ModuleScope):
     """The module scope of a reached module (`slicing.SlicedModuleInfo`): the bindings of a
     name come from parsing only the statements that may bind it."""
@@ -420,8 +426,8 @@ class SlicedModuleScope(ModuleScope):
             self._stars = self._gather(self.module.star_groups()).star_imports
         return self._stars
 
-    def declared_global(self) -> Set[str]:
-        return set()
+    def declared_global(self) -> AbstractSet[str]:
+        return _NO_NAMES
 
 
 class ClassScope(Scope):
