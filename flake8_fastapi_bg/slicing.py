@@ -20,8 +20,8 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set,
+                    Tuple, Union)
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -47,6 +47,18 @@ _IDENTIFIER = re.compile(r"\w+")
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Python's own line breaks only
+# Where `str.splitlines` breaks a line and Python does not.
+_OTHER_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _lines_of(text: str) -> List[str]:
+    """`text` split at Python's line breaks, each line with its break: `str.splitlines` when
+    the text has no other break it knows (almost always: a few `in` tests, not a regex pass
+    over every line), else the regex."""
+    for other in _OTHER_BREAKS:
+        if other in text:
+            return _LINE.findall(text)
+    return text.splitlines(True)
 
 
 class SlicedModuleInfo(ModuleInfo):
@@ -70,7 +82,7 @@ class SlicedModuleInfo(ModuleInfo):
         # per-module checks may read the whole module), and the groups that may hold a site
         # are found from the text (`site_groups`).
         self.linted = linted
-        self._lines = _LINE.findall(text)
+        self._lines = _lines_of(text)
         self.has_walrus = ":=" in text
         self._groups: List[Tuple[int, int]] = []
         self._binders: Dict[str, List[int]] = {}
@@ -513,31 +525,44 @@ def _bindings_and_depth(statement: ast.stmt) -> Tuple[Set[str], bool, int]:
     names: Set[str] = set()
     star = False
     deepest = 0
-    stack: List[Tuple[ast.AST, int]] = [(statement, 1)]
+    stack: List[Tuple[Any, int]] = [(statement, 1)]  # `Any`: fields read by exact type
+    pop, push, node_type = stack.pop, stack.append, ast.AST
     while stack:
-        node, depth = stack.pop()
+        node, depth = pop()
         if depth > deepest:
             deepest = depth
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        kind = type(node)  # exact types: `ast.parse` makes no subclasses
+        if kind in _DEFINES:
             names.add(node.name)
             continue
-        if isinstance(node, ast.Lambda):
+        if kind is ast.Name:
+            if type(node.ctx) is ast.Store:
+                names.add(node.id)
             continue
-        if isinstance(node, ast.Import):
+        if kind is ast.Lambda:
+            continue
+        if kind is ast.Import:
             names.update(a.asname or a.name.split(".")[0] for a in node.names)
             continue
-        if isinstance(node, ast.ImportFrom):
+        if kind is ast.ImportFrom:
             for alias in node.names:
                 if alias.name == "*":
                     star = True
                 else:
                     names.add(alias.asname or alias.name)
             continue
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            continue
-        if isinstance(node, ast.ExceptHandler) and node.name:
+        if kind is ast.ExceptHandler and node.name:
             names.add(node.name)
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        depth += 1
+        for field in node._fields:  # `ast.iter_child_nodes`, inlined: it runs for every node
+            value = getattr(node, field, None)
+            if isinstance(value, node_type):
+                push((value, depth))
+            elif type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push((item, depth))
     return names, star, deepest
+
+
+_DEFINES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
