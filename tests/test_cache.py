@@ -719,3 +719,30 @@ def test_a_memo_replayed_again_into_a_frame_adds_nothing_and_still_reaches_the_f
         assert deps.finish() == memo
     finally:
         deps.stop()
+
+
+def test_a_memoised_find_records_its_probes_for_every_file_that_asks(tmp_path) -> None:
+    """`Project.find` answers a name once per project; every later file that asks gets the
+    probes of that answer as its own dependencies: a module looked for and not found is still
+    looked for (a new file there invalidates), and a module found is still where it was."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "helpers.py").write_text("x = 1\n")
+    from flake8_fastapi_bg.project import Project
+
+    tree = Project((tmp_path,))
+    missing = ("isfile", str(tmp_path / "app" / "gone.py"))
+    present = ("isfile", str(tmp_path / "app" / "helpers.py"))
+    for _ in range(2):  # the second time from the memo
+        deps.start()
+        try:
+            assert tree.find("app.gone") is None
+            assert tree.find("app.helpers") == (tmp_path / "app" / "helpers.py", False)
+            recorded = deps.finish()
+        finally:
+            deps.stop()
+        assert recorded[missing] is False and recorded[present] is True
+        assert ("isfile", str(tmp_path / "app" / "gone" / "__init__.pyi")) in recorded
+    deps.frame()  # a memo computed around a hit gets the hit's probes too
+    assert tree.find("app.gone") is None
+    assert missing in deps.end_frame()
