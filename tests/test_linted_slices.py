@@ -314,3 +314,13 @@ def test_a_re_export_chain_is_followed_from_each_import_whatever_was_asked_first
     proj = project.project_for(root / "app" / "m1.py")
     assert proj.leads_to_tasks("app.m3", "later")
     forget_projects()
+
+
+@pytest.mark.parametrize("text", ["", "x = 1", "x = 1\n", "a\r\nb\rc\n\n", "x = 1\x0c\ny = 2\n",
+                                  "s = '\u2028'\nt = 1", "\x0b\x1c\x1d\x1e\x85\n"])
+def test_a_module_is_split_into_lines_at_pythons_breaks_only(text: str) -> None:
+    """`str.splitlines` also breaks at form feeds and Unicode separators, which Python keeps
+    inside a line: the fast split is taken only for a text without them."""
+    from flake8_fastapi_bg.slicing import _LINE, _lines_of
+
+    assert _lines_of(text) == _LINE.findall(text)
