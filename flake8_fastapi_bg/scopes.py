@@ -102,7 +102,16 @@ class _OwnNodes:
                 found.append(inner)
 
     def of_kind(self, kind: Union[type, Tuple[type, ...]]) -> List[cst.CSTNode]:
-        matching = [t for t in self.by_type if _is_kind(t, kind)]
+        table = _KINDS.get(kind)
+        if table is None:
+            table = _KINDS[kind] = {}
+        matching: List[type] = []
+        for node_type in self.by_type:  # one dict look-up a type, not a call
+            found = table.get(node_type)
+            if found is None:
+                found = table[node_type] = issubclass(node_type, kind)
+            if found:
+                matching.append(node_type)
         if not matching:
             return []
         if len(matching) == 1:
@@ -116,15 +125,8 @@ _NESTED_SCOPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
 # branches around it.
 _SPANNED = frozenset({cst.Call, cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
                       cst.If, cst.Try, cst.ExceptHandler})
-_KINDS: Dict[Tuple[type, object], bool] = {}
-
-
-def _is_kind(node_type: type, kind: Union[type, Tuple[type, ...]]) -> bool:
-    key = (node_type, kind)
-    found = _KINDS.get(key)
-    if found is None:
-        found = _KINDS[key] = issubclass(node_type, kind)
-    return found
+# Per kind asked for (a type or a tuple of types): {node type: whether it is of that kind}.
+_KINDS: Dict[object, Dict[type, bool]] = {}
 
 
 # Functions whose own nodes are kept, by id. Bounded like the parsed-module cache.
