@@ -168,11 +168,11 @@ class _Collector(cst.CSTVisitor):
 
     # Nested scopes: bind their name, do not enter their bodies.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.add(node.name.value, Binding("def", node))
+        self.add(node.name.value, Binding("def", node, order=self.order))
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.add(node.name.value, Binding("class", node))
+        self.add(node.name.value, Binding("class", node, order=self.order))
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -192,20 +192,20 @@ class _Collector(cst.CSTVisitor):
                 inner = element.value
                 if isinstance(inner, cst.StarredElement):
                     inner = inner.value
-                self._target(inner, Binding("other", binding.node))
+                self._target(inner, Binding("other", binding.node, order=self.order))
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             if target.value.value == self.scope.self_name:
                 self.self_attrs.setdefault(target.attr.value, []).append(binding)
 
     def visit_Assign(self, node: cst.Assign) -> Optional[bool]:
         for target in node.targets:
-            self._target(target.target, Binding("assign", node, value=node.value))
+            self._target(target.target, Binding("assign", node, value=node.value, order=self.order))
         return self._expressions()
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> Optional[bool]:
         kind = "assign" if node.value is not None else "annotated"
         self._target(node.target, Binding(kind, node, value=node.value,
-                                          annotation=node.annotation.annotation))
+                                          annotation=node.annotation.annotation, order=self.order))
         return self._expressions()
 
     def _expressions(self, node: Optional[cst.CSTNode] = None) -> Optional[bool]:
@@ -215,21 +215,21 @@ class _Collector(cst.CSTVisitor):
     visit_Expr = visit_Return = visit_AugAssign = visit_Raise = visit_Assert = visit_Del = _expressions
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._target(node.target, Binding("assign", node, value=node.value))
+        self._target(node.target, Binding("assign", node, value=node.value, order=self.order))
 
     def visit_For(self, node: cst.For) -> None:
-        self._target(node.target, Binding("for", node, value=node.iter))
+        self._target(node.target, Binding("for", node, value=node.iter, order=self.order))
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
-            self._target(node.asname.name, Binding("with", node, value=node.item))
+            self._target(node.asname.name, Binding("with", node, value=node.item, order=self.order))
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
         if node.name is not None:
-            self._target(node.name.name, Binding("other", node))
+            self._target(node.name.name, Binding("other", node, order=self.order))
 
     def visit_TypeAlias(self, node: cst.TypeAlias) -> None:
-        self.add(node.name.value, Binding("assign", node, value=node.value))
+        self.add(node.name.value, Binding("assign", node, value=node.value, order=self.order))
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
@@ -237,10 +237,10 @@ class _Collector(cst.CSTVisitor):
             if full is None:
                 continue
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.add(alias.asname.name.value, Binding("import", node, qualname=full))
+                self.add(alias.asname.name.value, Binding("import", node, qualname=full, order=self.order))
             else:
                 top = full.split(".")[0]
-                self.add(top, Binding("import", node, qualname=top))
+                self.add(top, Binding("import", node, qualname=top, order=self.order))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = dotted(node.module) if node.module is not None else None
@@ -257,7 +257,7 @@ class _Collector(cst.CSTVisitor):
             bound = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 bound = alias.asname.name.value
-            self.add(bound, Binding("import", node, qualname=f"{base}.{name}"))
+            self.add(bound, Binding("import", node, qualname=f"{base}.{name}", order=self.order))
 
 
 class Scope:
