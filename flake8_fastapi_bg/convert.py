@@ -22,7 +22,7 @@ import bisect
 import re
 import tokenize
 import weakref
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union, cast
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange
@@ -1092,9 +1092,9 @@ class Converter:
             if self.depth >= MAX_DEPTH:
                 raise Unconvertible("deep")
             if kind is ast.Name:
-                built = cst.Name(node.id)  # type: ignore[attr-defined]  # an ast.Name
+                built = cst.Name(cast(ast.Name, node).id)
             else:
-                built = self._constant(node)  # type: ignore[arg-type]  # an ast.Constant
+                built = self._constant(cast(ast.Constant, node))
         else:
             self.depth += 1
             try:
