@@ -602,7 +602,7 @@ class Analyser:
         if target is not None and in_while and target not in summary.looped:
             summary.looped.append(target)
         if target is not None:
-            for handed, how in forwarded_callables(site.node, scope, callee, self.evaluator):
+            for handed, how in forwarded_callables(site.node, scope, callee, target, self.evaluator):
                 if handed is not scope and (handed, how) not in summary.handed:
                     summary.handed.append((handed, how))
                     summary.handed_calls[(handed, how)] = Hop(

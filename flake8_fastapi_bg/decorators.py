@@ -362,14 +362,17 @@ def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator:
     and wait for it."""
     if not isinstance(body.node, cst.FunctionDef):
         return None
+    calls = _calls_naming(body).get(param)
+    if not calls or not _owns(body, param, owner):  # the name is the parameter in none of them
+        return None
     hows = []
-    for call in _calls_naming(body).get(param, ()):
-        if _is_param(call.func, param, body, owner):
+    for call in calls:
+        if _names_param(call.func, param):
             hows.append(CALL)
             continue
-        if not any(_is_param(a.value, param, body, owner) for a in call.args):
+        if not any(_names_param(a.value, param) for a in call.args):
             continue
-        how = _hands_param(call, param, body, owner, evaluator, depth)
+        how = _hands_param(call, param, body, evaluator, depth)
         if how is not None:
             hows.append(how)
     if CALL in hows and (THREAD in hows or BY_KIND in hows):
@@ -379,15 +382,26 @@ def runs_param(body: FunctionScope, param: str, owner: FunctionScope, evaluator:
 
 def _is_param(expr: cst.BaseExpression, param: str, body: FunctionScope, owner: FunctionScope) -> bool:
     """`expr` is the parameter's callable: `func`, `partial(func, x)`, `lambda: func(x)`."""
+    return _names_param(expr, param) and _owns(body, param, owner)
+
+
+def _owns(body: FunctionScope, param: str, owner: FunctionScope) -> bool:
+    """`param`, read in `body`, is the parameter of `owner`: the same for every call of the
+    body, asked once per body and parameter by `runs_param`."""
+    found = body.lookup(param)
+    return found is not None and found[0].kind == "param" and found[1] is owner
+
+
+def _names_param(expr: cst.BaseExpression, param: str) -> bool:
+    """`expr` reads the name `param` as a callable: `func`, `partial(func, x)`, `lambda:
+    func(x)` (a lambda with a parameter of that name aside); `_owns` says whether the name is
+    the parameter."""
     if isinstance(expr, cst.Call) and expr.args and _is_partial_name(expr.func):
         expr = expr.args[0].value  # `partial(func, x)`
     elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call) \
             and param not in {p.name.value for p in expr.params.params}:
         expr = expr.body.func  # `lambda: func(db, size)`
-    if not isinstance(expr, cst.Name) or expr.value != param:
-        return False
-    found = body.lookup(param)
-    return found is not None and found[0].kind == "param" and found[1] is owner
+    return isinstance(expr, cst.Name) and expr.value == param
 
 
 def _is_partial_name(expr: cst.BaseExpression) -> bool:
@@ -395,10 +409,10 @@ def _is_partial_name(expr: cst.BaseExpression) -> bool:
         (isinstance(expr, cst.Attribute) and expr.attr.value == "partial")
 
 
-def _hands_param(call: cst.Call, param: str, body: FunctionScope, owner: FunctionScope,
-                 evaluator: Evaluator, depth: int) -> Optional[str]:
+def _hands_param(call: cst.Call, param: str, body: FunctionScope, evaluator: Evaluator,
+                 depth: int) -> Optional[str]:
     """`call` hands the parameter's callable to a thread or process pool and waits for it, or
-    passes it to a forwarder."""
+    passes it to a forwarder (`runs_param` has checked that `param` is the parameter)."""
     callee = evaluator.expr(call.func, body)
     if isinstance(callee, Ext):
         offload = evaluator.kb.offload(callee.qualname)
@@ -406,12 +420,12 @@ def _hands_param(call: cst.Call, param: str, body: FunctionScope, owner: Functio
                 or not waits_for(call, body, callee.qualname):
             return None
         handed = handed_argument(call, offload)
-        return offload.kind if handed is not None and _is_param(handed, param, body, owner) else None
+        return offload.kind if handed is not None and _names_param(handed, param) else None
     target = function_of(callee, evaluator)
     if target is None or target is body:
         return None
     for name, arg in bind_arguments(target, call.args, skip_self=_skips_self(callee)).items():
-        if _is_param(arg.value, param, body, owner):
+        if _names_param(arg.value, param):
             how = forwarded_param(target, name, evaluator, depth + 1)
             if how is not None:
                 return how
@@ -439,12 +453,10 @@ def handed_argument(call: cst.Call, offload: Offload) -> Optional[cst.BaseExpres
     return None
 
 
-def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, evaluator: Evaluator
-                        ) -> List[Tuple[FunctionScope, str]]:
-    """The project functions a call to a forwarder makes run, with how they run."""
-    target = function_of(callee, evaluator)
-    if target is None:
-        return []
+def forwarded_callables(call: cst.Call, scope: Scope, callee: Value, target: FunctionScope,
+                        evaluator: Evaluator) -> List[Tuple[FunctionScope, str]]:
+    """The project functions a call to a forwarder makes run, with how they run: `target` is
+    the function the call runs (`function_of(callee)`, which the caller already knows)."""
     return [(handed, how) for handed, how, _ in _handed(target, call.args, scope, evaluator, callee)]
 
 
@@ -462,6 +474,11 @@ def _handed(func: FunctionScope, args: Sequence[cst.Arg], scope: Scope, evaluato
     """The project functions that arguments `args` (in `scope`) hand to parameters that `func`
     runs: (function, how it runs, the parameter). Only an argument that may evaluate to a
     function asks whether `func` runs its parameter."""
+    if not args:
+        return []
+    if not _forwardable(func):  # runs none of its parameters: no argument to bind
+        deps.touch(func.module)  # as `forwarded_param` would
+        return []
     found = []
     for name, arg in bind_arguments(func, args, skip_self=_skips_self(callee)).items():
         if not isinstance(arg.value, _MAY_BE_CALLABLE):
