@@ -14,8 +14,8 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field, replace
-from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple,
-                    TypeVar, cast)
+from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, TypeVar, cast)
 
 import libcst as cst
 
@@ -773,17 +773,22 @@ def _scope_name(scope: Scope) -> str:
 
 
 def _label(scope: FunctionScope) -> str:
-    cls = scope.enclosing_class()
-    return f"{cls.name}.{scope.name}" if cls is not None else scope.name
+    """`Class.method` or `function`: kept on the scope, asked per call followed by `reach`."""
+    label: Optional[str] = scope.__dict__.get("_label")
+    if label is None:
+        cls = scope.enclosing_class()
+        label = f"{cls.name}.{scope.name}" if cls is not None else scope.name
+        scope.__dict__["_label"] = label
+    return label
 
 
 def _is_logging(call: cst.Call, callee: Value) -> bool:
     if isinstance(callee, Ext) and callee.qualname.startswith(_QUIET_PREFIXES):
         return True
     func = call.func
-    while isinstance(func, cst.Attribute):
+    while type(func) is cst.Attribute:  # exact node types (as parsed): asked for every call
         func = func.value
-    return isinstance(func, cst.Name) and func.value in _LOGGER_NAMES and func is not call.func
+    return type(func) is cst.Name and func.value in _LOGGER_NAMES and func is not call.func
 
 
 def _rechain(evidence: Evidence, chain: Tuple[str, ...], hops: Tuple[Hop, ...] = ()) -> Evidence:
@@ -793,11 +798,11 @@ def _rechain(evidence: Evidence, chain: Tuple[str, ...], hops: Tuple[Hop, ...] =
     return replace(evidence, chain=chain + evidence.chain, hops=hops + evidence.hops)
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):
     """How `Analyser.reach` got to a function: the labels of the functions followed (`chain`),
     the hops entering them (`hops`, one per label when known), where the code that runs the
-    function runs (CALL, THREAD or PROCESS) and whether it is inside a caller's `while` loop."""
+    function runs (CALL, THREAD or PROCESS) and whether it is inside a caller's `while` loop.
+    A tuple: one is made per call followed, on every path of every task."""
 
     scope: FunctionScope
     chain: Tuple[str, ...]

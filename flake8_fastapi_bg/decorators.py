@@ -286,14 +286,14 @@ def _calls_naming(scope: FunctionScope) -> Dict[str, List[cst.Call]]:
     cached: Optional[Dict[str, List[cst.Call]]] = scope.__dict__.get("_calls_naming")
     if cached is None:
         cached = {}
-        for call in _calls(scope):
+        for call in _calls(scope):  # exact node types (as parsed): no ABC check per expression
             names = set()
             for expr in [call.func] + [a.value for a in call.args]:
-                if isinstance(expr, cst.Call) and expr.args:
+                if type(expr) is cst.Call and expr.args:
                     expr = expr.args[0].value
-                elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call):
+                elif type(expr) is cst.Lambda and type(expr.body) is cst.Call:
                     expr = expr.body.func
-                if isinstance(expr, cst.Name):
+                if type(expr) is cst.Name:
                     names.add(expr.value)
             for name in names:
                 cached.setdefault(name, []).append(call)
@@ -395,13 +395,13 @@ def _owns(body: FunctionScope, param: str, owner: FunctionScope) -> bool:
 def _names_param(expr: cst.BaseExpression, param: str) -> bool:
     """`expr` reads the name `param` as a callable: `func`, `partial(func, x)`, `lambda:
     func(x)` (a lambda with a parameter of that name aside); `_owns` says whether the name is
-    the parameter."""
-    if isinstance(expr, cst.Call) and expr.args and _is_partial_name(expr.func):
+    the parameter. Exact node types (as parsed): no ABC check per argument of every call."""
+    if type(expr) is cst.Call and expr.args and _is_partial_name(expr.func):
         expr = expr.args[0].value  # `partial(func, x)`
-    elif isinstance(expr, cst.Lambda) and isinstance(expr.body, cst.Call) \
+    elif type(expr) is cst.Lambda and type(expr.body) is cst.Call \
             and param not in {p.name.value for p in expr.params.params}:
         expr = expr.body.func  # `lambda: func(db, size)`
-    return isinstance(expr, cst.Name) and expr.value == param
+    return type(expr) is cst.Name and expr.value == param
 
 
 def _is_partial_name(expr: cst.BaseExpression) -> bool:
