@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
                     Tuple, TypeVar, cast)
 
@@ -391,7 +391,7 @@ class Analyser:
                 # A read (`fetch_credential_item`) is not critical because of its callees' names.
                 reached = [e for e in reached if not (e.kind == "critical" and e.strength == _NAME_STRENGTH)]
             on_loop = bool(task.is_async)
-            evidence = [replace(e, on_loop=True) if e.kind == "blocking" else e
+            evidence = [_evolve(e, on_loop=True) if e.kind == "blocking" else e
                         for e in reached if e.kind != "blocking" or (on_loop and not e.awaited)]
             if not any(e.kind == "critical" for e in evidence):
                 evidence.extend(self._context(site, func.scope.name, func.scope))
@@ -478,7 +478,7 @@ class Analyser:
         if task is not None and not task.runs_body:
             return []
         first = self.summary(root, receiver)
-        found = [replace(e, is_call=False) for e in first.identity] + \
+        found = [_evolve(e, is_call=False) for e in first.identity] + \
             _in_context(first.delay + first.evidence, first.context)
         # each function once per place it runs: reached in a thread first and on the loop
         # later, its blocking calls still count
@@ -742,13 +742,13 @@ def _in_context(evidence: List[Evidence], where: str) -> List[Evidence]:
     if where == CALL:
         return evidence
     dropped = ("blocking", "cpu") if where == PROCESS else ("blocking",)
-    return [replace(e, off_loop=True) for e in evidence if e.kind not in dropped]
+    return [_evolve(e, off_loop=True) for e in evidence if e.kind not in dropped]
 
 
 def _repeated(evidence: Sequence[Evidence]) -> List[Evidence]:
     """Remote calls of a function that a caller runs in a `while` loop: paging or draining a
     remote service, as `Analyser._loop_call` finds for calls made in the loop itself."""
-    return [replace(e, kind="long", reason=f"{e.reason} repeated in a while loop")
+    return [_evolve(e, kind="long", reason=f"{e.reason} repeated in a while loop")
             for e in evidence if e.kind == "blocking" and e.reason not in _NOT_REMOTE]
 
 
@@ -795,7 +795,19 @@ def _rechain(evidence: Evidence, chain: Tuple[str, ...], hops: Tuple[Hop, ...] =
     """`evidence` found after following `chain` (labels) through `hops` (the same steps)."""
     if not chain:
         return evidence
-    return replace(evidence, chain=chain + evidence.chain, hops=hops + evidence.hops)
+    return _evolve(evidence, chain=chain + evidence.chain, hops=hops + evidence.hops)
+
+
+def _evolve(evidence: Evidence, **changes: object) -> Evidence:
+    """`dataclasses.replace` for `Evidence`, which has no `__post_init__` and no init-only
+    field: a copy of its fields with `changes`, without `replace`'s pass over the fields and
+    the frozen `__init__`'s `object.__setattr__` per field (one copy per piece of evidence per
+    path that reaches it)."""
+    new = object.__new__(type(evidence))
+    fields = new.__dict__
+    fields.update(evidence.__dict__)
+    fields.update(changes)
+    return new
 
 
 class _Step(NamedTuple):

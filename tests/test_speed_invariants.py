@@ -748,3 +748,22 @@ def test_a_callee_is_searched_only_for_the_parameters_an_argument_may_hand_a_fun
     assert "crunch" in found[0].message
     assert ("run_async", "func") in asked and ("store", "db") in asked
     assert ("store", "label") not in asked and ("job", "n") not in asked
+
+
+def test_evidence_copies_match_dataclasses_replace() -> None:
+    """`analyse._evolve` copies evidence without `dataclasses.replace`: equal to it for every
+    field changed, and `Evidence` keeps no `__post_init__` the copy would skip."""
+    import dataclasses
+
+    from flake8_fastapi_bg.analyse import _evolve
+    from flake8_fastapi_bg.model import Evidence, Hop, Where
+
+    assert not hasattr(Evidence, "__post_init__")
+    base = Evidence("blocking", "requests.get", "sync HTTP", Where("a.py", 3, 4), chain=("f",),
+                    hops=(Hop("m.f", "call", "runs f"),))
+    for changes in ({"on_loop": True}, {"off_loop": True}, {"is_call": False},
+                    {"kind": "long", "reason": "sync HTTP repeated in a while loop"},
+                    {"chain": ("g", "f"), "hops": (Hop("m.g", "call", "runs g"),) + base.hops}):
+        copied = _evolve(base, **changes)
+        assert copied == dataclasses.replace(base, **changes) and type(copied) is Evidence
+        assert base.chain == ("f",) and not base.on_loop  # the original is untouched
