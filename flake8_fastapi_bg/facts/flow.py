@@ -49,8 +49,15 @@ def _body_lines(root: cst.CSTNode) -> Sequence[cst.CSTNode]:
 Block = Tuple[str, str, cst.CSTNode, Sequence[cst.CSTNode]]
 
 
+# The statements with bodies (exact types, as parsed): any other statement, most of them, has
+# none, told by one set look-up instead of an ABC `isinstance` check per kind below.
+_COMPOUND = frozenset({cst.If, cst.For, cst.While, cst.Try, cst.TryStar, cst.With, cst.Match})
+
+
 def sub_blocks(statement: cst.CSTNode) -> List[Block]:
     """(kind, label, body node, statements) of a compound statement's bodies, in order."""
+    if type(statement) not in _COMPOUND:
+        return []
     blocks: List[Block]
     if isinstance(statement, cst.If):
         blocks = [("if", "body", statement.body, _suite_lines(statement.body))]
