@@ -21,7 +21,7 @@ import re
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
 
 import libcst as cst
 
@@ -35,6 +35,9 @@ _MAX_MODULE_BYTES = 4 * 1024 * 1024  # larger modules are generated code, not ta
 _CACHE_SIZE = 512  # parsed modules kept per project
 _ABSENT_SIZE = 8192  # names known not to be project modules
 _TEXTS_SIZE = 64  # module texts kept for `Project.leads_to_tasks`
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def _words(text: str, name: str) -> Iterator[int]:
@@ -156,19 +159,7 @@ class Project:
         library-callee test): each answer keeps the probes it was found with, replayed into
         whoever asks again, so that a module looked for and not found is a dependency of every
         file that asked (a new file there invalidates it)."""
-        memo = self._found.get(name)
-        if memo is not None:
-            deps.replay(memo[1])
-            return memo[0]
-        deps.frame()
-        try:
-            found = self._find(name)
-        finally:
-            used = deps.end_frame()
-        self._found[name] = (found, used)
-        if len(self._found) > _ABSENT_SIZE:
-            self._found.popitem(last=False)
-        return found
+        return _recorded(self._found, name, lambda: self._find(name))
 
     def _find(self, name: str) -> Optional[Tuple[Path, bool]]:
         parts = name.split(".")
@@ -191,21 +182,8 @@ class Project:
         `attr` from one that does (followed three imports deep). False outside the project.
         Cached: the linted files of a package import the same names. A "no" reached inside
         a chain may only be the depth limit, so only the first question's "no" is kept."""
-        key = (module, attr)
-        memo = self._leads.get(key)
-        if memo is not None:
-            deps.replay(memo[1])
-            return memo[0]
-        deps.frame()
-        try:
-            found = self._leads_uncached(module, attr, depth)
-        finally:
-            used = deps.end_frame()
-        if found or depth == 0:
-            self._leads[key] = (found, used)
-            while len(self._leads) > _ABSENT_SIZE:
-                self._leads.popitem(last=False)
-        return found
+        return _recorded(self._leads, (module, attr), lambda: self._leads_uncached(module, attr, depth),
+                         keep=lambda found: found or depth == 0)
 
     def _leads_uncached(self, module: str, attr: Optional[str], depth: int) -> bool:
         passes, has_submodules = self._words_of(module)
@@ -420,6 +398,27 @@ class Project:
             return ModuleInfo(name, path, display_path(path), parse(source), is_package, self)
         except Exception:  # libcst raises assorted errors on odd input; absence is the answer
             return None
+
+
+def _recorded(memo: "OrderedDict[K, Tuple[V, deps.Deps]]", key: K, compute: Callable[[], V],
+              keep: Callable[[V], bool] = lambda value: True) -> V:
+    """`compute()`, kept in `memo` under `key` (bounded, oldest out) with what it read of the
+    file system, which a later use replays into whoever asks: the file being linted, or an
+    enclosing memo. An answer `keep` refuses is given but not kept."""
+    kept = memo.get(key)
+    if kept is not None:
+        deps.replay(kept[1])
+        return kept[0]
+    deps.frame()
+    try:
+        value = compute()
+    finally:
+        used = deps.end_frame()
+    if keep(value):
+        memo[key] = (value, used)
+        while len(memo) > _ABSENT_SIZE:
+            memo.popitem(last=False)
+    return value
 
 
 @lru_cache(maxsize=64)
