@@ -296,10 +296,7 @@ class Project:
         """The parsed module `name` of this project, parsing it on first use."""
         info = self._modules.get(name)
         if info is not None:
-            self._modules.move_to_end(name)
-            deps.replay(self._loaded_from.get(name))
-            deps.touch(info)
-            return info
+            return self._reuse(name, info)
         if name in self._absent:
             deps.replay(self._absent[name])
             return None
@@ -351,8 +348,14 @@ class Project:
             return None
         if not info.serve_as_linted():
             return None
+        self._reuse(name, info)  # what it was loaded from is the text linted
+        return info
+
+    def _reuse(self, name: str, info: ModuleInfo) -> ModuleInfo:
+        """A module kept from earlier used again: the most recently used, and what loading it
+        read, and the module itself, are dependencies of whoever asks now."""
         self._modules.move_to_end(name)
-        deps.replay(self._loaded_from.get(name))  # what it was loaded from: the text linted
+        deps.replay(self._loaded_from.get(name))
         deps.touch(info)
         return info
 
