@@ -9,10 +9,11 @@ modules that tasks reach, so a module is summarised the same way wherever it is 
 
 from __future__ import annotations
 
+import ast
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, AbstractSet, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type,
-                    TypeVar, Union, cast, overload)
+from typing import (TYPE_CHECKING, AbstractSet, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
+                    Tuple, Type, TypeVar, Union, cast, overload)
 
 import libcst as cst
 
@@ -39,6 +40,60 @@ class Binding:
     qualname: Optional[str] = None  # for imports: the imported dotted name
     annotation: Optional[cst.BaseExpression] = None
     order: int = 0  # source order of the binding statement within its scope body
+
+
+class _ImportBinding(Binding):
+    """An import of a module summarised from `ast` (`SlicedModuleScope`), bound without
+    building libcst nodes: its `node` (the `Import`/`ImportFrom` statement) is built on first
+    read, from the group it is in. Every other field is what `_Collector` records. A copy is
+    made as `_Collector.add` makes one, `Binding(...)` (`dataclasses.replace` would call this
+    class's own `__init__`)."""
+
+    _build: Callable[[], cst.CSTNode]
+
+    def __init__(self, qualname: str, order: int, build: Callable[[], cst.CSTNode]) -> None:
+        # `Binding` is frozen: fields are set as its own `__init__` sets them; `node` is left
+        # unset, so that reading it falls to `__getattr__`.
+        for name, value in (("kind", "import"), ("value", None), ("qualname", qualname),
+                            ("annotation", None), ("order", order), ("_build", build)):
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "node":
+            raise AttributeError(name)
+        node = self._build()
+        object.__setattr__(self, "node", node)
+        return node
+
+
+def import_bindings(statements: Sequence[ast.stmt], package: str, order: int,
+                    node_of: Callable[[int], cst.CSTNode]) -> Optional[Dict[str, List[Binding]]]:
+    """The bindings `_Collector` would record for top-level statements that are all imports
+    (`import a.b`, `from .m import x as y`), read from their `ast`; the libcst node of the
+    k-th statement is `node_of(k)`, asked only if a binding's `node` is read. None when a
+    statement is not an import, or is a star import (`star_imports` reads those)."""
+    found: Dict[str, List[Binding]] = {}
+    for at, statement in enumerate(statements):
+        def build(at: int = at) -> cst.CSTNode:
+            return node_of(at)
+
+        if type(statement) is ast.Import:
+            for alias in statement.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                qualname = alias.name if alias.asname else bound
+                found.setdefault(bound, []).append(_ImportBinding(qualname, order, build))
+        elif type(statement) is ast.ImportFrom:
+            if any(alias.name == "*" for alias in statement.names):
+                return None
+            base = resolve_relative(package, statement.level, statement.module)
+            if base is None:
+                continue
+            for alias in statement.names:
+                found.setdefault(alias.asname or alias.name, []).append(
+                    _ImportBinding(f"{base}.{alias.name}", order, build))
+        else:
+            return None
+    return found
 
 
 def dotted(node: cst.CSTNode) -> Optional[str]:
@@ -419,7 +474,14 @@ class SlicedModuleScope(ModuleScope):
         (`from m import a, b, c`): a name's bindings are those of its groups, in order."""
         found = self._groups.get(index)
         if found is None:
-            found = self._groups[index] = self._gather((index,)).bindings
+            # A group of imports binds what its `ast` says, without libcst nodes (most
+            # groups a lookup follows: a name used is usually imported).
+            module = self.module
+            found = import_bindings(module.top_statements(index), module.package, module.order(index),
+                                    lambda at: module.small_statement(index, at))
+            if found is None:
+                found = self._gather((index,)).bindings
+            self._groups[index] = found
         return found
 
     @property

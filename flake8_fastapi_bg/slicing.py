@@ -262,6 +262,19 @@ class SlicedModuleInfo(ModuleInfo):
         """The groups that may bind `name`, in source order."""
         return self._binders.get(name, [])
 
+    def top_statements(self, index: int) -> Sequence[ast.stmt]:
+        """The `ast` statements of group `index`."""
+        return self._statements[index]
+
+    def small_statement(self, index: int, at: int) -> cst.CSTNode:
+        """The libcst node of the `at`-th statement of group `index`, a group of simple
+        statements only (`top_statements`), made with the group (`statements`). An
+        `IndexError` for a group neither `convert` nor libcst builds (not seen: imports that
+        `ast` reads are built)."""
+        small = [inner for line in self.statements(index) if isinstance(line, cst.SimpleStatementLine)
+                 for inner in line.body]
+        return small[at]
+
     def star_groups(self) -> List[int]:
         return self._stars
 
