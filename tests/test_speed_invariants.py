@@ -767,3 +767,67 @@ def test_evidence_copies_match_dataclasses_replace() -> None:
         copied = _evolve(base, **changes)
         assert copied == dataclasses.replace(base, **changes) and type(copied) is Evidence
         assert base.chain == ("f",) and not base.on_loop  # the original is untouched
+
+
+CLOSERS_MODULE = '''
+import contextlib
+
+
+def helper(a, b):
+    return [x for x in a if x in b]
+
+
+class Service:
+    def method(self, request):
+        yield request
+
+    async def dispatch(self, request, call_next):
+        request.state.db = make()
+        response = await call_next(request)
+        request.state.db.close()
+        return response
+
+
+if flag:
+    def attach(request: Request):
+        request.state.db = make()
+        try:
+            yield
+        finally:
+            request.state.db.close()
+
+
+def attach_first(req):
+    req.state.db = make()
+    yield
+    req.state.db.close()
+
+
+def outer():
+    def plain(value):
+        return value
+    return plain
+'''
+
+
+def test_the_closers_scan_walks_the_bodies_of_middlewares_and_request_dependencies_only(
+        monkeypatch) -> None:
+    """`closers_in` finds the functions by their statements alone and walks the body of a
+    function only when it may close something: a middleware (a `call_next` parameter) or a
+    plain function taking the request (a dependency with `yield`). Which closer an attribute
+    gets stays the one a breadth-first walk of the whole tree meets first: the method's
+    middleware over both dependencies, and of the dependencies the one less deeply nested."""
+    from flake8_fastapi_bg.facts import middlewares
+
+    walked = []
+    original = middlewares._own_nodes
+    monkeypatch.setattr(middlewares, "_own_nodes", lambda function: walked.append(function.name)
+                        or original(function))
+    found = middlewares.closers_in(CLOSERS_MODULE, "m.py")
+    assert [(c.attr, c.middleware, c.where, c.kind) for c in found.values()] == [
+        ("db", "Service.dispatch", "m.py:16", "middleware")]
+    assert set(walked) == {"dispatch", "attach", "attach_first"}
+    without_middleware = CLOSERS_MODULE.replace("call_next", "next_call")
+    found = middlewares.closers_in(without_middleware, "m.py")
+    assert [(c.middleware, c.where, c.kind) for c in found.values()] == [
+        ("attach_first", "m.py:32", "dependency")]

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import ast
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple, Union, cast
 
 from .. import deps
 from ..knowledge import split_words
@@ -149,12 +150,7 @@ def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     found: Dict[str, StateCloser] = {}
-    owners = {id(item): node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
-              for item in node.body}
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        owner = owners.get(id(node))
+    for node, owner in _functions(tree):
         shown = f"{owner}.{node.name}" if owner else node.name
         args = node.args.posonlyargs + node.args.args
         names = [a.arg for a in args]
@@ -165,12 +161,34 @@ def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
             for closer in _closed_by(node, shown, request, display, pivots, "middleware"):
                 _add(found, closer)
             continue
+        # A dependency: a plain function taking the request; its body is walked only then.
+        requests = [a.arg for a in args if _is_request_param(a)] if owner is None else []
+        if not requests:
+            continue
         pivots = [n for n in _own_nodes(node) if isinstance(n, (ast.Yield, ast.YieldFrom))]
-        requests = [a.arg for a in args if _is_request_param(a)]
-        if pivots and requests and owner is None:
+        if pivots:
             for closer in _closed_by(node, shown, requests[0], display, pivots, "dependency"):
                 _add(found, closer)
     return found
+
+
+# What holds statements: a function is found without visiting a single expression.
+_STATEMENT_HOLDERS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _functions(tree: ast.Module) -> Iterator[Tuple[_FuncDef, Optional[str]]]:
+    """Every function of the module, with the class it is a method of (None for others), in
+    the order `ast.walk` meets them (breadth first): a walk of the statements only, where
+    `ast.walk` would visit every expression node too."""
+    queue = deque([(cast(ast.AST, tree), cast(Optional[str], None))])
+    while queue:
+        node, owner = queue.popleft()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node, owner
+        inner = node.name if isinstance(node, ast.ClassDef) else None
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, _STATEMENT_HOLDERS):
+                queue.append((child, inner))
 
 
 def _add(found: Dict[str, StateCloser], closer: StateCloser) -> None:
