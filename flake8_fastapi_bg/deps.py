@@ -33,7 +33,6 @@ import importlib
 import os
 import time
 import weakref
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 Key = Tuple[str, ...]
@@ -182,7 +181,8 @@ def read(path: "os.PathLike[str] | str", limit: Optional[int] = None, record: bo
         if record:
             _note(("f", name), (*_stamp(status), ""))
         return None
-    data = Path(name).read_bytes()
+    with open(name, "rb") as handle:  # not `Path.read_bytes`: no path object per read
+        data = handle.read()
     if record and _frames:
         _note(("f", name), (*_stamp(status), _sha(data)))
     return data
