@@ -831,3 +831,49 @@ def test_the_closers_scan_walks_the_bodies_of_middlewares_and_request_dependenci
     found = middlewares.closers_in(without_middleware, "m.py")
     assert [(c.middleware, c.where, c.kind) for c in found.values()] == [
         ("attach_first", "m.py:32", "dependency")]
+
+
+RESPONSES = {
+    "app/__init__.py": "",
+    "app/routes.py": '''
+        from fastapi import APIRouter, BackgroundTasks
+        from fastapi.responses import JSONResponse
+        from starlette.background import BackgroundTask
+
+        router = APIRouter()
+
+
+        def audit(item_id):
+            print(item_id)
+
+
+        @router.post("/items")
+        def create(item_id: int, tasks: BackgroundTasks):
+            tasks.add_task(audit, item_id)
+            return {"id": item_id}
+
+
+        @router.post("/orders")
+        def order(order_id: int, tasks: BackgroundTasks):
+            tasks.add_task(audit, order_id)
+            return JSONResponse({"id": order_id}, background=BackgroundTask(audit, order_id))
+        ''',
+}
+
+
+def test_fbg205_evaluates_the_parameters_only_of_routes_returning_a_response_with_tasks(
+        tmp_path: Path, fresh_caches, monkeypatch) -> None:
+    """FBG205 (a response's `background=` drops the injected tasks) reads a route's returns
+    before it evaluates the route's parameters: `create` returns no response with tasks, so
+    which of its parameters FastAPI fills with the BackgroundTasks is not asked."""
+    from flake8_fastapi_bg.facts.routes import RouteFacts
+
+    root = write(tmp_path, RESPONSES)
+    routes = root / "app" / "routes.py"
+    asked = []
+    original = RouteFacts.injected_tasks_params
+    monkeypatch.setattr(RouteFacts, "injected_tasks_params",
+                        lambda self, scope: asked.append(scope.name) or original(self, scope))
+    found = lint_source(str(routes), routes.read_text(), Settings(), routes)
+    assert [f.code for f in found] == ["FBG205"]
+    assert asked == ["order"]

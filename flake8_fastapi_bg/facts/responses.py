@@ -198,11 +198,13 @@ def discarded_tasks(context: "ModuleContext") -> Tuple[DiscardedTasks, ...]:
         route = facts.route(scope)
         if route is None or route.kind != "http":
             continue
-        params = facts.injected_tasks_params(route.scope)
-        if not params:
-            continue
+        # The returns are read first, the parameters evaluated only for a route that returns
+        # a response with tasks of its own: most routes return none.
         responses = list(_responses_with_background(route, facts, context.evaluator))
-        responses = [r for r in responses if not _mentions(r[2], params)]
+        if not responses:
+            continue
+        params = facts.injected_tasks_params(route.scope)
+        responses = [r for r in responses if not _mentions(r[2], params)] if params else []
         if not responses:
             continue
         flow = facts.flow(route.scope)
