@@ -156,18 +156,20 @@ def closers_in(text: str, display: str) -> Dict[str, StateCloser]:
         names = [a.arg for a in args]
         if "call_next" in names and names.index("call_next") > 0:
             request = names[names.index("call_next") - 1]
-            pivots: List[ast.expr] = [n for n in _own_nodes(node) if isinstance(n, ast.Call)
+            nodes = list(_own_nodes(node))
+            pivots: List[ast.expr] = [n for n in nodes if isinstance(n, ast.Call)
                                       and isinstance(n.func, ast.Name) and n.func.id == "call_next"]
-            for closer in _closed_by(node, shown, request, display, pivots, "middleware"):
+            for closer in _closed_by(nodes, shown, request, display, pivots, "middleware"):
                 _add(found, closer)
             continue
         # A dependency: a plain function taking the request; its body is walked only then.
         requests = [a.arg for a in args if _is_request_param(a)] if owner is None else []
         if not requests:
             continue
-        pivots = [n for n in _own_nodes(node) if isinstance(n, (ast.Yield, ast.YieldFrom))]
+        nodes = list(_own_nodes(node))
+        pivots = [n for n in nodes if isinstance(n, (ast.Yield, ast.YieldFrom))]
         if pivots:
-            for closer in _closed_by(node, shown, requests[0], display, pivots, "dependency"):
+            for closer in _closed_by(nodes, shown, requests[0], display, pivots, "dependency"):
                 _add(found, closer)
     return found
 
@@ -208,20 +210,20 @@ def _is_request_param(arg: ast.arg) -> bool:
     return name in ("Request", "HTTPConnection")
 
 
-def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivots: List[ast.expr],
+def _closed_by(nodes: List[ast.AST], shown: str, request: str, display: str, pivots: List[ast.expr],
                kind: str) -> Iterator[StateCloser]:
-    """What `function` stores on `<request>.state` and closes after one of `pivots` (the calls
-    of `call_next`, or the `yield`s) has run."""
+    """What a function (its own `nodes`) stores on `<request>.state` and closes after one of
+    `pivots` (the calls of `call_next`, or the `yield`s) has run."""
     if not pivots:
         return
     parents: Dict[int, ast.AST] = {}
-    for parent in _own_nodes(function):
+    for parent in nodes:
         for child in ast.iter_child_nodes(parent):
             parents[id(child)] = parent
     first = min(n.lineno for n in pivots)
     stored: Dict[str, Set[str]] = {}  # attr -> local names stored in it
     stores: Dict[str, ast.Assign] = {}
-    for node in _own_nodes(function):
+    for node in nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 attr = _state_attr(target, request)
@@ -235,7 +237,7 @@ def _closed_by(function: _FuncDef, shown: str, request: str, display: str, pivot
             yield StateCloser(attr, shown, f"{display}:{block.lineno}", kind)
             continue
         locals_ = stored.get(attr, set())
-        for node in _own_nodes(function):
+        for node in nodes:
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) \
                     or node.func.attr not in CLOSE_METHODS or node.lineno <= first:
                 continue
