@@ -108,6 +108,7 @@ def project_files(roots: Iterable[Path], scanner: str, arg: str = "", *, tests: 
     `bounded=True` stops after `MAX_SCANNED_FILES` files or `MAX_SCANNED_DIRECTORIES` folders,
     for a scan where missing a file can only lose a finding, never make one."""
     seen: Set[str] = set()
+    walked: Set[str] = set()  # the roots listed so far: a later root that holds one skips it
     directories = 0
     for root in roots:
         for directory, dirs, files in deps.walk(root, scanner, arg):
@@ -119,7 +120,8 @@ def project_files(roots: Iterable[Path], scanner: str, arg: str = "", *, tests: 
                 dirs[:] = []
                 continue
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in NOT_PROJECT_DIRS
-                             and (tests or d not in TEST_DIRS))
+                             and (tests or d not in TEST_DIRS)
+                             and (not walked or os.path.join(directory, d) not in walked))
             for name in sorted(files):
                 if not name.endswith(".py") or (not tests and _is_test_module(name)):
                     continue
@@ -131,3 +133,4 @@ def project_files(roots: Iterable[Path], scanner: str, arg: str = "", *, tests: 
                     deps.unsure()
                     return
                 yield path
+        walked.add(os.fspath(root))

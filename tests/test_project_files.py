@@ -57,3 +57,21 @@ def test_a_bounded_scan_stops_and_says_so(tmp_path: Path, monkeypatch) -> None:
     recorded = deps.finish()
     assert ("unsure", "") in recorded
     assert ("dir", "state", "", str(root)) in recorded and ("dir", "state", "", str(root / "app")) in recorded
+
+
+def test_a_root_inside_one_listed_before_is_not_listed_again(tmp_path: Path, monkeypatch) -> None:
+    """`src/` and the marker directory above it are both roots: the folders under `src/` are
+    listed once, by its own walk, not again by the walk of the directory that holds it."""
+    root = make(tmp_path)
+    listed: List[str] = []
+    original = deps.walk
+
+    def walk(top, scanner, arg=""):
+        for directory, dirs, files in original(top, scanner, arg):
+            listed.append(Path(directory).relative_to(root).as_posix())
+            yield directory, dirs, files
+
+    monkeypatch.setattr(deps, "walk", walk)
+    assert found(root, root / "app", root) == ["app/main.py", "app/api/routes.py"]
+    assert sorted(listed) == sorted(set(listed))
+    assert listed.count("app") == 1 and listed.count("app/api") == 1
