@@ -21,7 +21,7 @@ import functools
 import re
 import sys
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import (Any, Callable, Dict, FrozenSet, Generic, Iterable, List, Mapping, Optional,
                     Sequence, Set, Tuple, TypeVar)
@@ -652,8 +652,10 @@ def _name_lists(table: Mapping[str, Any], where: str) -> Dict[str, Tuple[str, ..
 
 @functools.lru_cache(maxsize=None)
 def _load_default() -> KnowledgeBase:
-    package = resources.files(__package__ or "flake8_fastapi_bg")
-    text = package.joinpath(_DATA_FILE).read_text(encoding="utf-8")
+    # Beside this module, as the cache's fingerprint reads it (cache.settings_digest); not through
+    # importlib.resources, whose import (tempfile, shutil, zipfile...) the standalone command
+    # would pay for this one file.
+    text = Path(__file__).with_name(_DATA_FILE).read_text(encoding="utf-8")
     return KnowledgeBase.from_toml_text(text, source=_DATA_FILE)
 
 
