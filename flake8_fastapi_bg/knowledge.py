@@ -38,7 +38,7 @@ _PHRASE_LISTS = frozenset({"always", "context", "texts"})  # snake_case word seq
 SECTIONS = CATEGORIES + ("offload", "returns", "critical_names")
 
 _DATA_FILE = "knowledge.toml"
-_WILDCARDS = frozenset("*?[")
+_WILDCARD = re.compile(r"[*?\[]")  # where a glob stops being a literal name
 # A built-in pattern is anchored to a package: it starts with an identifier character, and its
 # dotted segments are non-empty runs of identifier and glob characters.
 _BUILTIN_PATTERN = re.compile(r"[A-Za-z_][\w*?\[\]!-]*(?:\.[\w*?\[\]!-]+)*\Z")
@@ -106,16 +106,14 @@ def _glob(pattern: str) -> Callable[[str], Optional["re.Match[str]"]]:
 
 
 def _literal_prefix(pattern: str) -> int:
-    for index, char in enumerate(pattern):
-        if char in _WILDCARDS:
-            return index
-    return len(pattern)
+    wildcard = _WILDCARD.search(pattern)
+    return len(pattern) if wildcard is None else wildcard.start()
 
 
 def _rule(pattern: str, value: V, tier: int, exception: bool = False) -> _Rule[V]:
     prefix = _literal_prefix(pattern)
     exact = prefix == len(pattern)
-    literals = sum(1 for char in pattern if char not in "*?[]!")
+    literals = len(pattern) - sum(map(pattern.count, "*?[]!"))
     rank = (tier, int(exception), int(exact), prefix, literals)
     return _Rule(pattern, value, rank, exact)
 
@@ -142,7 +140,7 @@ class _Matcher(Generic[V]):
                 self._exact[rule.pattern] = rule
                 continue
             head = rule.pattern.split(".", 1)[0]
-            if _WILDCARDS.isdisjoint(head):
+            if _WILDCARD.search(head) is None:
                 by_head.setdefault(head, []).append(rule)
             else:
                 loose.append(rule)
