@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
-from flake8.utils import parse_comma_separated_list
 
 from . import __version__
 from .adapter import lint_file
@@ -118,7 +117,7 @@ def flake8_config_values(path: Path) -> Dict[str, str]:
 def _normalise(values: Dict[str, object]) -> Dict[str, object]:
     # flake8 splits comma-separated lists on commas and whitespace (multi-line values too).
     kinds = {spec.name: spec.kind for spec in OPTIONS}
-    return {name: ",".join(parse_comma_separated_list(str(raw))) if kinds[name] == "globs"
+    return {name: ",".join(_comma_list(str(raw))) if kinds[name] == "globs"
             else str(raw).strip() for name, raw in values.items()}
 
 
@@ -280,7 +279,7 @@ def is_noqa(finding: Finding, line_text: str) -> bool:
     if match is None:
         return False
     codes = match.group("codes")
-    return codes is None or finding.code.startswith(tuple(parse_comma_separated_list(codes)))
+    return codes is None or finding.code.startswith(tuple(_comma_list(codes)))
 
 
 # --- linting ------------------------------------------------------------------------------------------
@@ -369,7 +368,11 @@ def unified_diff(display: str, before: str, after: str) -> str:
 # --- command line ----------------------------------------------------------------------------------
 
 
-def _codes(value: str) -> List[str]:
+def _comma_list(value: str) -> List[str]:
+    """A comma-separated list split as flake8 splits it (on commas and whitespace). flake8.utils
+    is imported on first use: it imports `platform`, which a run given no list never needs."""
+    from flake8.utils import parse_comma_separated_list
+
     return parse_comma_separated_list(value)
 
 
@@ -390,11 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "evidence) on indented lines below it")
     out.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     sel = parser.add_argument_group("selection")
-    sel.add_argument("--select", type=_codes, default=["FBG"], metavar="CODES",
+    sel.add_argument("--select", type=_comma_list, default=["FBG"], metavar="CODES",
                      help="comma-separated code prefixes to report (default: FBG)")
-    sel.add_argument("--ignore", type=_codes, default=[], metavar="CODES",
+    sel.add_argument("--ignore", type=_comma_list, default=[], metavar="CODES",
                      help="comma-separated code prefixes not to report")
-    sel.add_argument("--exclude", type=_codes, action="append", default=[], metavar="GLOBS",
+    sel.add_argument("--exclude", type=_comma_list, action="append", default=[], metavar="GLOBS",
                      help=f"more file or directory globs to skip (always skipped: "
                      f"{', '.join(DEFAULT_EXCLUDE)})")
     sel.add_argument("--disable-noqa", action="store_true", help="ignore # noqa comments")
