@@ -286,6 +286,7 @@ def is_noqa(finding: Finding, line_text: str) -> bool:
 
 
 _FLAKE8_WORD = re.compile("flake8", re.I)  # `# flake8: noqa` needs it: most files are passed at once
+_NOQA_WORD = re.compile("noqa", re.I)  # so does every `# noqa`: without it, no line is tokenized
 
 
 @dataclass
@@ -314,7 +315,7 @@ class Linter:
             return []  # `# flake8: noqa` skips the whole file (lines split only when it may)
         found = lint_file(display, text, self.settings, path, self.cache, cacheable=not self.stdin)
         findings = [f for f in found if self.selector(f.code)]
-        if self.disable_noqa or not findings:
+        if self.disable_noqa or not findings or not _NOQA_WORD.search(text):
             return findings
         lines = physical_lines(text)
         mapping = noqa_lines(text)

@@ -196,6 +196,16 @@ def test_noqa_agrees_with_flake8_on_multiline_strings(project: Path, capsys) -> 
     assert flake8.stdout == out
 
 
+def test_noqa_map_only_for_files_that_can_silence(project: Path, capsys, monkeypatch) -> None:
+    # Mapping lines to `# noqa` tokenizes the whole file: only a file with the word pays it.
+    tokenized: List[str] = []
+    real = cli.noqa_lines
+    monkeypatch.setattr(cli, "noqa_lines", lambda text: tokenized.append(text) or real(text))
+    write(project, {"bad.py": BAD, "quiet.py": with_comment(BAD, "# NoQA: FBG101")})
+    assert run(capsys, "bad.py")[0] == 1 and tokenized == []
+    assert run(capsys, "quiet.py")[0] == 0 and len(tokenized) == 1
+
+
 def test_file_level_flake8_noqa(project: Path, capsys) -> None:
     write(project, {"bad.py": "# flake8: noqa\n" + BAD})
     assert run(capsys, "bad.py")[0] == 0
