@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
-from flake8.defaults import NOQA_FILE, NOQA_INLINE_REGEXP, VALID_CODE_PREFIX
-
+# flake8's own patterns and list splitting (flake8.defaults, flake8.utils) are imported where they
+# are used: importing flake8 imports `logging` and `platform`, which a run on clean files never needs.
 from . import __version__
 from .adapter import lint_file
 from .cache import Cache
@@ -235,9 +235,11 @@ class Selector:
 def check_code_prefix(flag: str, code: str) -> None:
     """A `--select`/`--ignore` value must be a code prefix that matches at least one rule: a
     typo must not silently turn a CI gate off (or select nothing)."""
-    valid = VALID_CODE_PREFIX.match(code) is not None
-    if valid and "FBG".startswith(code):  # every code starts with FBG: no need to load the rules
+    if code and "FBG".startswith(code):  # every code starts with FBG: no need to load the rules
         return
+    from flake8.defaults import VALID_CODE_PREFIX
+
+    valid = VALID_CODE_PREFIX.match(code) is not None
     if valid and any(rule.startswith(code) for rule in registry()):
         return
     close = difflib.get_close_matches(code.upper(), sorted(registry()), n=1)
@@ -275,6 +277,8 @@ def noqa_lines(text: str) -> Dict[int, str]:
 def is_noqa(finding: Finding, line_text: str) -> bool:
     """flake8's inline rule: a bare `# noqa` silences everything, `# noqa: A,B` the codes
     that start with one of the listed codes."""
+    from flake8.defaults import NOQA_INLINE_REGEXP
+
     match = NOQA_INLINE_REGEXP.search(line_text)
     if match is None:
         return False
@@ -283,6 +287,13 @@ def is_noqa(finding: Finding, line_text: str) -> bool:
 
 
 # --- linting ------------------------------------------------------------------------------------------
+
+
+def is_file_noqa(text: str) -> bool:
+    """flake8's file rule: a `# flake8: noqa` line skips the whole file."""
+    from flake8.defaults import NOQA_FILE
+
+    return any(NOQA_FILE.match(line) for line in physical_lines(text))
 
 
 _FLAKE8_WORD = re.compile("flake8", re.I)  # `# flake8: noqa` needs it: most files are passed at once
@@ -310,8 +321,7 @@ class Linter:
     stdin: bool = False  # the file comes from standard input: never cached
 
     def report(self, display: str, text: str, path: Optional[Path]) -> List[Finding]:
-        if not self.disable_noqa and _FLAKE8_WORD.search(text) \
-                and any(NOQA_FILE.match(line) for line in physical_lines(text)):
+        if not self.disable_noqa and _FLAKE8_WORD.search(text) and is_file_noqa(text):
             return []  # `# flake8: noqa` skips the whole file (lines split only when it may)
         found = lint_file(display, text, self.settings, path, self.cache, cacheable=not self.stdin)
         findings = [f for f in found if self.selector(f.code)]
