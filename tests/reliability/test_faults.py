@@ -6,6 +6,7 @@ hook or deep inside the analysis.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import os
 from pathlib import Path
@@ -275,8 +276,13 @@ def test_fault_in_a_module_the_task_reaches(tmp_path: Path, monkeypatch) -> None
     ok = lint_source("r.py", route, Settings(), tmp_path / "ok" / "r.py")
     assert [f.code for f in ok] == ["FBG101"]
 
-    def broken_read(self, *args, **kwargs):
-        raise PermissionError("unreadable")
+    unreadable = str(tmp_path / "broken" / "jobs.py")
+    real_open = builtins.open
 
-    monkeypatch.setattr(Path, "read_bytes", broken_read)
+    def broken_open(file, *args, **kwargs):  # however the engine reads it
+        if os.fspath(file) == unreadable:
+            raise PermissionError("unreadable")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", broken_open)
     assert lint_source("r.py", route, Settings(), tmp_path / "broken" / "r.py") == []
