@@ -66,6 +66,21 @@ class _ImportBinding(Binding):
         return node
 
 
+def imported(module: str, asname: Optional[str]) -> Tuple[str, str]:
+    """`import module [as asname]`: the name bound and the qualified name it holds (`import a.b`
+    binds `a`, the package; `import a.b as c` binds `c` to `a.b`). The binder's libcst walk and
+    `import_bindings` both ask here."""
+    if asname:
+        return asname, module
+    top = module.split(".")[0]
+    return top, top
+
+
+def imported_from(base: str, name: str, asname: Optional[str]) -> Tuple[str, str]:
+    """`from base import name [as asname]`: the name bound and the qualified name it holds."""
+    return asname or name, f"{base}.{name}"
+
+
 def import_bindings(statements: Sequence[ast.stmt], package: str, order: int,
                     node_of: Callable[[int], cst.CSTNode]) -> Optional[Dict[str, List[Binding]]]:
     """The bindings `_Collector` would record for top-level statements that are all imports
@@ -79,8 +94,7 @@ def import_bindings(statements: Sequence[ast.stmt], package: str, order: int,
 
         if type(statement) is ast.Import:
             for alias in statement.names:
-                bound = alias.asname or alias.name.split(".")[0]
-                qualname = alias.name if alias.asname else bound
+                bound, qualname = imported(alias.name, alias.asname)
                 found.setdefault(bound, []).append(_ImportBinding(qualname, order, build))
         elif type(statement) is ast.ImportFrom:
             if any(alias.name == "*" for alias in statement.names):
@@ -89,8 +103,8 @@ def import_bindings(statements: Sequence[ast.stmt], package: str, order: int,
             if base is None:
                 continue
             for alias in statement.names:
-                found.setdefault(alias.asname or alias.name, []).append(
-                    _ImportBinding(f"{base}.{alias.name}", order, build))
+                bound, qualname = imported_from(base, alias.name, alias.asname)
+                found.setdefault(bound, []).append(_ImportBinding(qualname, order, build))
         else:
             return None
     return found
@@ -291,11 +305,8 @@ class _Collector(cst.CSTVisitor):
             full = dotted(alias.name)
             if full is None:
                 continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.add(alias.asname.name.value, Binding("import", node, qualname=full, order=self.order))
-            else:
-                top = full.split(".")[0]
-                self.add(top, Binding("import", node, qualname=top, order=self.order))
+            bound, qualname = imported(full, _alias_name(alias))
+            self.add(bound, Binding("import", node, qualname=qualname, order=self.order))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = dotted(node.module) if node.module is not None else None
@@ -308,11 +319,14 @@ class _Collector(cst.CSTVisitor):
         for alias in node.names:
             if not isinstance(alias.name, cst.Name):
                 continue
-            name = alias.name.value
-            bound = name
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                bound = alias.asname.name.value
-            self.add(bound, Binding("import", node, qualname=f"{base}.{name}", order=self.order))
+            bound, qualname = imported_from(base, alias.name.value, _alias_name(alias))
+            self.add(bound, Binding("import", node, qualname=qualname, order=self.order))
+
+
+def _alias_name(alias: cst.ImportAlias) -> Optional[str]:
+    """The `as` name of an import alias, if any."""
+    asname = alias.asname
+    return asname.name.value if asname is not None and isinstance(asname.name, cst.Name) else None
 
 
 class Scope:
