@@ -11,6 +11,26 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 
+# A project helper that a task reaches, before and after an edit three modules away makes it
+# critical work: the tests of the cache and of a file both linted and reached swap one for the
+# other and expect FBG104 to come and go (the edit is found by content, not only by stamps).
+QUIET_HELPER = """\
+import logging
+
+
+def note(order_id):
+    logging.getLogger(__name__).info("order %s", order_id)
+"""
+
+STRIPE_HELPER = """\
+import stripe
+
+
+def note(order_id):
+    stripe.PaymentIntent.create(amount=order_id)
+"""
+
+
 def write_tree(root: Path, files: Dict[str, str], *, dedent: bool = False, marker: bool = False) -> Path:
     """Write `files` ({relative path: text}) under `root`, making folders as needed. `dedent`:
     the texts are indented literals (dedented, leading blank lines dropped); `marker`: an empty

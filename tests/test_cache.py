@@ -21,6 +21,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 import support
+from support import QUIET_HELPER, STRIPE_HELPER
 
 from flake8_fastapi_bg import cache as cache_module
 from flake8_fastapi_bg import deps, engine
@@ -52,23 +53,6 @@ router = APIRouter()
 def tidy_up(background_tasks: BackgroundTasks):
     background_tasks.add_task(tidy)
     return {}
-"""
-
-QUIET_HELPER = """\
-import logging
-
-
-def note(order_id):
-    logging.getLogger(__name__).info("order %s", order_id)
-"""
-
-# Same length as QUIET_HELPER's replacement would not matter: content is compared, not only stamps.
-STRIPE_HELPER = """\
-import stripe
-
-
-def note(order_id):
-    stripe.PaymentIntent.create(amount=order_id)
 """
 
 PROJECT = {

@@ -91,24 +91,8 @@ def create_job(order_id: int, background_tasks: BackgroundTasks):
     return {}
 """
 
-QUIET_C = """\
-import logging
-
-
-def note(order_id):
-    logging.getLogger(__name__).info("order %s", order_id)
-"""
-
-STRIPE_C = """\
-import stripe
-
-
-def note(order_id):
-    stripe.PaymentIntent.create(amount=order_id)
-"""
-
 FILES = {"pyproject.toml": "[project]\nname = \"demo\"\n", "app/__init__.py": "", "app/a.py": A,
-         "app/b.py": B, "app/c.py": QUIET_C}
+         "app/b.py": B, "app/c.py": support.QUIET_HELPER}
 
 
 @pytest.fixture
@@ -253,7 +237,7 @@ def test_a_shared_module_keeps_the_dependencies_of_what_an_earlier_file_computed
     quiet, stats = run(root, capsys)
     assert ("app/b.py", 28, "FBG102") in quiet and stats == (0, 2, 2)
     assert not any(code == "FBG104" and path == "app/b.py" for path, _, code in quiet)
-    (root / "app/c.py").write_text(STRIPE_C, encoding="utf-8")
+    (root / "app/c.py").write_text(support.STRIPE_HELPER, encoding="utf-8")
     loud, stats = run(root, capsys)
     assert stats == (0, 2, 2)
     assert {("app/a.py", 15, "FBG104"), ("app/b.py", 29, "FBG104"), ("app/b.py", 33, "FBG104")} <= set(loud)
